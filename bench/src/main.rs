@@ -1,0 +1,24 @@
+//! `bench`: measures the project's paths against the raw libraries they stand on, in the same
+//! run on the same machine, and prints a table plus `RATIO <name> <value>` lines.
+//!
+//! Usage: `cargo run --release -p bench -- tss [--quick]`.
+
+mod raw;
+mod stats;
+mod tss_bench;
+
+use anyhow::bail;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    match args.first().map(String::as_str) {
+        Some("tss") => runtime.block_on(tss_bench::run(quick)),
+        Some(other) => bail!("unknown bench {other:?}; available: tss"),
+        None => bail!("usage: bench <tss> [--quick]"),
+    }
+}
