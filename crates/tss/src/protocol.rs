@@ -11,6 +11,7 @@ use cggmp21::DataToSign;
 use rand_core::OsRng;
 use serde::{de::DeserializeOwned, Serialize};
 
+use crate::error::chain;
 use crate::share::{AuxInfo, IncompleteShare, KeyShare, SignerSet, PARTIES, THRESHOLD};
 use crate::transport::{MessageReceiver, MessageSender, Transport, TransportError, WireMessage};
 use crate::{Error, EthSignature, ExecutionIdBytes, PaillierPrimes, Result};
@@ -210,7 +211,7 @@ pub async fn aux_info<T: Transport>(
     let aux = builder
         .start(&mut OsRng, party)
         .await
-        .map_err(|e| Error::AuxInfo(e.to_string()))?;
+        .map_err(|e| Error::AuxInfo(chain(&e)))?;
     Ok(AuxInfo(aux))
 }
 
@@ -239,7 +240,7 @@ pub async fn keygen<T: Transport>(
     let share = builder
         .start(&mut OsRng, party)
         .await
-        .map_err(|e| Error::Keygen(e.to_string()))?;
+        .map_err(|e| Error::Keygen(chain(&e)))?;
     Ok(IncompleteShare(share))
 }
 
@@ -273,7 +274,7 @@ pub async fn sign<T: Transport>(
     )
     .sign(&mut OsRng, party, data)
     .await
-    .map_err(|e| Error::Signing(e.to_string()))?;
+    .map_err(|e| Error::Signing(chain(&e)))?;
     let mut r = [0u8; 32];
     let mut s = [0u8; 32];
     r.copy_from_slice(&sig.r.to_be_bytes());

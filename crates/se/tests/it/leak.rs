@@ -137,3 +137,71 @@ fn a_sealed_share_is_nowhere_in_clear() {
     // And the share is really there, sealed.
     assert_eq!(open.unseal_share(&slot).unwrap().as_slice(), &share);
 }
+
+/// The same check with a real cggmp21 key share (a test-only fixture): neither its secret scalar
+/// nor its Paillier primes appear anywhere in clear, raw or as the hex the serialised share uses.
+#[test]
+fn a_sealed_cggmp21_key_share_and_its_paillier_primes_are_nowhere_in_clear() {
+    let share = testkit::fixtures::key_shares().unwrap().remove(0);
+    let serialized = share.to_bytes().unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&serialized).unwrap();
+    let x_hex = json["core"]["x"].as_str().unwrap().to_owned();
+    let p_hex = json["aux"]["p"]["value"].as_str().unwrap().to_owned();
+    let q_hex = json["aux"]["q"]["value"].as_str().unwrap().to_owned();
+    let x_raw = hex::decode(&x_hex).unwrap();
+    assert_eq!(x_raw.len(), 32, "the secret share is a 32-byte scalar");
+
+    let se = Enrolled::new("se-leak-tss");
+    let open = se.open();
+    let slot = ShareSlot::new("case-leak-tss", 0).unwrap();
+    open.seal_share(&slot, &serialized).unwrap();
+    open.store_certificate(b"a public certificate").unwrap();
+
+    let session = se.raw_session();
+    let on_token = token_values(&session);
+    let mut on_disk = Vec::new();
+    files_under(SoftHsm::global().token_dir(), &mut on_disk);
+    for (what, secret) in [
+        ("secret scalar", x_raw.clone()),
+        (
+            "serialised share (first 64 bytes)",
+            serialized[..64].to_vec(),
+        ),
+    ] {
+        assert_eq!(
+            find(&on_token, &secret),
+            Vec::<String>::new(),
+            "{what} readable from the token"
+        );
+        assert_eq!(
+            find(&on_disk, &secret),
+            Vec::<String>::new(),
+            "{what} on disk in clear"
+        );
+    }
+    for (what, text) in [
+        ("Paillier p", &p_hex),
+        ("Paillier q", &q_hex),
+        ("secret scalar hex", &x_hex),
+    ] {
+        // A 32-character window is enough to identify the value and survives case changes below.
+        let needle = text.as_bytes()[..32].to_vec();
+        let places: Vec<_> = on_token.iter().chain(&on_disk).collect();
+        let hits: Vec<_> = places
+            .iter()
+            .filter(|(_, bytes)| {
+                contains(bytes, &needle) || contains(bytes, &needle.to_ascii_uppercase())
+            })
+            .map(|(name, _)| name.clone())
+            .collect();
+        assert_eq!(hits, Vec::<String>::new(), "{what} found in clear");
+    }
+
+    // The share unseals to exactly what was sealed, and parses back into the same key share.
+    let back = open.unseal_share(&slot).unwrap();
+    assert_eq!(back.as_slice(), serialized.as_slice());
+    assert_eq!(
+        tss::KeyShare::from_bytes(&back).unwrap().address().unwrap(),
+        share.address().unwrap()
+    );
+}
