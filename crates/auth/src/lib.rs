@@ -1,0 +1,29 @@
+//! Authentication logic shared by the offline and online zones' APIs (DESIGN.md §13): the
+//! password policy and Argon2id hashing ([`password`]), usernames ([`username`]), session and
+//! anti-CSRF tokens ([`token`]), session lifetime rules ([`session`]), login throttling
+//! ([`throttle`]) and the role/permission table of both zones ([`role`]).
+//!
+//! The crate is storage-agnostic and has no I/O: the API crates keep the rows (users, sessions,
+//! attempts) and call in here with them. Time is always a parameter (`now`), so tests control it
+//! and nothing here reads the clock; randomness comes from the OS RNG. No password, token or
+//! hash appears in an error message or a `Debug` output: secrets live in `secrecy` boxes and
+//! intermediate copies are zeroised.
+
+pub mod error;
+pub mod password;
+pub mod role;
+pub mod session;
+pub mod throttle;
+pub mod token;
+pub mod username;
+
+pub use error::{Error, Result};
+pub use password::{
+    is_common_password, needs_rehash, verify, HashParams, Password, PasswordHash, PasswordHasher,
+};
+pub use role::{Action, Role, Zone};
+pub use secrecy::SecretString;
+pub use session::{NewSession, SessionPolicy, SessionRejected, SessionState};
+pub use throttle::{Attempt, Decision, Throttle};
+pub use token::{CsrfToken, SessionToken, TokenHash};
+pub use username::Username;
