@@ -1,14 +1,17 @@
-//! Real infrastructure for tests: SoftHSM2 tokens in a per-process temporary directory and a
-//! private PC/SC daemon with a virtual smart-card reader.
+//! Real infrastructure for tests: SoftHSM2 tokens in a per-process temporary directory, a
+//! private PC/SC daemon with a virtual smart-card reader, nats-server with JetStream on a free
+//! port, fresh SQLite files and PostgreSQL databases (feature `db`), and the test-only fixtures.
 //!
-//! Tests use the real adapters (PKCS#11, PC/SC) against this infrastructure instead of mocks, so
-//! what passes here is what runs against a real token. Later this crate will also start NATS,
-//! PostgreSQL and anvil. Every process and temporary directory it starts is owned by a value
+//! Tests use the real adapters (PKCS#11, PC/SC, NATS, SQL) against this infrastructure instead of
+//! mocks, so what passes here is what runs in production. Every process and temporary directory it starts is owned by a value
 //! whose `Drop` stops or removes it. The one exception is the SoftHSM token directory: SoftHSM
 //! reads its configuration once per process, so that directory lives as long as the test
 //! process, and directories left by earlier, finished test processes are removed at start-up.
 
+#[cfg(feature = "db")]
+pub mod db;
 pub mod fixtures;
+pub mod nats;
 pub mod pcsc;
 pub mod softhsm;
 

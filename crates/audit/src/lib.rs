@@ -1,0 +1,507 @@
+//! The append-only, hash-chained audit log that both zones keep (DESIGN.md §2.6, §6, §12.4).
+//!
+//! Every state change writes one record with [`append`] inside the same database transaction as
+//! the change. Each record's hash covers the previous record's hash and a canonical,
+//! length-prefixed encoding of its own fields, so editing, deleting, inserting or reordering a
+//! record breaks the chain, and [`verify`] names the first record where it breaks. Appends are
+//! serialised through a one-row head table (`audit_head`), locked with `SELECT … FOR UPDATE` on
+//! PostgreSQL and by SQLite's single writer lock, so concurrent writers wait for each other and
+//! the chain never forks.
+//!
+//! **Audit fails closed.** [`append`] returns an error instead of writing a partial record; the
+//! caller propagates it with `?` inside its transaction, so the transaction is dropped (rolled
+//! back) and the change it audits is not made either.
+//!
+//! Details are structured JSON and must never carry secrets (PINs, shares, password hashes,
+//! tokens): the log is readable by auditors.
+
+pub mod entity;
+pub mod migration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode, Statement,
+    TransactionOptions, TransactionTrait,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use entity::{audit_head, audit_log};
+
+/// The previous-hash of the first record: 32 zero bytes, in hex.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Domain separation for record hashes; a new encoding gets a new tag.
+const DOMAIN_TAG: &[u8] = b"custody/audit-record/v1";
+
+/// How many records [`verify`] reads per query.
+const VERIFY_PAGE: u64 = 1000;
+/// The default and the largest page [`query`] returns.
+const QUERY_DEFAULT_LIMIT: u64 = 100;
+const QUERY_MAX_LIMIT: u64 = 1000;
+
+/// Errors of the audit log. None of them carries record details.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database refused a read or write; when appending, the audited change is not made.
+    #[error("the audit log could not be read or written, so the change was not made; check the database and retry: {0}")]
+    Db(#[from] DbErr),
+    /// The audit tables are missing or their head row is gone.
+    #[error("the audit log is not set up (its head row is missing); run the database migrations before starting the service")]
+    NotMigrated,
+    /// A timestamp outside the range the log can store.
+    #[error("the audit timestamp {0} is out of range; check the system clock")]
+    TimeOutOfRange(String),
+    /// A stored value does not have the expected form (for example a hash that is not hex).
+    #[error("audit record {seq} is malformed ({reason}); run `audit verify` and investigate the database")]
+    Malformed {
+        /// The record (or 0 for the head row).
+        seq: i64,
+        /// What is wrong.
+        reason: &'static str,
+    },
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What to record: who did what to which object, when, with structured details.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Entry {
+    /// When the change happened; stored and hashed with microsecond precision.
+    pub at: DateTime<Utc>,
+    /// Who made the change (a user id, or a service name for automatic changes).
+    pub actor: String,
+    /// What was done, dotted lower case, e.g. `case.manager_replaced`.
+    pub action: String,
+    /// What it was done to, e.g. a case id.
+    pub object: String,
+    /// Structured details. Never put secrets here.
+    pub details: serde_json::Value,
+}
+
+/// A stored audit record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// When the change happened.
+    pub at: DateTime<Utc>,
+    /// Who made it.
+    pub actor: String,
+    /// What was done.
+    pub action: String,
+    /// What it was done to.
+    pub object: String,
+    /// Structured details.
+    pub details: serde_json::Value,
+    /// The previous record's hash (hex).
+    pub prev_hash: String,
+    /// This record's hash (hex).
+    pub hash: String,
+}
+
+impl From<audit_log::Model> for Record {
+    fn from(m: audit_log::Model) -> Self {
+        Record {
+            seq: m.seq,
+            at: m.at,
+            actor: m.actor,
+            action: m.action,
+            object: m.object,
+            details: m.details,
+            prev_hash: m.prev_hash,
+            hash: m.hash,
+        }
+    }
+}
+
+/// Start a transaction that will write (and so append to the audit log).
+///
+/// On SQLite this is `BEGIN IMMEDIATE`: the write lock is taken at the start, so a concurrent
+/// writer waits (for the connection's busy timeout) instead of failing half-way when a deferred
+/// transaction tries to upgrade from reading to writing. On PostgreSQL it is a plain `BEGIN`;
+/// [`append`] locks the head row itself.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
+}
+
+/// Append one record inside the caller's transaction and return it.
+///
+/// Call it with `?` inside the transaction that makes the audited change, and commit only
+/// after it succeeded: that is what makes the audit fail closed. On SQLite, start that
+/// transaction with [`begin_write`].
+pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record> {
+    let at = to_micros(entry.at)?;
+    let (head_seq, head_hash) = lock_head(txn).await?;
+    let prev = decode_hash(&head_hash).ok_or(Error::Malformed {
+        seq: 0,
+        reason: "the head hash is not 64 hex digits",
+    })?;
+    let seq = head_seq + 1;
+    let hash = hex::encode(record_hash(
+        &prev,
+        seq,
+        at,
+        &entry.actor,
+        &entry.action,
+        &entry.object,
+        &entry.details,
+    ));
+    let model = audit_log::ActiveModel {
+        seq: Set(seq),
+        at: Set(at),
+        actor: Set(entry.actor.clone()),
+        action: Set(entry.action.clone()),
+        object: Set(entry.object.clone()),
+        details: Set(entry.details.clone()),
+        prev_hash: Set(head_hash.clone()),
+        hash: Set(hash.clone()),
+    };
+    audit_log::Entity::insert(model)
+        .exec_without_returning(txn)
+        .await?;
+    let updated = audit_head::Entity::update_many()
+        .col_expr(
+            audit_head::Column::Seq,
+            sea_orm::sea_query::Expr::value(seq),
+        )
+        .col_expr(
+            audit_head::Column::Hash,
+            sea_orm::sea_query::Expr::value(hash.clone()),
+        )
+        .filter(audit_head::Column::Id.eq(1))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(Error::NotMigrated);
+    }
+    Ok(Record {
+        seq,
+        at,
+        actor: entry.actor,
+        action: entry.action,
+        object: entry.object,
+        details: entry.details,
+        prev_hash: head_hash,
+        hash,
+    })
+}
+
+/// Take the append lock and read the head.
+async fn lock_head<C: ConnectionTrait>(txn: &C) -> Result<(i64, String)> {
+    let backend = txn.get_database_backend();
+    let select = match backend {
+        // The row lock is held until the caller's transaction ends; a concurrent appender
+        // blocks here and then reads the head this one wrote.
+        DbBackend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+        _ => {
+            // SQLite has no row locks; a write takes the database's single write lock (waiting
+            // for the busy timeout if another writer holds it) before the head is read, so no
+            // other writer can read the same head in between.
+            txn.execute_raw(Statement::from_string(
+                backend,
+                "UPDATE audit_head SET seq = seq WHERE id = 1",
+            ))
+            .await?;
+            "SELECT seq, hash FROM audit_head WHERE id = 1"
+        }
+    };
+    let row = txn
+        .query_one_raw(Statement::from_string(backend, select))
+        .await?
+        .ok_or(Error::NotMigrated)?;
+    let seq: i64 = row.try_get("", "seq")?;
+    let hash: String = row.try_get("", "hash")?;
+    Ok((seq, hash))
+}
+
+/// The first record where the chain breaks, and why.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Broken {
+    /// The record's sequence number.
+    pub seq: i64,
+    /// What is wrong with it.
+    pub reason: BrokenReason,
+}
+
+/// Why a record breaks the chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BrokenReason {
+    /// The record is missing: the sequence jumps over it, or the head names it but it is gone.
+    Missing,
+    /// Its `prev_hash` is not the previous record's hash (records reordered or replaced).
+    PrevHashMismatch,
+    /// Its stored hash does not match its contents (the record was edited).
+    HashMismatch,
+    /// The head row does not match the last record (the head or the tail was edited).
+    HeadMismatch,
+}
+
+impl std::fmt::Display for BrokenReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Missing => "the record is missing",
+            Self::PrevHashMismatch => "its previous-hash link does not match the record before it",
+            Self::HashMismatch => "its contents do not match its hash (it was edited)",
+            Self::HeadMismatch => "the chain head does not match the last record",
+        })
+    }
+}
+
+impl std::fmt::Display for Broken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "audit record {}: {}", self.seq, self.reason)
+    }
+}
+
+/// The outcome of [`verify`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyReport {
+    /// How many records verified, from record 1 up to the first broken one (all of them when
+    /// the chain is intact).
+    pub records: u64,
+    /// The first record where the chain breaks, if any.
+    pub first_broken: Option<Broken>,
+}
+
+impl VerifyReport {
+    /// Whether the whole chain verified.
+    pub fn is_intact(&self) -> bool {
+        self.first_broken.is_none()
+    }
+}
+
+/// Walk the chain from record 1 to the head, a page at a time, and name the first record whose
+/// sequence number, previous-hash link or hash is wrong.
+pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
+    let mut prev = [0u8; 32];
+    let mut expected: i64 = 1;
+    let mut records: u64 = 0;
+    let broken = |seq, reason| Some(Broken { seq, reason });
+    loop {
+        let page = audit_log::Entity::find()
+            .filter(audit_log::Column::Seq.gte(expected))
+            .order_by_asc(audit_log::Column::Seq)
+            .limit(VERIFY_PAGE)
+            .all(db)
+            .await?;
+        let last_page = (page.len() as u64) < VERIFY_PAGE;
+        for row in page {
+            if row.seq != expected {
+                return Ok(VerifyReport {
+                    records,
+                    first_broken: broken(expected, BrokenReason::Missing),
+                });
+            }
+            if row.prev_hash != hex::encode(prev) {
+                return Ok(VerifyReport {
+                    records,
+                    first_broken: broken(row.seq, BrokenReason::PrevHashMismatch),
+                });
+            }
+            let at = to_micros(row.at)?;
+            let hash = record_hash(
+                &prev,
+                row.seq,
+                at,
+                &row.actor,
+                &row.action,
+                &row.object,
+                &row.details,
+            );
+            // Microsecond truncation is idempotent, so a record written by `append` re-hashes
+            // to the same value; `at` with finer precision can only come from a direct edit.
+            if row.at != at || row.hash != hex::encode(hash) {
+                return Ok(VerifyReport {
+                    records,
+                    first_broken: broken(row.seq, BrokenReason::HashMismatch),
+                });
+            }
+            prev = hash;
+            records += 1;
+            expected += 1;
+        }
+        if last_page {
+            break;
+        }
+    }
+    let head = audit_head::Entity::find_by_id(1)
+        .one(db)
+        .await?
+        .ok_or(Error::NotMigrated)?;
+    let last = expected - 1;
+    let first_broken = if head.seq > last {
+        broken(expected, BrokenReason::Missing)
+    } else if head.seq != last || head.hash != hex::encode(prev) {
+        broken(last, BrokenReason::HeadMismatch)
+    } else {
+        None
+    };
+    Ok(VerifyReport {
+        records,
+        first_broken,
+    })
+}
+
+/// Filters for [`query`]; every field is optional and they combine with AND.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Filter {
+    /// Only records by this actor.
+    pub actor: Option<String>,
+    /// Only records of this action.
+    pub action: Option<String>,
+    /// Only records about this object.
+    pub object: Option<String>,
+    /// Only records at or after this time.
+    pub from: Option<DateTime<Utc>>,
+    /// Only records before this time.
+    pub to: Option<DateTime<Utc>>,
+    /// Only records after this sequence number (for paging: pass the last `seq` seen).
+    pub after_seq: Option<i64>,
+    /// At most this many records (default 100, at most 1000).
+    pub limit: Option<u64>,
+}
+
+/// Records matching `filter`, in chain order.
+pub async fn query<C: ConnectionTrait>(db: &C, filter: Filter) -> Result<Vec<Record>> {
+    let mut select = audit_log::Entity::find();
+    if let Some(actor) = filter.actor {
+        select = select.filter(audit_log::Column::Actor.eq(actor));
+    }
+    if let Some(action) = filter.action {
+        select = select.filter(audit_log::Column::Action.eq(action));
+    }
+    if let Some(object) = filter.object {
+        select = select.filter(audit_log::Column::Object.eq(object));
+    }
+    if let Some(from) = filter.from {
+        select = select.filter(audit_log::Column::At.gte(to_micros(from)?));
+    }
+    if let Some(to) = filter.to {
+        select = select.filter(audit_log::Column::At.lt(to_micros(to)?));
+    }
+    if let Some(after) = filter.after_seq {
+        select = select.filter(audit_log::Column::Seq.gt(after));
+    }
+    let limit = filter
+        .limit
+        .unwrap_or(QUERY_DEFAULT_LIMIT)
+        .clamp(1, QUERY_MAX_LIMIT);
+    let rows = select
+        .order_by_asc(audit_log::Column::Seq)
+        .limit(limit)
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().map(Record::from).collect())
+}
+
+/// The hash of one record: SHA-256 over the domain tag, the previous hash and the
+/// length-prefixed fields, with `details` in canonical JSON (keys sorted, no whitespace) so the
+/// hash does not depend on how a database stores JSON.
+pub fn record_hash(
+    prev: &[u8; 32],
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    object: &str,
+    details: &serde_json::Value,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    put(&mut h, DOMAIN_TAG);
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(at.timestamp_micros().to_be_bytes());
+    put(&mut h, actor.as_bytes());
+    put(&mut h, action.as_bytes());
+    put(&mut h, object.as_bytes());
+    put(&mut h, canonical_json(details).as_bytes());
+    h.finalize().into()
+}
+
+/// Length-prefix a field (u64, big-endian) so that no two field sequences encode alike.
+fn put(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+/// JSON with object keys sorted at every level and no insignificant whitespace.
+pub fn canonical_json(value: &serde_json::Value) -> String {
+    let mut out = String::new();
+    write_canonical(value, &mut out);
+    out
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    use serde_json::Value;
+    match value {
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            let mut entries: Vec<_> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, item)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(item, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+/// Drop sub-microsecond precision: both databases store microseconds, and the hash must cover
+/// exactly what is stored.
+fn to_micros(at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+    DateTime::from_timestamp_micros(at.timestamp_micros())
+        .ok_or_else(|| Error::TimeOutOfRange(at.to_rfc3339()))
+}
+
+fn decode_hash(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_json_sorts_keys_at_every_level() {
+        let v = serde_json::json!({"b": 1, "a": {"d": [true, null, "x"], "c": 1.5}});
+        assert_eq!(
+            canonical_json(&v),
+            r#"{"a":{"c":1.5,"d":[true,null,"x"]},"b":1}"#
+        );
+    }
+
+    #[test]
+    fn fields_are_length_prefixed() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let d = serde_json::json!({});
+        let a = record_hash(&[0; 32], 1, at, "ab", "c", "o", &d);
+        let b = record_hash(&[0; 32], 1, at, "a", "bc", "o", &d);
+        assert_ne!(a, b);
+    }
+}

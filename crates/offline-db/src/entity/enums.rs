@@ -1,0 +1,106 @@
+//! Status and role values, stored as the upper-case strings the CHECK constraints allow.
+
+use sea_orm::entity::prelude::*;
+use serde::{Deserialize, Serialize};
+
+/// A user's role in the offline zone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum Role {
+    /// Manages users, SEs and cases.
+    #[sea_orm(string_value = "ADMIN")]
+    Admin,
+    /// Holds key shares in SEs.
+    #[sea_orm(string_value = "CASE_MANAGER")]
+    CaseManager,
+    /// Imports signing requests and exports responses.
+    #[sea_orm(string_value = "OPERATOR")]
+    Operator,
+    /// Reads the logs.
+    #[sea_orm(string_value = "AUDITOR")]
+    Auditor,
+}
+
+/// Whether a user may log in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum UserStatus {
+    /// May log in.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// May not log in.
+    #[sea_orm(string_value = "DISABLED")]
+    Disabled,
+}
+
+/// The state of a secure element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum SeStatus {
+    /// In service.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Out of service for now.
+    #[sea_orm(string_value = "INACTIVE")]
+    Inactive,
+    /// Reported lost: its cases need a re-key.
+    #[sea_orm(string_value = "LOST")]
+    Lost,
+    /// Its certificate is revoked.
+    #[sea_orm(string_value = "REVOKED")]
+    Revoked,
+}
+
+/// The life cycle of a case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum CaseStatus {
+    /// Managers and SEs assigned, keygen not started.
+    #[sea_orm(string_value = "DRAFT")]
+    Draft,
+    /// Keygen is running.
+    #[sea_orm(string_value = "KEYGEN")]
+    Keygen,
+    /// The key exists and can sign.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// Kept for the record; signs nothing new.
+    #[sea_orm(string_value = "ARCHIVED")]
+    Archived,
+}
+
+/// Whether a key-share binding is current.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum KeyShareStatus {
+    /// The current holder of the share.
+    #[sea_orm(string_value = "ACTIVE")]
+    Active,
+    /// A former holder (after a manager change).
+    #[sea_orm(string_value = "INACTIVE")]
+    Inactive,
+}
+
+/// The status of an imported signing request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum SigningRequestStatus {
+    /// Verified and stored.
+    #[sea_orm(string_value = "IMPORTED")]
+    Imported,
+    /// A signing session runs.
+    #[sea_orm(string_value = "SIGNING")]
+    Signing,
+    /// A signature exists.
+    #[sea_orm(string_value = "SIGNED")]
+    Signed,
+    /// The response was exported.
+    #[sea_orm(string_value = "EXPORTED")]
+    Exported,
+    /// Signing failed.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    /// The request expired before it was signed.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+}

@@ -1,0 +1,131 @@
+//! The offline zone's database: sea-orm entities for DESIGN.md §6 and a thin repository that the
+//! offline API uses.
+//!
+//! Every operation that changes state runs in ONE transaction that writes the change, its audit
+//! record ([`audit::append`]) and — when other services must hear of it — an outbox row that
+//! the relay later publishes to NATS. If any of the three fails, none is written: the audit
+//! fails closed and no event announces a change that did not happen. Validation happens inside
+//! the same transaction before the first write, so a rejected request leaves no row and no
+//! audit record behind.
+//!
+//! [`Db::connect`] takes `sqlite://path?mode=rwc` (the embedded default; WAL, foreign keys on,
+//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
+//! Time is always a parameter (`now`); ids are UUIDv7 derived from it.
+
+pub mod entity;
+mod events;
+mod ops;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub use entity::enums::{
+    CaseStatus, KeyShareStatus, Role, SeStatus, SigningRequestStatus, UserStatus,
+};
+pub use events::subjects;
+pub use ops::{
+    ManagerReplacement, ManagerSlot, NewSecureElement, NewSigningRequest, NewUser,
+    ZeroBalanceAttestation,
+};
+
+/// How long a SQLite writer waits for another writer's transaction before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors of the repository. Messages are sentences an operator or API client can act on; none
+/// carries a password hash, token or key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input breaks a rule; nothing was written.
+    #[error("{field}: {reason}")]
+    Validation {
+        /// The offending input, e.g. `managers[1].se_id`.
+        field: String,
+        /// What is wrong, as a sentence fragment.
+        reason: String,
+    },
+    /// A referenced record does not exist; nothing was written.
+    #[error("{what} {id} does not exist")]
+    NotFound {
+        /// The kind of record.
+        what: &'static str,
+        /// The id that was looked up.
+        id: String,
+    },
+    /// The operation is not allowed in the record's current state; nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+    /// A signing request with this id was imported before; a request is accepted only once.
+    #[error("signing request {request_id} was already imported; each request is accepted only once (possible replay)")]
+    Replay {
+        /// The envelope's request id.
+        request_id: String,
+    },
+    /// The audit record could not be written, so the change was not made.
+    #[error(transparent)]
+    Audit(#[from] audit::Error),
+    /// The database could not be reached at start-up.
+    #[error("cannot open the database ({0}); check the --db URL and that the database server is running")]
+    Connect(DbErr),
+    /// The schema could not be brought up to date.
+    #[error("the database migrations failed ({0}); the service did not start, the schema is unchanged past the last complete step")]
+    Migrate(DbErr),
+    /// Another database error; the transaction was rolled back.
+    #[error("a database operation failed and nothing was changed: {0}")]
+    Db(#[from] DbErr),
+    /// An event could not be encoded for the outbox.
+    #[error("an event could not be encoded, so the change was not made: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The offline zone's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+impl Db {
+    /// Open the database at `url` and bring its schema up to date.
+    pub async fn connect(url: &str) -> Result<Db> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false);
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+        let conn = Database::connect(opts).await.map_err(Error::Connect)?;
+        migrations_offline::Migrator::up(&conn, None)
+            .await
+            .map_err(Error::Migrate)?;
+        Ok(Db { conn })
+    }
+
+    /// The underlying connection, for reads the repository does not cover (and for tests).
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+
+    /// Verify the whole audit chain.
+    pub async fn verify_audit(&self) -> Result<audit::VerifyReport> {
+        Ok(audit::verify(&self.conn).await?)
+    }
+}
+
+/// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
+/// clock here.
+pub(crate) fn new_id(now: DateTime<Utc>) -> String {
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        now.timestamp_subsec_nanos(),
+    ))
+    .to_string()
+}
