@@ -312,9 +312,22 @@ impl Bus {
             header_name(headers::MSG_ID)?,
             header_value(headers::MSG_ID, msg_id)?,
         );
+        // The payload's encoding travels with it: MessagePack by default, JSON when the caller
+        // says so (the ops subjects, and outbox rows written as JSON). Nothing else is accepted,
+        // so a consumer never has to guess.
+        let content_type = extra
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(headers::CONTENT_TYPE))
+            .map_or(headers::MSGPACK, |(_, value)| value.as_str());
+        if content_type != headers::MSGPACK && content_type != headers::JSON {
+            return Err(Error::Header {
+                name: headers::CONTENT_TYPE.to_owned(),
+                reason: "must be application/msgpack or application/json",
+            });
+        }
         map.insert(
             header_name(headers::CONTENT_TYPE)?,
-            HeaderValue::from(headers::MSGPACK),
+            header_value(headers::CONTENT_TYPE, content_type)?,
         );
         map.insert(
             header_name(headers::SCHEMA)?,

@@ -12,6 +12,7 @@
 //! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
 //! Time is always a parameter (`now`); ids are UUIDv7 derived from it.
 
+pub mod bus_adapters;
 pub mod entity;
 mod events;
 mod ops;

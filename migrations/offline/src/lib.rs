@@ -10,6 +10,7 @@
 //! text on SQLite), statuses are strings with CHECK constraints (portable, and readable in a
 //! database shell), binary values are `bytea`/`blob`.
 
+mod m0007_processed;
 mod schema;
 mod steps;
 
@@ -30,6 +31,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0004ProtocolSessions),
             Box::new(steps::M0005Signing),
             Box::new(steps::M0006Outbox),
+            Box::new(m0007_processed::M0007Processed),
         ]
     }
 }
@@ -37,7 +39,7 @@ impl MigratorTrait for Migrator {
 /// Every status value each status column accepts; the entities use the same lists.
 pub mod statuses {
     /// `users.role`.
-    pub const USER_ROLE: &[&str] = &["ADMIN", "CASE_MANAGER", "OPERATOR", "AUDITOR"];
+    pub const USER_ROLE: &[&str] = &["NONE", "ADMIN", "CASE_MANAGER", "OPERATOR", "AUDITOR"];
     /// `users.status`.
     pub const USER_STATUS: &[&str] = &["ACTIVE", "DISABLED"];
     /// `secure_elements.status`.

@@ -1,7 +1,9 @@
 //! `custodyd`: the custody service binary. One executable with one subcommand per service keeps
-//! build and link times low (DESIGN.md §3). For now it carries the core demo.
+//! build and link times low (DESIGN.md §3). It carries the core demo and the audit tools; the services join as they are built.
 
+mod audit_cmd;
 mod demo;
+mod offline_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -21,19 +23,47 @@ enum Command {
     /// Demo of the cryptographic core: provision an HSM and three SEs (SoftHSM2), run a real
     /// 2-of-3 keygen between three case managers, seal the shares, sign a transaction with two.
     Demo(demo::Args),
+    /// The offline zone's REST API (users, SEs, cases, key-share table, signing requests, audit).
+    OfflineApi(offline_cmd::ApiArgs),
+    /// Offline zone administration from the command line.
+    #[command(subcommand)]
+    OfflineAdmin(offline_cmd::AdminCommand),
+    /// Audit log tools (either zone's database).
+    #[command(subcommand)]
+    Audit(audit_cmd::AuditCommand),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<std::process::ExitCode> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Audit(command) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            Ok(std::process::ExitCode::from(
+                runtime.block_on(audit_cmd::run(command))?,
+            ))
+        }
+        Command::OfflineApi(args) => {
+            runtime()?.block_on(offline_cmd::run_api(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::OfflineAdmin(command) => {
+            runtime()?.block_on(offline_cmd::run_admin(command))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Demo(args) => {
             // SoftHSM reads its configuration when the module is loaded; point it at the demo's
             // own token store before any thread starts.
             let prepared = demo::prepare(&args)?;
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()?;
-            runtime.block_on(demo::run(args, prepared))
+            runtime()?.block_on(demo::run(args, prepared))?;
+            Ok(std::process::ExitCode::SUCCESS)
         }
     }
+}
+
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
 }

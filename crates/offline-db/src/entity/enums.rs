@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
 #[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
 pub enum Role {
+    /// No role yet: a self-registered account awaiting an administrator. It may manage only its
+    /// own account.
+    #[sea_orm(string_value = "NONE")]
+    Unassigned,
     /// Manages users, SEs and cases.
     #[sea_orm(string_value = "ADMIN")]
     Admin,

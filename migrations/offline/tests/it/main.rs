@@ -25,6 +25,7 @@ const TABLES: &[&str] = &[
     "signing_requests",
     "signatures",
     "outbox",
+    "processed_messages",
     "audit_log",
     "audit_head",
 ];
@@ -65,7 +66,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (6, 1));
+    assert_eq!((own, shared), (7, 1));
 }
 
 #[tokio::test]

@@ -1,0 +1,147 @@
+//! `custodyd offline-api` and `custodyd offline-admin`: the offline zone's REST service and its
+//! bootstrap. Configuration is a TOML file overlaid by `CUSTODY_OFFLINE__…` variables, then by
+//! the flags given here.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use anyhow::Context;
+use offline_api::Config;
+use secrecy::SecretString;
+
+/// Options of `custodyd offline-api`.
+#[derive(clap::Args)]
+pub struct ApiArgs {
+    /// TOML configuration file (see ops/offline-api.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database: a SQLite file path, or a sqlite:// or postgres:// URL.
+    #[arg(long)]
+    db: Option<String>,
+    /// Listen address, e.g. 127.0.0.1:8443.
+    #[arg(long)]
+    listen: Option<String>,
+    /// NATS server URL.
+    #[arg(long)]
+    nats: Option<String>,
+    /// PKCS#11 module of the HSM.
+    #[arg(long)]
+    hsm_module: Option<PathBuf>,
+    /// Label of the HSM token.
+    #[arg(long)]
+    hsm_token: Option<String>,
+    /// File holding the HSM user PIN.
+    #[arg(long)]
+    hsm_pin_file: Option<PathBuf>,
+    /// Print the effective configuration (it holds no secret: the PIN is a file path) and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+/// `custodyd offline-admin` subcommands.
+#[derive(clap::Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator. The password is read from standard input (without echo on a
+    /// terminal), so it never appears in the shell history or the process list.
+    Create {
+        /// The offline database: a SQLite file path, or a sqlite:// or postgres:// URL.
+        #[arg(long)]
+        db: String,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown in the UI.
+        #[arg(long)]
+        display_name: String,
+        /// Phone number (for the who-to-call list).
+        #[arg(long)]
+        phone: Option<String>,
+    },
+}
+
+fn effective_config(args: &ApiArgs) -> anyhow::Result<Config> {
+    let mut config = Config::load(args.config.as_deref())?;
+    if let Some(db) = &args.db {
+        config.db = db.clone();
+    }
+    if let Some(listen) = &args.listen {
+        config.listen = listen.clone();
+    }
+    if let Some(nats) = &args.nats {
+        config.nats = Some(nats.clone());
+    }
+    if let Some(module) = &args.hsm_module {
+        config.hsm.module = module.clone();
+    }
+    if let Some(token) = &args.hsm_token {
+        config.hsm.token_label = token.clone();
+    }
+    if let Some(pin_file) = &args.hsm_pin_file {
+        config.hsm.pin_file = pin_file.clone();
+    }
+    Ok(config)
+}
+
+/// Runs the offline API until Ctrl-C / SIGTERM.
+pub async fn run_api(args: ApiArgs) -> anyhow::Result<()> {
+    let config = effective_config(&args)?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    println!(
+        "offline API on http://{} (docs at /api/docs)",
+        config.listen
+    );
+    offline_api::run(config, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
+    Ok(())
+}
+
+fn read_password() -> anyhow::Result<SecretString> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = rpassword::prompt_password("New administrator password: ")?;
+        let second = rpassword::prompt_password("Repeat the password: ")?;
+        anyhow::ensure!(
+            first == second,
+            "the two passwords differ; nothing was created"
+        );
+        return Ok(SecretString::from(first));
+    }
+    let mut line = String::new();
+    stdin.lock().read_line(&mut line)?;
+    Ok(SecretString::from(
+        line.trim_end_matches(['\r', '\n']).to_owned(),
+    ))
+}
+
+/// Runs an `offline-admin` subcommand.
+pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
+    match command {
+        AdminCommand::Create {
+            db,
+            username,
+            display_name,
+            phone,
+        } => {
+            let password = read_password()?;
+            let created = offline_api::create_admin(
+                &db,
+                &username,
+                &display_name,
+                phone.as_deref(),
+                password,
+            )
+            .await
+            .context("the administrator was not created")?;
+            println!(
+                "administrator {} created (id {})",
+                created.username, created.id
+            );
+            Ok(())
+        }
+    }
+}

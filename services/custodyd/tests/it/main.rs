@@ -1,0 +1,174 @@
+//! The `custodyd` binary as an operator runs it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests: a failed step stops the test with its message"
+)]
+
+use std::process::Command;
+
+use chrono::{TimeZone, Utc};
+use offline_db::{Db, NewUser, Role};
+use sea_orm::ConnectionTrait;
+use testkit::db::{DbKind, TestDb};
+
+fn verify(db_arg: &str) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args(["audit", "verify", "--db", db_arg])
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// The argument an operator would pass: the file path for SQLite, the URL for PostgreSQL.
+fn db_arg(test_db: &TestDb) -> String {
+    match test_db.kind() {
+        DbKind::Sqlite => test_db
+            .url()
+            .trim_start_matches("sqlite://")
+            .split('?')
+            .next()
+            .unwrap()
+            .to_owned(),
+        DbKind::Postgres => test_db.url().to_owned(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_passes_on_a_fresh_db_and_names_the_tampered_record() {
+    for test_db in TestDb::both().await.unwrap() {
+        let db = Db::connect(test_db.url()).await.unwrap();
+        let arg = db_arg(&test_db);
+        let (code, text) = verify(&arg);
+        assert_eq!(code, 0, "{:?} fresh: {text}", test_db.kind());
+        assert!(text.contains("intact: 0 record(s)"), "{text}");
+
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        for i in 0..4 {
+            db.create_user(
+                NewUser {
+                    username: format!("user{i}"),
+                    display_name: format!("User {i}"),
+                    phone: None,
+                    password_hash: "$argon2id$placeholder".into(),
+                    role: Role::Auditor,
+                },
+                "bootstrap",
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        let (code, text) = verify(&arg);
+        assert_eq!(code, 0, "{text}");
+        assert!(text.contains("intact: 4 record(s)"), "{text}");
+
+        // An insider edits record 3 directly in the database.
+        db.conn()
+            .execute_unprepared("UPDATE audit_log SET actor = 'someone-else' WHERE seq = 3")
+            .await
+            .unwrap();
+        let (code, text) = verify(&arg);
+        assert_eq!(code, 3, "{:?} tampered: {text}", test_db.kind());
+        assert!(text.contains("BROKEN at audit record 3"), "{text}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_admin_create_reads_the_password_from_stdin_and_applies_the_policy() {
+    use std::io::Write;
+    let test_db = TestDb::sqlite().unwrap();
+    let arg = db_arg(&test_db);
+    let create = |username: &str, password: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args([
+                "offline-admin",
+                "create",
+                "--db",
+                &arg,
+                "--username",
+                username,
+            ])
+            .args([
+                "--display-name",
+                "First Admin",
+                "--phone",
+                "+86 10 1234 5678",
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let out = child.wait_with_output().unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    // A common password is refused and nothing is created.
+    let (ok, text) = create("root-admin", "qwertyuiop");
+    assert!(!ok, "{text}");
+    assert!(
+        !text.contains("password123"),
+        "the password is never echoed: {text}"
+    );
+    let (ok, text) = create("root-admin", "correct horse battery staple 42");
+    assert!(ok, "{text}");
+    assert!(text.contains("administrator root-admin created"), "{text}");
+
+    let db = Db::connect(test_db.url()).await.unwrap();
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let admin = offline_db::entity::users::Entity::find()
+        .filter(offline_db::entity::users::Column::Username.eq("root-admin"))
+        .one(db.conn())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(admin.role, Role::Admin);
+    assert!(
+        admin.password_hash.starts_with("$argon2id$"),
+        "stored as Argon2id"
+    );
+    let report = db.verify_audit().await.unwrap();
+    assert!(report.first_broken.is_none());
+    assert_eq!(report.records, 1, "exactly one audit record: the creation");
+}
+
+#[test]
+fn offline_api_prints_its_effective_configuration_without_secrets() {
+    let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args([
+            "offline-api",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../ops/offline-api.example.toml"
+            ),
+        ])
+        .args(["--listen", "127.0.0.1:9999", "--print-config"])
+        .env("CUSTODY_OFFLINE__HSM__TOKEN_LABEL", "from-env")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("listen = \"127.0.0.1:9999\""),
+        "flags win: {text}"
+    );
+    assert!(
+        text.contains("token_label = \"from-env\""),
+        "environment overlays the file: {text}"
+    );
+    assert!(text.contains("pin_file"), "{text}");
+}

@@ -1,0 +1,919 @@
+//! The REST operations, grouped by tag. Every operation that needs a session calls
+//! [`AppState::authorize`] with its `auth::Action` first; `ROUTES` lists every operation with
+//! that action so the role-matrix test can walk them all.
+
+use auth::{Action, Password, Username};
+use offline_db::entity::{key_shares, secure_elements, signing_requests, users};
+use offline_db::{ManagerSlot, NewSecureElement, NewSigningRequest, UserStatus};
+use poem::Request;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi, Tags};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+
+use crate::clock::unix_secs;
+use crate::dto::*;
+use crate::error::{ApiError, ApiResult};
+use crate::session::{client_ip, presented_token, SESSION_COOKIE};
+use crate::state::{parse_public_key, AppState};
+use crate::{import, repo};
+
+#[derive(Tags)]
+enum Tag {
+    /// Service health.
+    Meta,
+    /// Sign-up, sign-in, sessions.
+    Auth,
+    /// User administration.
+    Users,
+    /// Secure elements.
+    SecureElements,
+    /// Cases and the key-share table.
+    Cases,
+    /// Signing requests from the online zone.
+    SigningRequests,
+    /// The audit log.
+    Audit,
+}
+
+/// Every operation: method, path (poem syntax) and the action it requires (`None`: open to
+/// anonymous callers). The role-matrix test walks this list; a test also checks that it
+/// names every operation of the OpenAPI document.
+pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
+    ("GET", "/api/health", None),
+    ("POST", "/api/auth/register", None),
+    ("POST", "/api/auth/login", None),
+    ("POST", "/api/auth/logout", Some(Action::ManageOwnAccount)),
+    ("GET", "/api/auth/me", Some(Action::ManageOwnAccount)),
+    ("GET", "/api/me/cases", Some(Action::ViewOwnPendingWork)),
+    ("GET", "/api/users", Some(Action::OfflineViewUsers)),
+    (
+        "PUT",
+        "/api/users/:id/role",
+        Some(Action::OfflineManageUsers),
+    ),
+    (
+        "PUT",
+        "/api/users/:id/status",
+        Some(Action::OfflineManageUsers),
+    ),
+    (
+        "POST",
+        "/api/secure-elements",
+        Some(Action::ManageSecureElements),
+    ),
+    (
+        "GET",
+        "/api/secure-elements",
+        Some(Action::ViewSecureElements),
+    ),
+    (
+        "PUT",
+        "/api/secure-elements/:id/status",
+        Some(Action::ManageSecureElements),
+    ),
+    ("POST", "/api/cases", Some(Action::ManageCases)),
+    ("GET", "/api/cases", Some(Action::ViewCases)),
+    ("GET", "/api/cases/:id", Some(Action::ViewCases)),
+    ("DELETE", "/api/cases/:id", Some(Action::ManageCases)),
+    (
+        "POST",
+        "/api/cases/:id/replace-manager",
+        Some(Action::ManageCases),
+    ),
+    ("POST", "/api/cases/:id/archive", Some(Action::ManageCases)),
+    (
+        "GET",
+        "/api/cases/:id/key-shares",
+        Some(Action::ViewKeyShares),
+    ),
+    ("GET", "/api/key-shares", Some(Action::ViewKeyShares)),
+    (
+        "POST",
+        "/api/signing-requests",
+        Some(Action::ImportSigningRequest),
+    ),
+    (
+        "GET",
+        "/api/signing-requests",
+        Some(Action::ViewSigningSessions),
+    ),
+    ("GET", "/api/audit", Some(Action::OfflineViewAuditLog)),
+];
+
+/// The login response: the body and, for browsers, the session cookie.
+#[derive(ApiResponse)]
+pub enum LoginReply {
+    /// Signed in.
+    #[oai(status = 200)]
+    Ok(
+        Json<LoginResponse>,
+        /// The session cookie (browser clients).
+        #[oai(header = "Set-Cookie")]
+        Option<String>,
+    ),
+}
+
+/// The logout response: clears the cookie.
+#[derive(ApiResponse)]
+pub enum LogoutReply {
+    /// Signed out.
+    #[oai(status = 204)]
+    Done(
+        /// Expires the session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}
+
+/// A deletion.
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    Done,
+}
+
+fn cookie_for(token: &str, max_age: i64) -> String {
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
+    )
+}
+
+/// The API.
+pub struct Api {
+    /// `None` only when the service is built to print the OpenAPI document.
+    pub(crate) state: Option<AppState>,
+}
+
+impl Api {
+    fn s(&self) -> ApiResult<&AppState> {
+        self.state.as_ref().ok_or_else(|| {
+            ApiError::internal("the API was built without state (document generation only)")
+        })
+    }
+
+    async fn key_share_views(&self, rows: Vec<key_shares::Model>) -> ApiResult<Vec<KeyShareView>> {
+        let db = self.s()?.inner.db.conn();
+        let mut out = Vec::with_capacity(rows.len());
+        for k in rows {
+            let user = users::Entity::find_by_id(k.user_id.clone()).one(db).await?;
+            let se = secure_elements::Entity::find_by_id(k.se_id.clone())
+                .one(db)
+                .await?;
+            out.push(KeyShareView {
+                id: k.id,
+                case_id: k.case_id,
+                share_index: k.share_index,
+                public_key: k.public_key,
+                user_id: k.user_id,
+                username: user.as_ref().map(|u| u.username.clone()),
+                display_name: user.map(|u| u.display_name),
+                se_id: k.se_id,
+                se_serial: se.map(|s| s.serial),
+                status: share_status(k.status).to_owned(),
+                created_at: k.created_at.to_rfc3339(),
+                deactivated_at: k.deactivated_at.map(|t| t.to_rfc3339()),
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn auth_validation(field: &str, e: auth::Error) -> ApiError {
+    use auth::Error as E;
+    match e {
+        E::PasswordTooShort { .. }
+        | E::PasswordTooLong { .. }
+        | E::PasswordTooCommon
+        | E::PasswordContainsUsername
+        | E::UsernameLength { .. }
+        | E::UsernameCharacters => ApiError::invalid(field, e.to_string()),
+        other => ApiError::internal(other),
+    }
+}
+
+const MAX_TEXT: usize = 200;
+
+fn text(field: &str, value: &str) -> ApiResult<String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(ApiError::invalid(field, "must not be empty"));
+    }
+    if v.chars().count() > MAX_TEXT {
+        return Err(ApiError::invalid(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(v.to_owned())
+}
+
+#[OpenApi(prefix_path = "/api")]
+impl Api {
+    /// Whether the service is up.
+    #[oai(path = "/health", method = "get", tag = "Tag::Meta")]
+    async fn health(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".to_owned(),
+        })
+    }
+
+    /// Register an account. It is created DISABLED and without effect until an administrator
+    /// grants a role and enables it.
+    #[oai(path = "/auth/register", method = "post", tag = "Tag::Auth")]
+    async fn register(&self, body: Json<RegisterRequest>) -> ApiResult<Json<UserView>> {
+        let body = body.0;
+        let username =
+            Username::parse(&body.username).map_err(|e| auth_validation("username", e))?;
+        let display_name = text("display_name", &body.display_name)?;
+        let phone = match body.phone.as_deref().map(str::trim) {
+            Some(p) if !p.is_empty() => Some(text("phone", p)?),
+            _ => None,
+        };
+        let password = Password::parse(body.password, &username)
+            .map_err(|e| auth_validation("password", e))?;
+        let hasher = self.s()?.inner.hasher.clone();
+        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+            .await?
+            .map_err(ApiError::internal)?;
+        let user = repo::register_user(
+            &self.s()?.inner.db,
+            username.as_str(),
+            &display_name,
+            phone,
+            hash.into_string(),
+            self.s()?.now(),
+        )
+        .await?;
+        Ok(Json(UserView::from(&user)))
+    }
+
+    /// Sign in. Throttled per account and per client address; a new session every time.
+    #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
+    async fn login(&self, req: &Request, body: Json<LoginRequest>) -> ApiResult<LoginReply> {
+        let body = body.0;
+        let st = self.s()?;
+        let ip = client_ip(req);
+        // Throttle by the name as typed (normalised when it parses), so unknown names are
+        // throttled too and throttling does not tell which accounts exist.
+        let key: String = match Username::parse(&body.username) {
+            Ok(u) => u.as_str().to_owned(),
+            Err(_) => body.username.chars().take(64).collect(),
+        };
+        st.throttle(&key, &ip).await?;
+        let user = users::Entity::find()
+            .filter(users::Column::Username.eq(key.as_str()))
+            .one(st.inner.db.conn())
+            .await?;
+        let ok = st
+            .verify_password(
+                body.password,
+                user.as_ref().map(|u| u.password_hash.clone()),
+            )
+            .await?;
+        let now = st.now();
+        let previous = match presented_token(req) {
+            Some((raw, _)) => match auth::SessionToken::parse(&raw) {
+                Ok(t) => offline_db::entity::auth_sessions::Entity::find()
+                    .filter(
+                        offline_db::entity::auth_sessions::Column::TokenHash
+                            .eq(t.token_hash().to_hex()),
+                    )
+                    .one(st.inner.db.conn())
+                    .await?
+                    .map(|s| s.id),
+                Err(_) => None,
+            },
+            None => None,
+        };
+        let Some(user) = user.filter(|_| ok) else {
+            repo::record_login(&st.inner.db, &key, &ip, None, None, None, now).await?;
+            return Err(ApiError::InvalidCredentials);
+        };
+        if user.status != UserStatus::Active {
+            repo::record_login(&st.inner.db, &key, &ip, Some(&user), None, None, now).await?;
+            return Err(ApiError::AccountDisabled(
+                "this account is disabled or still awaiting approval; ask an administrator"
+                    .to_owned(),
+            ));
+        }
+        let issued = st
+            .inner
+            .policy
+            .issue(crate::clock::to_system(now))
+            .map_err(ApiError::internal)?;
+        let idle = chrono::Duration::from_std(st.inner.policy.idle_timeout())
+            .map_err(ApiError::internal)?;
+        let expires_at = now + idle;
+        let row = repo::NewSessionRow {
+            token_hash: issued.token_hash.to_hex(),
+            csrf_hash: issued.csrf_hash.to_hex(),
+            expires_at,
+        };
+        repo::record_login(
+            &st.inner.db,
+            &key,
+            &ip,
+            Some(&user),
+            Some(row),
+            previous,
+            now,
+        )
+        .await?;
+        let bearer = body.client == Some(ClientKind::Bearer);
+        let cookie = (!bearer).then(|| cookie_for(issued.token.expose(), idle.num_seconds()));
+        Ok(LoginReply::Ok(
+            Json(LoginResponse {
+                user: UserView::from(&user),
+                csrf_token: issued.csrf.expose().to_owned(),
+                session_token: bearer.then(|| issued.token.expose().to_owned()),
+                expires_at: expires_at.to_rfc3339(),
+            }),
+            cookie,
+        ))
+    }
+
+    /// Sign out: the session is revoked and the cookie cleared.
+    #[oai(path = "/auth/logout", method = "post", tag = "Tag::Auth")]
+    async fn logout(&self, req: &Request) -> ApiResult<LogoutReply> {
+        let caller = self.s()?.authorize(req, Action::ManageOwnAccount).await?;
+        repo::revoke_session(
+            &self.s()?.inner.db,
+            &caller.session_id,
+            &caller.user.id,
+            self.s()?.now(),
+        )
+        .await?;
+        Ok(LogoutReply::Done(cookie_for("", 0)))
+    }
+
+    /// The signed-in user.
+    #[oai(path = "/auth/me", method = "get", tag = "Tag::Auth")]
+    async fn me(&self, req: &Request) -> ApiResult<Json<UserView>> {
+        let caller = self.s()?.authorize(req, Action::ManageOwnAccount).await?;
+        Ok(Json(UserView::from(&caller.user)))
+    }
+
+    /// The cases the signed-in case manager currently holds a share of. A manager who was
+    /// replaced no longer sees the case here.
+    #[oai(path = "/me/cases", method = "get", tag = "Tag::Cases")]
+    async fn my_cases(&self, req: &Request) -> ApiResult<Json<Vec<MyCase>>> {
+        let caller = self.s()?.authorize(req, Action::ViewOwnPendingWork).await?;
+        let db = self.s()?.inner.db.conn();
+        let shares = key_shares::Entity::find()
+            .filter(key_shares::Column::UserId.eq(caller.user.id.as_str()))
+            .filter(key_shares::Column::Status.eq(offline_db::KeyShareStatus::Active))
+            .all(db)
+            .await?;
+        let mut out = Vec::new();
+        for k in shares {
+            let Some(case) = self.s()?.inner.db.case(&k.case_id).await? else {
+                continue;
+            };
+            if case.status == offline_db::CaseStatus::Archived {
+                continue;
+            }
+            let se = secure_elements::Entity::find_by_id(k.se_id.clone())
+                .one(db)
+                .await?;
+            out.push(MyCase {
+                case: CaseView::from(&case),
+                share_index: k.share_index,
+                se_serial: se.map(|s| s.serial),
+            });
+        }
+        Ok(Json(out))
+    }
+
+    /// All users.
+    #[oai(path = "/users", method = "get", tag = "Tag::Users")]
+    async fn list_users(&self, req: &Request) -> ApiResult<Json<Vec<UserView>>> {
+        self.s()?.authorize(req, Action::OfflineViewUsers).await?;
+        let rows = users::Entity::find()
+            .order_by_asc(users::Column::Username)
+            .all(self.s()?.inner.db.conn())
+            .await?;
+        Ok(Json(rows.iter().map(UserView::from).collect()))
+    }
+
+    /// Grant a role (re-authentication required).
+    #[oai(path = "/users/:id/role", method = "put", tag = "Tag::Users")]
+    async fn set_role(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<SetRoleRequest>,
+    ) -> ApiResult<Json<UserView>> {
+        let caller = self.s()?.authorize(req, Action::OfflineManageUsers).await?;
+        let body = body.0;
+        self.s()?
+            .reauthenticate(req, &caller, body.password)
+            .await?;
+        if caller.user.id == id.0 && body.role != RoleName::Admin {
+            return Err(ApiError::Conflict(
+                "you cannot take the admin role from yourself; another administrator must do it"
+                    .to_owned(),
+            ));
+        }
+        let user = repo::set_role(
+            &self.s()?.inner.db,
+            &id.0,
+            body.role.into(),
+            &caller.user.id,
+            self.s()?.now(),
+        )
+        .await?;
+        Ok(Json(UserView::from(&user)))
+    }
+
+    /// Enable or disable a user; disabling revokes the user's sessions at once.
+    #[oai(path = "/users/:id/status", method = "put", tag = "Tag::Users")]
+    async fn set_user_status(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<SetUserStatusRequest>,
+    ) -> ApiResult<Json<UserView>> {
+        let caller = self.s()?.authorize(req, Action::OfflineManageUsers).await?;
+        let status = match body.0.status {
+            UserStatusName::Active => UserStatus::Active,
+            UserStatusName::Disabled => UserStatus::Disabled,
+        };
+        if caller.user.id == id.0 && status == UserStatus::Disabled {
+            return Err(ApiError::Conflict(
+                "you cannot disable your own account".to_owned(),
+            ));
+        }
+        let (user, _) = repo::set_status(
+            &self.s()?.inner.db,
+            &id.0,
+            status,
+            &caller.user.id,
+            self.s()?.now(),
+        )
+        .await?;
+        Ok(Json(UserView::from(&user)))
+    }
+
+    /// Register a secure element: the offline CA (HSM) issues its certificate.
+    #[oai(
+        path = "/secure-elements",
+        method = "post",
+        tag = "Tag::SecureElements"
+    )]
+    async fn register_se(
+        &self,
+        req: &Request,
+        body: Json<RegisterSeRequest>,
+    ) -> ApiResult<Json<SeView>> {
+        let caller = self
+            .s()?
+            .authorize(req, Action::ManageSecureElements)
+            .await?;
+        let body = body.0;
+        let serial = text("serial", &body.serial)?;
+        let label = text("label", &body.label)?;
+        let key = parse_public_key(&body.identity_public_key).map_err(|_| {
+            ApiError::invalid(
+                "identity_public_key",
+                "must be a P-256 public key, SEC1, hex",
+            )
+        })?;
+        let now = self.s()?.now();
+        let hsm = self.s()?.inner.hsm.clone();
+        let validity = self.s()?.inner.se_certificate_secs;
+        let (s2, l2) = (serial.clone(), label.clone());
+        let cert = tokio::task::spawn_blocking(move || {
+            hsm.issue_se_certificate(&s2, &l2, &key, validity, unix_secs(now))
+        })
+        .await?
+        .map_err(|e| match e {
+            hsm::Error::InvalidRequest(why) => ApiError::invalid("identity_public_key", why),
+            other => ApiError::internal(other),
+        })?;
+        let cert_bytes = cert.to_bytes().map_err(ApiError::internal)?;
+        let se = self
+            .s()?
+            .inner
+            .db
+            .create_secure_element(
+                NewSecureElement {
+                    serial,
+                    label,
+                    identity_public_key: p256::PublicKey::to_sec1_bytes(&key).to_vec(),
+                    certificate: Some(cert_bytes),
+                },
+                &caller.user.id,
+                now,
+            )
+            .await?;
+        Ok(Json(SeView::from(&se)))
+    }
+
+    /// All secure elements.
+    #[oai(path = "/secure-elements", method = "get", tag = "Tag::SecureElements")]
+    async fn list_ses(&self, req: &Request) -> ApiResult<Json<Vec<SeView>>> {
+        self.s()?.authorize(req, Action::ViewSecureElements).await?;
+        let rows = secure_elements::Entity::find()
+            .order_by_asc(secure_elements::Column::Serial)
+            .all(self.s()?.inner.db.conn())
+            .await?;
+        Ok(Json(rows.iter().map(SeView::from).collect()))
+    }
+
+    /// Change an SE's status (mark it LOST or REVOKED).
+    #[oai(
+        path = "/secure-elements/:id/status",
+        method = "put",
+        tag = "Tag::SecureElements"
+    )]
+    async fn set_se_status(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<SetSeStatusRequest>,
+    ) -> ApiResult<Json<SeView>> {
+        let caller = self
+            .s()?
+            .authorize(req, Action::ManageSecureElements)
+            .await?;
+        let se = self
+            .s()?
+            .inner
+            .db
+            .set_se_status(
+                &id.0,
+                body.0.status.into(),
+                &caller.user.id,
+                self.s()?.now(),
+            )
+            .await?;
+        Ok(Json(SeView::from(&se)))
+    }
+
+    /// Create a draft case with three managers and three SEs.
+    #[oai(path = "/cases", method = "post", tag = "Tag::Cases")]
+    async fn create_case(
+        &self,
+        req: &Request,
+        body: Json<CreateCaseRequest>,
+    ) -> ApiResult<Json<CaseDetail>> {
+        let caller = self.s()?.authorize(req, Action::ManageCases).await?;
+        let body = body.0;
+        let slots: [SlotInput; 3] = body.managers.try_into().map_err(|_| {
+            ApiError::invalid(
+                "managers",
+                "exactly three managers (one per share) are required",
+            )
+        })?;
+        if body.chain_ids.is_empty() || body.chain_ids.contains(&0) {
+            return Err(ApiError::invalid(
+                "chain_ids",
+                "give at least one chain id, each greater than zero",
+            ));
+        }
+        let mut unique = body.chain_ids.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != body.chain_ids.len() {
+            return Err(ApiError::invalid(
+                "chain_ids",
+                "each chain id may appear only once",
+            ));
+        }
+        let managers = slots.map(|s| ManagerSlot {
+            user_id: s.user_id,
+            se_id: s.se_id,
+        });
+        let case = self
+            .s()?
+            .inner
+            .db
+            .create_case(
+                &body.name,
+                managers,
+                &body.chain_ids,
+                &caller.user.id,
+                self.s()?.now(),
+            )
+            .await?;
+        let shares = self.s()?.inner.db.key_shares_by_case(&case.id).await?;
+        Ok(Json(CaseDetail {
+            case: CaseView::from(&case),
+            key_shares: self.key_share_views(shares).await?,
+        }))
+    }
+
+    /// All cases.
+    #[oai(path = "/cases", method = "get", tag = "Tag::Cases")]
+    async fn list_cases(&self, req: &Request) -> ApiResult<Json<Vec<CaseView>>> {
+        self.s()?.authorize(req, Action::ViewCases).await?;
+        let rows = offline_db::entity::cases::Entity::find()
+            .order_by_asc(offline_db::entity::cases::Column::CreatedAt)
+            .all(self.s()?.inner.db.conn())
+            .await?;
+        Ok(Json(rows.iter().map(CaseView::from).collect()))
+    }
+
+    /// A case with its current key-share rows.
+    #[oai(path = "/cases/:id", method = "get", tag = "Tag::Cases")]
+    async fn get_case(&self, req: &Request, id: Path<String>) -> ApiResult<Json<CaseDetail>> {
+        self.s()?.authorize(req, Action::ViewCases).await?;
+        let case = self
+            .s()?
+            .inner
+            .db
+            .case(&id.0)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("case {} does not exist", id.0)))?;
+        let shares = self.s()?.inner.db.key_shares_by_case(&case.id).await?;
+        Ok(Json(CaseDetail {
+            case: CaseView::from(&case),
+            key_shares: self.key_share_views(shares).await?,
+        }))
+    }
+
+    /// Delete a case (re-authentication required). Allowed only while no key was generated
+    /// and no signing request exists; otherwise archive it. (Deleting a case with a key after
+    /// importing a zero-balance attestation is not offered by the API yet.)
+    #[oai(path = "/cases/:id", method = "delete", tag = "Tag::Cases")]
+    async fn delete_case(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<ReauthRequest>,
+    ) -> ApiResult<Deleted> {
+        let caller = self.s()?.authorize(req, Action::ManageCases).await?;
+        self.s()?
+            .reauthenticate(req, &caller, body.0.password)
+            .await?;
+        self.s()?
+            .inner
+            .db
+            .delete_case(&id.0, None, &caller.user.id, self.s()?.now())
+            .await?;
+        Ok(Deleted::Done)
+    }
+
+    /// Hand a share over to a new manager (re-authentication required): the key-share row is
+    /// re-bound, the SE stays, the PIN reset is recorded, the old manager loses access.
+    #[oai(
+        path = "/cases/:id/replace-manager",
+        method = "post",
+        tag = "Tag::Cases"
+    )]
+    async fn replace_manager(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<ReplaceManagerRequest>,
+    ) -> ApiResult<Json<KeyShareView>> {
+        let caller = self.s()?.authorize(req, Action::ManageCases).await?;
+        let body = body.0;
+        self.s()?
+            .reauthenticate(req, &caller, body.password)
+            .await?;
+        let row = self
+            .s()?
+            .inner
+            .db
+            .replace_manager(
+                offline_db::ManagerReplacement {
+                    case_id: id.0,
+                    share_index: body.share_index,
+                    new_user_id: body.new_user_id,
+                    pin_reset_by: body.pin_reset_by,
+                    reason: body.reason,
+                },
+                &caller.user.id,
+                self.s()?.now(),
+            )
+            .await?;
+        let mut views = self.key_share_views(vec![row]).await?;
+        views
+            .pop()
+            .map(Json)
+            .ok_or_else(|| ApiError::internal("no key-share view"))
+    }
+
+    /// Archive a case: kept with its key shares, signs nothing new.
+    #[oai(path = "/cases/:id/archive", method = "post", tag = "Tag::Cases")]
+    async fn archive_case(&self, req: &Request, id: Path<String>) -> ApiResult<Json<CaseView>> {
+        let caller = self.s()?.authorize(req, Action::ManageCases).await?;
+        let case = self
+            .s()?
+            .inner
+            .db
+            .archive_case(&id.0, &caller.user.id, self.s()?.now())
+            .await?;
+        Ok(Json(CaseView::from(&case)))
+    }
+
+    /// The key-share table of a case: every row, current and former.
+    #[oai(path = "/cases/:id/key-shares", method = "get", tag = "Tag::Cases")]
+    async fn case_key_shares(
+        &self,
+        req: &Request,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<KeyShareView>>> {
+        self.s()?.authorize(req, Action::ViewKeyShares).await?;
+        if self.s()?.inner.db.case(&id.0).await?.is_none() {
+            return Err(ApiError::NotFound(format!("case {} does not exist", id.0)));
+        }
+        let rows = self.s()?.inner.db.key_share_history(&id.0).await?;
+        Ok(Json(self.key_share_views(rows).await?))
+    }
+
+    /// The current key-share rows of a case public key (hex).
+    #[oai(path = "/key-shares", method = "get", tag = "Tag::Cases")]
+    async fn key_shares_by_public_key(
+        &self,
+        req: &Request,
+        public_key: Query<String>,
+    ) -> ApiResult<Json<Vec<KeyShareView>>> {
+        self.s()?.authorize(req, Action::ViewKeyShares).await?;
+        let rows = self
+            .s()?
+            .inner
+            .db
+            .key_shares_by_public_key(public_key.0.trim())
+            .await?;
+        Ok(Json(self.key_share_views(rows).await?))
+    }
+
+    /// Import a signing request from the online zone: verified against the pinned online key,
+    /// decoded, hash and chain checked, matched to an active case by its `from` address,
+    /// stored once. Returns the decoded transaction and whom to call.
+    #[oai(
+        path = "/signing-requests",
+        method = "post",
+        tag = "Tag::SigningRequests"
+    )]
+    async fn import_signing_request(
+        &self,
+        req: &Request,
+        body: Json<ImportSigningRequest>,
+    ) -> ApiResult<Json<ImportResult>> {
+        let caller = self
+            .s()?
+            .authorize(req, Action::ImportSigningRequest)
+            .await?;
+        let st = self.s()?;
+        let now = st.now();
+        let checked = import::check(&st.inner.keyring, &body.0.envelope, unix_secs(now))?;
+        let from = checked.request.from.to_checksum();
+        let case = repo::active_case_by_address(&st.inner.db, &from)
+            .await?
+            .ok_or_else(|| ApiError::reject(crate::error::Rejection::UnknownAccount, format!("no active case has the account {from}; check that the request is for this offline zone")))?;
+        let chains: Vec<u64> = serde_json::from_value(case.chain_ids.clone()).unwrap_or_default();
+        if !chains.contains(&checked.request.chain_id) {
+            return Err(ApiError::reject(
+                crate::error::Rejection::WrongChain,
+                format!(
+                    "case {} may sign on chains {chains:?}, the request is for chain {}",
+                    case.name, checked.request.chain_id
+                ),
+            ));
+        }
+        let tx = import::decoded_view(&checked);
+        let decoded =
+            serde_json::to_value(import::decoded_json(&checked)).map_err(ApiError::internal)?;
+        let row = st
+            .inner
+            .db
+            .record_signing_request(
+                NewSigningRequest {
+                    request_id: checked.request.request_id.to_string(),
+                    case_id: case.id.clone(),
+                    tx_hash: tx.signing_hash.clone(),
+                    decoded,
+                },
+                &caller.user.id,
+                now,
+            )
+            .await?;
+        let mut who = Vec::new();
+        let db = st.inner.db.conn();
+        for k in st.inner.db.key_shares_by_case(&case.id).await? {
+            let user = users::Entity::find_by_id(k.user_id.clone()).one(db).await?;
+            let se = secure_elements::Entity::find_by_id(k.se_id.clone())
+                .one(db)
+                .await?;
+            if let (Some(u), Some(se)) = (user, se) {
+                who.push(Contact {
+                    share_index: k.share_index,
+                    user_id: u.id,
+                    display_name: u.display_name,
+                    phone: u.phone,
+                    se_serial: se.serial,
+                    se_label: se.label,
+                });
+            }
+        }
+        Ok(Json(ImportResult {
+            id: row.id,
+            request_id: row.request_id,
+            case_id: case.id,
+            case_name: case.name,
+            transaction: tx,
+            created_by: checked.request.created_by.username.clone(),
+            approved_by: checked
+                .request
+                .approved_by
+                .iter()
+                .map(|p| p.username.clone())
+                .collect(),
+            who_to_call: who,
+        }))
+    }
+
+    /// Imported signing requests, newest first.
+    #[oai(
+        path = "/signing-requests",
+        method = "get",
+        tag = "Tag::SigningRequests"
+    )]
+    async fn list_signing_requests(
+        &self,
+        req: &Request,
+    ) -> ApiResult<Json<Vec<SigningRequestView>>> {
+        self.s()?
+            .authorize(req, Action::ViewSigningSessions)
+            .await?;
+        let rows = signing_requests::Entity::find()
+            .order_by_desc(signing_requests::Column::At)
+            .all(self.s()?.inner.db.conn())
+            .await?;
+        Ok(Json(
+            rows.into_iter()
+                .map(|r| SigningRequestView {
+                    id: r.id,
+                    request_id: r.request_id,
+                    case_id: r.case_id,
+                    tx_hash: r.tx_hash,
+                    status: request_status(r.status).to_owned(),
+                    decoded: r.decoded,
+                    imported_by: r.imported_by,
+                    at: r.at.to_rfc3339(),
+                })
+                .collect(),
+        ))
+    }
+
+    /// The audit log, in chain order, filtered (all filters combine with AND).
+    #[allow(clippy::too_many_arguments, reason = "one parameter per query filter")]
+    #[oai(path = "/audit", method = "get", tag = "Tag::Audit")]
+    async fn audit(
+        &self,
+        req: &Request,
+        /// Only records by this actor (a user id).
+        actor: Query<Option<String>>,
+        /// Only records of this action, e.g. `case.created`.
+        action: Query<Option<String>>,
+        /// Only records about this object id.
+        object: Query<Option<String>>,
+        /// Only records at or after this time (RFC 3339).
+        from: Query<Option<String>>,
+        /// Only records before this time (RFC 3339).
+        to: Query<Option<String>>,
+        /// Only records after this sequence number (paging).
+        after_seq: Query<Option<i64>>,
+        /// At most this many records (default 100, at most 1000).
+        limit: Query<Option<u64>>,
+    ) -> ApiResult<Json<Vec<AuditRecordView>>> {
+        self.s()?
+            .authorize(req, Action::OfflineViewAuditLog)
+            .await?;
+        let time =
+            |field: &str, v: Option<String>| -> ApiResult<Option<chrono::DateTime<chrono::Utc>>> {
+                v.map(|t| {
+                    chrono::DateTime::parse_from_rfc3339(&t)
+                        .map(|d| d.with_timezone(&chrono::Utc))
+                        .map_err(|_| {
+                            ApiError::invalid(
+                                field,
+                                "must be an RFC 3339 time, e.g. 2025-06-15T15:06:40Z",
+                            )
+                        })
+                })
+                .transpose()
+            };
+        if limit.0 == Some(0) || limit.0.is_some_and(|l| l > 1000) {
+            return Err(ApiError::invalid("limit", "must be between 1 and 1000"));
+        }
+        let filter = audit::Filter {
+            actor: actor.0,
+            action: action.0,
+            object: object.0,
+            from: time("from", from.0)?,
+            to: time("to", to.0)?,
+            after_seq: after_seq.0,
+            limit: limit.0,
+        };
+        let records = audit::query(self.s()?.inner.db.conn(), filter).await?;
+        Ok(Json(
+            records.into_iter().map(AuditRecordView::from).collect(),
+        ))
+    }
+}

@@ -1,0 +1,533 @@
+//! Request and response bodies at the REST edge (poem-openapi objects). They are the API's
+//! wire contract: storage types never go on the wire directly.
+
+use offline_db::entity::{cases, secure_elements, users};
+use offline_db::{CaseStatus, KeyShareStatus, Role, SeStatus, SigningRequestStatus, UserStatus};
+use poem_openapi::{Enum, Object};
+
+/// `GET /api/health`.
+#[derive(Debug, Object)]
+pub struct Health {
+    /// Always `ok` when the service answers.
+    pub status: String,
+}
+
+/// A self-registration.
+#[derive(Debug, Object)]
+pub struct RegisterRequest {
+    /// 3–64 characters: a-z, 0-9, `.`, `_`, `-`.
+    pub username: String,
+    /// The name shown to others (on the who-to-call list).
+    pub display_name: String,
+    /// A phone number for the who-to-call list.
+    pub phone: Option<String>,
+    /// 8–64 characters, not a common password, not containing the username.
+    pub password: String,
+}
+
+/// How the client keeps the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ClientKind {
+    /// The session goes into the `__Host-custody-offline` cookie (default).
+    Browser,
+    /// The session token is returned in the body, for `Authorization: Bearer`.
+    Bearer,
+}
+
+/// A sign-in.
+#[derive(Debug, Object)]
+pub struct LoginRequest {
+    /// The username.
+    pub username: String,
+    /// The password.
+    pub password: String,
+    /// `browser` (cookie, default) or `bearer` (token in the body).
+    pub client: Option<ClientKind>,
+}
+
+/// A successful sign-in.
+#[derive(Debug, Object)]
+pub struct LoginResponse {
+    /// Who signed in.
+    pub user: UserView,
+    /// Echo this in `X-CSRF-Token` on every state-changing request made with the cookie.
+    pub csrf_token: String,
+    /// Only for `client = bearer`: the session token for `Authorization: Bearer`.
+    #[oai(skip_serializing_if_is_none)]
+    pub session_token: Option<String>,
+    /// When the session ends if it is not used (RFC 3339).
+    pub expires_at: String,
+}
+
+/// A user as the API shows it. Never the password hash.
+#[derive(Debug, Object)]
+pub struct UserView {
+    /// The user id.
+    pub id: String,
+    /// The login name.
+    pub username: String,
+    /// The display name.
+    pub display_name: String,
+    /// The phone number.
+    pub phone: Option<String>,
+    /// `admin`, `case_manager`, `operator` or `auditor`.
+    pub role: String,
+    /// `ACTIVE` or `DISABLED` (a new self-registered account is `DISABLED` until approved).
+    pub status: String,
+    /// When the account was created (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&users::Model> for UserView {
+    fn from(u: &users::Model) -> Self {
+        UserView {
+            id: u.id.clone(),
+            username: u.username.clone(),
+            display_name: u.display_name.clone(),
+            phone: u.phone.clone(),
+            role: crate::session::auth_role(u.role).as_str().to_owned(),
+            status: user_status(u.status).to_owned(),
+            created_at: u.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// The offline roles an administrator can grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleName {
+    /// System administrator.
+    Admin,
+    /// Case manager.
+    CaseManager,
+    /// Operator.
+    Operator,
+    /// Auditor.
+    Auditor,
+}
+
+impl From<RoleName> for Role {
+    fn from(r: RoleName) -> Self {
+        match r {
+            RoleName::Admin => Role::Admin,
+            RoleName::CaseManager => Role::CaseManager,
+            RoleName::Operator => Role::Operator,
+            RoleName::Auditor => Role::Auditor,
+        }
+    }
+}
+
+/// Grant a role (re-authentication: the administrator's password).
+#[derive(Debug, Object)]
+pub struct SetRoleRequest {
+    /// The new role.
+    pub role: RoleName,
+    /// The administrator's own password, again.
+    pub password: String,
+}
+
+/// Account status values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum UserStatusName {
+    /// May sign in.
+    Active,
+    /// May not sign in; sessions are revoked.
+    Disabled,
+}
+
+/// Enable or disable a user.
+#[derive(Debug, Object)]
+pub struct SetUserStatusRequest {
+    /// The new status.
+    pub status: UserStatusName,
+}
+
+/// Register and enrol a secure element.
+#[derive(Debug, Object)]
+pub struct RegisterSeRequest {
+    /// The token serial.
+    pub serial: String,
+    /// A label for people.
+    pub label: String,
+    /// The SE identity key, P-256, SEC1, hex.
+    pub identity_public_key: String,
+}
+
+/// A secure element.
+#[derive(Debug, Object)]
+pub struct SeView {
+    /// The SE id.
+    pub id: String,
+    /// The token serial.
+    pub serial: String,
+    /// The label.
+    pub label: String,
+    /// `ACTIVE`, `INACTIVE`, `LOST` or `REVOKED`.
+    pub status: String,
+    /// The identity key, hex SEC1.
+    pub identity_public_key: String,
+    /// The certificate the offline CA issued, hex.
+    pub certificate: Option<String>,
+    /// Who holds it now.
+    pub holder_user_id: Option<String>,
+    /// When it was registered (RFC 3339).
+    pub created_at: String,
+}
+
+impl From<&secure_elements::Model> for SeView {
+    fn from(s: &secure_elements::Model) -> Self {
+        SeView {
+            id: s.id.clone(),
+            serial: s.serial.clone(),
+            label: s.label.clone(),
+            status: se_status(s.status).to_owned(),
+            identity_public_key: hex::encode(&s.identity_public_key),
+            certificate: s.certificate.as_ref().map(hex::encode),
+            holder_user_id: s.holder_user_id.clone(),
+            created_at: s.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// SE status values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "UPPERCASE")]
+pub enum SeStatusName {
+    /// In service.
+    Active,
+    /// Out of service for now.
+    Inactive,
+    /// Lost: its cases need a re-key.
+    Lost,
+    /// Certificate revoked.
+    Revoked,
+}
+
+impl From<SeStatusName> for SeStatus {
+    fn from(s: SeStatusName) -> Self {
+        match s {
+            SeStatusName::Active => SeStatus::Active,
+            SeStatusName::Inactive => SeStatus::Inactive,
+            SeStatusName::Lost => SeStatus::Lost,
+            SeStatusName::Revoked => SeStatus::Revoked,
+        }
+    }
+}
+
+/// Change an SE's status.
+#[derive(Debug, Object)]
+pub struct SetSeStatusRequest {
+    /// The new status.
+    pub status: SeStatusName,
+}
+
+/// One slot of a new case: share index = position.
+#[derive(Debug, Clone, Object)]
+pub struct SlotInput {
+    /// The case manager.
+    pub user_id: String,
+    /// The SE that will hold the share.
+    pub se_id: String,
+}
+
+/// Create a case.
+#[derive(Debug, Object)]
+pub struct CreateCaseRequest {
+    /// The case name.
+    pub name: String,
+    /// Exactly three slots; slot i holds share i.
+    pub managers: Vec<SlotInput>,
+    /// The EIP-155 chain ids the case may sign for (at least one).
+    pub chain_ids: Vec<u64>,
+}
+
+/// A case.
+#[derive(Debug, Object)]
+pub struct CaseView {
+    /// The case id.
+    pub id: String,
+    /// The name.
+    pub name: String,
+    /// `DRAFT`, `KEYGEN`, `ACTIVE` or `ARCHIVED`.
+    pub status: String,
+    /// The case public key (hex), once keygen finished.
+    pub public_key: Option<String>,
+    /// The account address, once keygen finished.
+    pub address: Option<String>,
+    /// The chain ids.
+    pub chain_ids: serde_json::Value,
+    /// Who created it.
+    pub created_by: String,
+    /// When (RFC 3339).
+    pub created_at: String,
+    /// Last change (RFC 3339).
+    pub updated_at: String,
+}
+
+impl From<&cases::Model> for CaseView {
+    fn from(c: &cases::Model) -> Self {
+        CaseView {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            status: case_status(c.status).to_owned(),
+            public_key: c.public_key.clone(),
+            address: c.address.clone(),
+            chain_ids: c.chain_ids.clone(),
+            created_by: c.created_by.clone(),
+            created_at: c.created_at.to_rfc3339(),
+            updated_at: c.updated_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A row of the key-share table (私钥分片表).
+#[derive(Debug, Object)]
+pub struct KeyShareView {
+    /// The row id.
+    pub id: String,
+    /// The case.
+    pub case_id: String,
+    /// 0, 1 or 2.
+    pub share_index: i32,
+    /// The case public key (hex), once keygen finished.
+    pub public_key: Option<String>,
+    /// The manager.
+    pub user_id: String,
+    /// The manager's login name.
+    pub username: Option<String>,
+    /// The manager's display name.
+    pub display_name: Option<String>,
+    /// The SE.
+    pub se_id: String,
+    /// The SE serial.
+    pub se_serial: Option<String>,
+    /// `ACTIVE` (current holder) or `INACTIVE` (former holder).
+    pub status: String,
+    /// When the binding was made (RFC 3339).
+    pub created_at: String,
+    /// When it ended.
+    pub deactivated_at: Option<String>,
+}
+
+/// A case with its key-share rows.
+#[derive(Debug, Object)]
+pub struct CaseDetail {
+    /// The case.
+    pub case: CaseView,
+    /// The current key-share rows, by share index.
+    pub key_shares: Vec<KeyShareView>,
+}
+
+/// A case the caller holds a share of.
+#[derive(Debug, Object)]
+pub struct MyCase {
+    /// The case.
+    pub case: CaseView,
+    /// The caller's share.
+    pub share_index: i32,
+    /// The SE holding it.
+    pub se_serial: Option<String>,
+}
+
+/// Hand a share over to a new manager (re-authentication: the administrator's password).
+#[derive(Debug, Object)]
+pub struct ReplaceManagerRequest {
+    /// The share that changes hands (0, 1, 2).
+    pub share_index: i32,
+    /// The new manager (an active case manager).
+    pub new_user_id: String,
+    /// The security officer who reset the SE's PIN at hand-over.
+    pub pin_reset_by: String,
+    /// Why.
+    pub reason: String,
+    /// The administrator's own password, again.
+    pub password: String,
+}
+
+/// Confirm a sensitive operation with the caller's password.
+#[derive(Debug, Object)]
+pub struct ReauthRequest {
+    /// The caller's own password, again.
+    pub password: String,
+}
+
+/// Import a signing request.
+#[derive(Debug, Object)]
+pub struct ImportSigningRequest {
+    /// The envelope as armored text, as QR part texts (one per line), or as base64 of the
+    /// envelope bytes.
+    pub envelope: String,
+}
+
+/// The decoded transaction, as the managers will see it.
+#[derive(Debug, Object)]
+pub struct DecodedTransaction {
+    /// EIP-155 chain id.
+    pub chain_id: u64,
+    /// The account that signs.
+    pub from: String,
+    /// The transaction's `to` (the token contract for ERC-20).
+    pub to: String,
+    /// Who receives the funds.
+    pub recipient: String,
+    /// `ETH`, `USDC`…
+    pub asset_symbol: String,
+    /// The ERC-20 contract, if a token.
+    pub token: Option<String>,
+    /// Amount in base units (decimal).
+    pub amount: String,
+    /// Decimals for display.
+    pub decimals: u8,
+    /// Nonce.
+    pub nonce: u64,
+    /// Gas limit.
+    pub gas_limit: u64,
+    /// Max fee per gas, wei.
+    pub max_fee_per_gas: String,
+    /// Max priority fee per gas, wei.
+    pub max_priority_fee_per_gas: String,
+    /// The most the fees can cost, wei.
+    pub max_fee_wei: String,
+    /// keccak256 of the unsigned transaction (hex), for comparison by eye.
+    pub signing_hash: String,
+}
+
+/// A manager to call for signing.
+#[derive(Debug, Object)]
+pub struct Contact {
+    /// Their share.
+    pub share_index: i32,
+    /// The user id.
+    pub user_id: String,
+    /// Display name.
+    pub display_name: String,
+    /// Phone.
+    pub phone: Option<String>,
+    /// The SE to bring.
+    pub se_serial: String,
+    /// The SE label.
+    pub se_label: String,
+}
+
+/// An imported signing request.
+#[derive(Debug, Object)]
+pub struct ImportResult {
+    /// The row id.
+    pub id: String,
+    /// The envelope's request id.
+    pub request_id: String,
+    /// The case.
+    pub case_id: String,
+    /// The case name.
+    pub case_name: String,
+    /// The decoded transaction.
+    pub transaction: DecodedTransaction,
+    /// Who built it in the online zone.
+    pub created_by: String,
+    /// Who approved it in the online zone.
+    pub approved_by: Vec<String>,
+    /// Whom to call: the case's current managers (any two of them sign).
+    pub who_to_call: Vec<Contact>,
+}
+
+/// A stored signing request.
+#[derive(Debug, Object)]
+pub struct SigningRequestView {
+    /// The row id.
+    pub id: String,
+    /// The envelope's request id.
+    pub request_id: String,
+    /// The case.
+    pub case_id: String,
+    /// The signing hash.
+    pub tx_hash: String,
+    /// `IMPORTED`, `SIGNING`, `SIGNED`, `EXPORTED`, `FAILED`, `EXPIRED`.
+    pub status: String,
+    /// The decoded transaction.
+    pub decoded: serde_json::Value,
+    /// Who imported it.
+    pub imported_by: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// One audit record.
+#[derive(Debug, Object)]
+pub struct AuditRecordView {
+    /// Position in the chain.
+    pub seq: i64,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who.
+    pub actor: String,
+    /// What.
+    pub action: String,
+    /// To what.
+    pub object: String,
+    /// Details.
+    pub details: serde_json::Value,
+    /// The previous record's hash.
+    pub prev_hash: String,
+    /// This record's hash.
+    pub hash: String,
+}
+
+impl From<audit::Record> for AuditRecordView {
+    fn from(r: audit::Record) -> Self {
+        AuditRecordView {
+            seq: r.seq,
+            at: r.at.to_rfc3339(),
+            actor: r.actor,
+            action: r.action,
+            object: r.object,
+            details: r.details,
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        }
+    }
+}
+
+pub(crate) fn user_status(s: UserStatus) -> &'static str {
+    match s {
+        UserStatus::Active => "ACTIVE",
+        UserStatus::Disabled => "DISABLED",
+    }
+}
+
+pub(crate) fn se_status(s: SeStatus) -> &'static str {
+    match s {
+        SeStatus::Active => "ACTIVE",
+        SeStatus::Inactive => "INACTIVE",
+        SeStatus::Lost => "LOST",
+        SeStatus::Revoked => "REVOKED",
+    }
+}
+
+pub(crate) fn case_status(s: CaseStatus) -> &'static str {
+    match s {
+        CaseStatus::Draft => "DRAFT",
+        CaseStatus::Keygen => "KEYGEN",
+        CaseStatus::Active => "ACTIVE",
+        CaseStatus::Archived => "ARCHIVED",
+    }
+}
+
+pub(crate) fn share_status(s: KeyShareStatus) -> &'static str {
+    match s {
+        KeyShareStatus::Active => "ACTIVE",
+        KeyShareStatus::Inactive => "INACTIVE",
+    }
+}
+
+pub(crate) fn request_status(s: SigningRequestStatus) -> &'static str {
+    match s {
+        SigningRequestStatus::Imported => "IMPORTED",
+        SigningRequestStatus::Signing => "SIGNING",
+        SigningRequestStatus::Signed => "SIGNED",
+        SigningRequestStatus::Exported => "EXPORTED",
+        SigningRequestStatus::Failed => "FAILED",
+        SigningRequestStatus::Expired => "EXPIRED",
+    }
+}

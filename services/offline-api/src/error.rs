@@ -1,0 +1,445 @@
+//! The API's typed errors and the ONE place that turns any error into an RFC 9457 problem
+//! response (`application/problem+json` with `type`, `title`, `status`, `detail`).
+//!
+//! Handlers return [`ApiError`]; poem's own errors (a body that does not parse, an unknown
+//! route, a body over the size limit) reach the same renderer through [`render`], which the
+//! application installs with `catch_all_error`. A 4xx carries a detail the client can act on;
+//! a 5xx is opaque to the client and its cause is logged with `tracing` (causes never carry
+//! secrets: the crates below keep PINs, passwords, tokens and hashes out of their messages).
+
+use std::time::Duration;
+
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::{IntoResponse, Response};
+use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The prefix of every problem `type` URI; the suffix is the slug of [`ApiError::kind`].
+pub const PROBLEM_TYPE_PREFIX: &str = "urn:custody:offline:problem:";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`urn:custody:offline:problem:<slug>`).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, in words the user can act on.
+    pub detail: String,
+    /// For validation problems: the input field at fault.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// Why a signing-request import was rejected. Each has its own problem type; nothing is
+/// written for any of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// The signature does not verify under the pinned key.
+    BadSignature,
+    /// The envelope is signed by a key that is not pinned, or not for this kind.
+    UnknownSigner,
+    /// The envelope expired, or is not valid yet.
+    Expired,
+    /// The request id was imported before.
+    Replayed,
+    /// The signing hash is not the hash of the unsigned transaction.
+    HashMismatch,
+    /// The chain id of the transaction, the request or the case do not agree.
+    WrongChain,
+    /// No active case has the request's `from` address.
+    UnknownAccount,
+    /// The input does not decode as a signing request.
+    Malformed,
+    /// The input is larger than allowed.
+    Oversized,
+    /// The transaction does not match its summary, or is of a kind this system refuses.
+    InconsistentTransaction,
+    /// The document is valid but not a signing request.
+    WrongKind,
+}
+
+impl Rejection {
+    fn parts(self) -> (&'static str, &'static str, StatusCode) {
+        use Rejection::*;
+        match self {
+            BadSignature => (
+                "bad-signature",
+                "The envelope signature is invalid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            UnknownSigner => (
+                "unknown-signer",
+                "The envelope is not signed by a pinned online key",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Expired => (
+                "expired",
+                "The envelope is expired or not yet valid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Replayed => (
+                "replayed",
+                "The signing request was already imported",
+                StatusCode::CONFLICT,
+            ),
+            HashMismatch => (
+                "hash-mismatch",
+                "The signing hash does not match the transaction",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            WrongChain => (
+                "wrong-chain",
+                "The chain id does not match",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            UnknownAccount => (
+                "unknown-account",
+                "No active case has this account",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Malformed => (
+                "malformed-envelope",
+                "The input is not a readable signing request",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            Oversized => (
+                "oversized",
+                "The input is too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            InconsistentTransaction => (
+                "inconsistent-transaction",
+                "The transaction does not match its summary",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            WrongKind => (
+                "wrong-document-kind",
+                "The document is not a signing request",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+        }
+    }
+
+    /// The problem-type slug.
+    pub fn slug(self) -> &'static str {
+        self.parts().0
+    }
+}
+
+/// Every error a handler can return.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No valid session: sign in.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Wrong username or password (deliberately not saying which).
+    #[error("the username or password is wrong")]
+    InvalidCredentials,
+    /// A cookie-authenticated state change without the session's CSRF token.
+    #[error("the X-CSRF-Token header is missing or does not belong to this session; reload the page and try again")]
+    Csrf,
+    /// The caller's role may not do this.
+    #[error("your role ({role}) may not {action}; ask an administrator")]
+    Forbidden {
+        /// The caller's role.
+        role: &'static str,
+        /// What was attempted.
+        action: String,
+    },
+    /// The password given for re-authentication is wrong.
+    #[error("the password you entered to confirm this operation is wrong")]
+    ReauthFailed,
+    /// The account may not sign in.
+    #[error("{0}")]
+    AccountDisabled(String),
+    /// Too many failed attempts: wait.
+    #[error("too many failed sign-in attempts; try again in {} seconds", retry_after_secs(*.0))]
+    Throttled(Duration),
+    /// The input breaks a rule; nothing was written.
+    #[error("{field}: {reason}")]
+    Validation {
+        /// The input field at fault.
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A referenced record does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The record's state does not allow this.
+    #[error("{0}")]
+    Conflict(String),
+    /// A signing-request import was rejected.
+    #[error("{detail}")]
+    Import {
+        /// Which rejection.
+        rejection: Rejection,
+        /// The detail shown to the operator.
+        detail: String,
+    },
+    /// A server-side fault; the client sees an opaque 500, the cause goes to the log.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Result alias for handlers.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+fn retry_after_secs(d: Duration) -> u64 {
+    let secs = d.as_secs();
+    if d.subsec_nanos() > 0 {
+        secs.saturating_add(1)
+    } else {
+        secs.max(1)
+    }
+}
+
+impl ApiError {
+    /// A validation error.
+    pub fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        ApiError::Validation {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// An import rejection.
+    pub fn reject(rejection: Rejection, detail: impl Into<String>) -> Self {
+        ApiError::Import {
+            rejection,
+            detail: detail.into(),
+        }
+    }
+
+    /// A server fault, logged where it is rendered.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        ApiError::Internal(cause.to_string())
+    }
+
+    fn parts(&self) -> (&'static str, &'static str, StatusCode) {
+        match self {
+            ApiError::Unauthenticated(_) => (
+                "unauthenticated",
+                "Sign in required",
+                StatusCode::UNAUTHORIZED,
+            ),
+            ApiError::InvalidCredentials => (
+                "invalid-credentials",
+                "Wrong username or password",
+                StatusCode::UNAUTHORIZED,
+            ),
+            ApiError::Csrf => (
+                "csrf-token-invalid",
+                "Missing or wrong CSRF token",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::Forbidden { .. } => (
+                "forbidden",
+                "Not allowed for your role",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::ReauthFailed => (
+                "reauthentication-failed",
+                "Password confirmation failed",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::AccountDisabled(_) => (
+                "account-disabled",
+                "The account may not sign in",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::Throttled(_) => (
+                "too-many-attempts",
+                "Too many failed attempts",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
+            ApiError::Validation { .. } => (
+                "validation-failed",
+                "The input is invalid",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            ApiError::NotFound(_) => ("not-found", "Not found", StatusCode::NOT_FOUND),
+            ApiError::Conflict(_) => (
+                "conflict",
+                "The current state does not allow this",
+                StatusCode::CONFLICT,
+            ),
+            ApiError::Import { rejection, .. } => rejection.parts(),
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal server error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.parts().2
+    }
+
+    /// The problem document. A 500's detail is fixed text; its cause is logged here.
+    pub fn problem(&self) -> Problem {
+        let (slug, title, status) = self.parts();
+        let detail = match self {
+            ApiError::Internal(cause) => {
+                tracing::error!(cause = %cause, "request failed with an internal error");
+                "The server could not complete the request. Nothing was changed; the cause was logged for the operators.".to_owned()
+            }
+            other => other.to_string(),
+        };
+        Problem {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            field: match self {
+                ApiError::Validation { field, .. } => Some(field.clone()),
+                _ => None,
+            },
+        }
+    }
+
+    /// The complete response: problem body, status, and `Retry-After` for 429.
+    pub fn to_response(&self) -> Response {
+        let problem = self.problem();
+        let mut resp = problem_response(&problem, self.status());
+        if let ApiError::Throttled(wait) = self {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs(*wait).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+fn problem_response(problem: &Problem, status: StatusCode) -> Response {
+    let body = problem.to_json_string();
+    Response::builder()
+        .status(status)
+        .content_type(PROBLEM_JSON)
+        .body(body)
+}
+
+/// Renders any error that reached the edge. [`ApiError`]s keep their problem; poem's own
+/// errors (unparsable body, unknown route, body too large…) become a problem with their
+/// status, and a 5xx is made opaque and logged.
+pub fn render(err: poem::Error) -> Response {
+    if let Some(api) = err.downcast_ref::<ApiError>() {
+        return api.to_response();
+    }
+    let status = err.status();
+    let api = if status.is_server_error() {
+        ApiError::internal(&err)
+    } else {
+        let (slug, title) = match status {
+            StatusCode::NOT_FOUND => ("not-found", "Not found"),
+            StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                (Rejection::Oversized.slug(), "The input is too large")
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                ("unsupported-media-type", "Unsupported media type")
+            }
+            _ => ("bad-request", "The request could not be read"),
+        };
+        let problem = Problem {
+            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail: err.to_string(),
+            field: None,
+        };
+        return problem_response(&problem, status);
+    };
+    api.to_response()
+}
+
+impl From<ApiError> for poem::Error {
+    fn from(e: ApiError) -> Self {
+        let status = e.status();
+        poem::Error::new(e, status)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
+/// Documents every handler's error responses: any 4xx or 5xx is a [`Problem`].
+impl ApiResponse for ApiError {
+    fn meta() -> MetaResponses {
+        let content = || {
+            vec![MetaMediaType {
+                content_type: PROBLEM_JSON,
+                schema: <Problem as Type>::schema_ref(),
+            }]
+        };
+        MetaResponses {
+            responses: vec![
+                MetaResponse {
+                    description: "The request was rejected; the problem says why and what to do.",
+                    status: None,
+                    status_range: Some("4XX".to_owned()),
+                    content: content(),
+                    headers: vec![],
+                },
+                MetaResponse {
+                    description: "A server fault; nothing was changed.",
+                    status: None,
+                    status_range: Some("5XX".to_owned()),
+                    content: content(),
+                    headers: vec![],
+                },
+            ],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        <Problem as Type>::register(registry);
+    }
+}
+
+impl From<offline_db::Error> for ApiError {
+    fn from(e: offline_db::Error) -> Self {
+        match e {
+            offline_db::Error::Validation { field, reason } => {
+                ApiError::Validation { field, reason }
+            }
+            offline_db::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
+            offline_db::Error::Conflict(msg) => ApiError::Conflict(msg),
+            offline_db::Error::Replay { .. } => {
+                ApiError::reject(Rejection::Replayed, e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ApiError::internal(format!("database: {e}"))
+    }
+}
+
+impl From<audit::Error> for ApiError {
+    fn from(e: audit::Error) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+impl From<tokio::task::JoinError> for ApiError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        ApiError::internal(format!("a blocking task failed: {e}"))
+    }
+}

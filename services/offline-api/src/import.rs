@@ -1,0 +1,111 @@
+//! Signing-request import, short of the database: read the envelope in any of its forms
+//! (armored text, QR part texts, base64 of the bytes), verify it against the pinned online
+//! keys at `now`, decode the unsigned transaction and check its hash, chain and summary. Each
+//! failure maps to its own [`Rejection`]; nothing here touches the database, so a rejection
+//! writes nothing.
+
+use base64::Engine as _;
+use contracts::envelope::DecodedTransfer;
+use contracts::transfer_format::{decode_import, QR_MAGIC};
+use contracts::{KeyRing, SigningRequest};
+
+use crate::dto::DecodedTransaction;
+use crate::error::{ApiError, ApiResult, Rejection};
+
+/// The most characters an import may have: an armored envelope of the largest allowed size.
+pub const MAX_IMPORT_CHARS: usize = contracts::envelope::MAX_ENVELOPE_BYTES * 2;
+
+/// A verified, decoded signing request.
+pub(crate) struct Checked {
+    pub request: SigningRequest,
+    pub decoded: DecodedTransfer,
+}
+
+fn rejection(e: &contracts::Error) -> Rejection {
+    use contracts::Error as E;
+    match e {
+        E::TooLarge { .. } => Rejection::Oversized,
+        E::UnknownSigner { .. } | E::SignerNotAllowed { .. } => Rejection::UnknownSigner,
+        E::BadSignature => Rejection::BadSignature,
+        E::Expired { .. } | E::NotYetValid { .. } => Rejection::Expired,
+        E::HashMismatch => Rejection::HashMismatch,
+        E::ChainMismatch { .. } => Rejection::WrongChain,
+        E::WrongKind { .. } => Rejection::WrongKind,
+        E::SummaryMismatch(_) | E::UnsupportedTransaction(_) => Rejection::InconsistentTransaction,
+        _ => Rejection::Malformed,
+    }
+}
+
+/// Read and verify `input`.
+pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Checked> {
+    if input.len() > MAX_IMPORT_CHARS {
+        return Err(ApiError::reject(
+            Rejection::Oversized,
+            format!(
+                "the input has {} characters, at most {MAX_IMPORT_CHARS} are accepted",
+                input.len()
+            ),
+        ));
+    }
+    let trimmed = input.trim();
+    let bytes: Vec<u8> = if trimmed.starts_with("-----BEGIN CUSTODY ")
+        || trimmed.starts_with(QR_MAGIC)
+    {
+        trimmed.as_bytes().to_vec()
+    } else {
+        let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+        base64::engine::general_purpose::STANDARD
+            .decode(compact.as_bytes())
+            .map_err(|_| {
+                ApiError::reject(
+                    Rejection::Malformed,
+                    "the input is neither an armored envelope, QR part texts, nor base64 of an envelope",
+                )
+            })?
+    };
+    let fail = |e: contracts::Error| ApiError::reject(rejection(&e), e.to_string());
+    let envelope = decode_import(&bytes).map_err(fail)?;
+    let verified = envelope
+        .verify::<SigningRequest>(keyring, now)
+        .map_err(fail)?;
+    let request = verified.into_body();
+    let decoded = request.decode().map_err(fail)?;
+    Ok(Checked { request, decoded })
+}
+
+/// The decoded transaction for the response.
+pub(crate) fn decoded_view(c: &Checked) -> DecodedTransaction {
+    let f = &c.decoded.fields;
+    let s = &c.request.summary;
+    DecodedTransaction {
+        chain_id: c.request.chain_id,
+        from: c.request.from.to_checksum(),
+        to: f.to.to_checksum(),
+        recipient: c.decoded.recipient.to_checksum(),
+        asset_symbol: s.asset_symbol.clone(),
+        token: s.token.map(|t| t.to_checksum()),
+        amount: c.decoded.amount.to_string(),
+        decimals: s.decimals,
+        nonce: f.nonce,
+        gas_limit: f.gas_limit,
+        max_fee_per_gas: f.max_fee_per_gas.to_string(),
+        max_priority_fee_per_gas: f.max_priority_fee_per_gas.to_string(),
+        max_fee_wei: c.decoded.max_fee_wei.to_string(),
+        signing_hash: hex::encode(c.decoded.signing_hash),
+    }
+}
+
+/// What is stored in `signing_requests.decoded`.
+pub(crate) fn decoded_json(c: &Checked) -> serde_json::Value {
+    let v = decoded_view(c);
+    serde_json::json!({
+        "chain_id": v.chain_id, "from": v.from, "to": v.to, "recipient": v.recipient,
+        "asset_symbol": v.asset_symbol, "token": v.token, "amount": v.amount,
+        "decimals": v.decimals, "nonce": v.nonce, "gas_limit": v.gas_limit,
+        "max_fee_per_gas": v.max_fee_per_gas, "max_priority_fee_per_gas": v.max_priority_fee_per_gas,
+        "max_fee_wei": v.max_fee_wei, "signing_hash": v.signing_hash,
+        "unsigned_tx": hex::encode(&c.request.unsigned_tx),
+        "created_by": c.request.created_by.username,
+        "approved_by": c.request.approved_by.iter().map(|p| p.username.clone()).collect::<Vec<_>>(),
+    })
+}

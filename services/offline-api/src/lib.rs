@@ -1,0 +1,280 @@
+//! The offline zone's REST API (DESIGN.md §3, §11, §13; issue 3): sign-up and sign-in with
+//! cookie or bearer sessions, users and roles, secure-element enrolment (certificates from the
+//! HSM CA), cases and the key-share table, manager hand-over, signing-request import with the
+//! who-to-call list, and the audit log — served with poem, described by poem-openapi
+//! (`/api/openapi.json`, Swagger UI at `/api/docs`).
+//!
+//! The crate is a library: [`run`] serves a [`Config`] until a shutdown future resolves, [`app`]
+//! builds the endpoint over an [`AppState`] (tests drive it directly), [`openapi_json`] prints
+//! the document committed as `schemas/offline-api.openapi.json`, and [`create_admin`] is the
+//! first-administrator bootstrap behind `custodyd offline-admin create`. Every change goes
+//! through `offline_db` (or [`repo`] over its entities) in one transaction with its audit
+//! record. Errors are typed ([`ApiError`]) and rendered in one place ([`error::render`]) as
+//! RFC 9457 problems. Time comes from an injected [`Clock`].
+
+mod api;
+pub mod clock;
+pub mod config;
+mod dto;
+pub mod error;
+mod import;
+mod repo;
+pub mod session;
+pub mod state;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use poem::http::header;
+use poem::listener::TcpListener;
+use poem::middleware::SetHeader;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+pub use api::ROUTES;
+pub use clock::{Clock, SystemClock, TestClock};
+pub use config::{Config, ConfigError};
+pub use error::{ApiError, Problem};
+pub use import::MAX_IMPORT_CHARS;
+pub use state::{AppState, AppStateBuilder};
+
+/// The largest request body accepted (bytes); larger bodies get a 413 problem before they are
+/// read. Generous for an armored envelope of the largest size in a JSON string.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// The OpenAPI title and version.
+const TITLE: &str = "Custody offline zone API";
+
+/// Content-Security-Policy of API responses: nothing may load, nothing may frame.
+const CSP_API: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Content-Security-Policy of the Swagger UI page, whose script and styles are inline.
+const CSP_DOCS: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// Errors of [`run`] and [`create_admin`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated, or an operation failed.
+    #[error(transparent)]
+    Db(#[from] offline_db::Error),
+    /// The HSM could not be opened.
+    #[error("cannot open the HSM: {0}")]
+    Hsm(#[from] hsm::Error),
+    /// The PKCS#11 module could not be loaded.
+    #[error("cannot load the PKCS#11 module: {0}")]
+    P11(#[from] p11::Error),
+    /// Password policy, hashing or another authentication rule.
+    #[error(transparent)]
+    Auth(#[from] auth::Error),
+    /// The listener failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A pinned key is not a valid P-256 key.
+    #[error("online_export_keys[{index}] is not a P-256 public key in hex SEC1")]
+    PinnedKey {
+        /// Which one.
+        index: usize,
+    },
+}
+
+fn service(state: &AppState) -> OpenApiService<api::Api, ()> {
+    OpenApiService::new(
+        api::Api {
+            state: Some(state.clone()),
+        },
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Errors are RFC 9457 problems (application/problem+json). Sessions: the \
+             `__Host-custody-offline` cookie (state changes need `X-CSRF-Token`) or \
+             `Authorization: Bearer <token>` (no CSRF header needed).",
+    )
+}
+
+/// The OpenAPI document (pretty JSON), as committed in `schemas/offline-api.openapi.json`.
+pub fn openapi_json() -> String {
+    let api = OpenApiService::new(api::Api { state: None }, TITLE, env!("CARGO_PKG_VERSION"));
+    // The description is part of the document; keep it identical to `service`.
+    let api = api.description(
+        "Errors are RFC 9457 problems (application/problem+json). Sessions: the \
+         `__Host-custody-offline` cookie (state changes need `X-CSRF-Token`) or \
+         `Authorization: Bearer <token>` (no CSRF header needed).",
+    );
+    let mut s = api.spec();
+    s.push('\n');
+    s
+}
+
+/// The application: `/api/...` with security headers on every response and every error
+/// rendered as a problem.
+pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
+    let svc = service(&state);
+    let spec = svc.spec_endpoint();
+    let docs = svc.swagger_ui();
+    let api_routes = Route::new()
+        .nest("/", svc)
+        .at("/api/openapi.json", spec)
+        .before(|req| async move { body_limit(req) })
+        .catch_all_error(|err| async move { error::render(err) })
+        .with(security_headers(CSP_API));
+    Route::new()
+        .nest("/api/docs", docs.with(security_headers(CSP_DOCS)))
+        .nest("/", api_routes)
+        .catch_all_error(|err| async move { error::render(err) })
+        .map_to_response()
+        .map(|resp| async move { default_headers(resp) })
+}
+
+/// Responses that no inner layer decorated (an unknown route at the top) get the API's
+/// headers too; inner layers' choices (the docs page's CSP) are kept.
+fn default_headers(mut resp: poem::Response) -> poem::Response {
+    let defaults = [
+        ("content-security-policy", CSP_API),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !resp.headers().contains_key(name) {
+            resp.headers_mut()
+                .insert(name, poem::http::HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+/// Refuse bodies over [`MAX_BODY_BYTES`] before they are read (413), and streamed bodies of
+/// unknown length (411): every client this API serves sends `Content-Length`.
+fn body_limit(req: poem::Request) -> poem::Result<poem::Request> {
+    use poem::http::StatusCode;
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.parse::<usize>().ok()));
+    match length {
+        Some(Some(n)) if n > MAX_BODY_BYTES => Err(poem::Error::from_string(
+            format!("the request body has {n} bytes; at most {MAX_BODY_BYTES} are accepted"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )),
+        Some(None) => Err(poem::Error::from_string(
+            "the Content-Length header is not a number",
+            StatusCode::BAD_REQUEST,
+        )),
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            Err(poem::Error::from_string(
+                "send the body with a Content-Length header",
+                StatusCode::LENGTH_REQUIRED,
+            ))
+        }
+        _ => Ok(req),
+    }
+}
+
+/// The security headers of every response (DESIGN.md §13).
+fn security_headers(csp: &'static str) -> SetHeader {
+    SetHeader::new()
+        .overriding("Content-Security-Policy", csp)
+        .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .overriding(header::REFERRER_POLICY, "no-referrer")
+        .overriding(header::X_FRAME_OPTIONS, "DENY")
+        .overriding(header::CACHE_CONTROL, "no-store")
+}
+
+/// Build the state from a configuration: open (and migrate) the database, load the PKCS#11
+/// module, open the HSM token with the PIN from its file, pin the online keys.
+pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
+    let db = offline_db::Db::connect(&config.db_url()).await?;
+    let pin = config.hsm_pin()?;
+    let module_path = config.hsm.module.clone();
+    let label = config.hsm.token_label.clone();
+    let hsm = tokio::task::spawn_blocking(move || -> Result<hsm::Hsm, Error> {
+        let module = p11::Module::load(&module_path)?;
+        Ok(hsm::Hsm::open(
+            &module,
+            &hsm::TokenSelector::Label(label),
+            &pin,
+        )?)
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
+    let mut builder = AppState::builder(db, hsm, hasher, Arc::new(SystemClock))
+        .session_policy(config.session.policy()?)
+        .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600));
+    for (index, key) in config.online_export_keys.iter().enumerate() {
+        let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
+        builder = builder.pin_online_key(key);
+    }
+    Ok(builder.build())
+}
+
+/// Serve `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    let state = state_from_config(&config).await?;
+    tracing::info!(listen = %config.listen, "offline API listening");
+    serve(TcpListener::bind(config.listen.clone()), state, shutdown).await
+}
+
+/// Serve `state` on `listener` until `shutdown` resolves (tests bind port 0 and use this).
+pub async fn serve<L: poem::listener::Listener + 'static>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(app(state), shutdown, None)
+        .await?;
+    Ok(())
+}
+
+/// The new administrator, as `create_admin` reports it.
+#[derive(Debug, Clone)]
+pub struct CreatedAdmin {
+    /// The user id.
+    pub id: String,
+    /// The login name.
+    pub username: String,
+}
+
+/// Bootstrap an administrator (`custodyd offline-admin create`): username and password are
+/// checked by the same policy as a registration; the account is ACTIVE with the admin role and
+/// the audit record names `cli:offline-admin` as the actor.
+pub async fn create_admin(
+    db_url: &str,
+    username: &str,
+    display_name: &str,
+    phone: Option<&str>,
+    password: secrecy::SecretString,
+) -> Result<CreatedAdmin, Error> {
+    use secrecy::ExposeSecret;
+    let db = offline_db::Db::connect(&config::db_url(db_url)).await?;
+    let username = auth::Username::parse(username)?;
+    let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
+    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let clock = SystemClock;
+    let user = db
+        .create_user(
+            offline_db::NewUser {
+                username: username.as_str().to_owned(),
+                display_name: display_name.to_owned(),
+                phone: phone.map(str::to_owned),
+                password_hash: hash.into_string(),
+                role: offline_db::Role::Admin,
+            },
+            "cli:offline-admin",
+            clock.now(),
+        )
+        .await?;
+    Ok(CreatedAdmin {
+        id: user.id,
+        username: user.username,
+    })
+}

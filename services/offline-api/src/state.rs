@@ -1,0 +1,119 @@
+//! What every handler shares: the database, the HSM, the pinned online keys, the password
+//! hasher, the session and throttle policies and the clock.
+
+use std::sync::Arc;
+
+use contracts::{KeyRing, Kind};
+
+use crate::clock::Clock;
+use crate::error::ApiError;
+
+/// The application state. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub db: offline_db::Db,
+    pub hsm: hsm::Hsm,
+    pub keyring: KeyRing,
+    pub hasher: Arc<auth::PasswordHasher>,
+    pub policy: auth::SessionPolicy,
+    pub account_throttle: auth::Throttle,
+    pub ip_throttle: auth::Throttle,
+    pub clock: Arc<dyn Clock>,
+    pub se_certificate_secs: u64,
+}
+
+/// Builds an [`AppState`].
+pub struct AppStateBuilder {
+    db: offline_db::Db,
+    hsm: hsm::Hsm,
+    hasher: auth::PasswordHasher,
+    clock: Arc<dyn Clock>,
+    online_keys: Vec<p256::PublicKey>,
+    policy: auth::SessionPolicy,
+    se_certificate_secs: u64,
+}
+
+impl AppState {
+    /// Start building: a database, an open HSM, a password hasher (its parameters decide the
+    /// cost of new hashes; tests pass cheap ones) and a clock.
+    pub fn builder(
+        db: offline_db::Db,
+        hsm: hsm::Hsm,
+        hasher: auth::PasswordHasher,
+        clock: Arc<dyn Clock>,
+    ) -> AppStateBuilder {
+        AppStateBuilder {
+            db,
+            hsm,
+            hasher,
+            clock,
+            online_keys: Vec::new(),
+            policy: auth::SessionPolicy::default(),
+            se_certificate_secs: 3 * 365 * 24 * 3600,
+        }
+    }
+
+    /// The database (for tests and tools).
+    pub fn db(&self) -> &offline_db::Db {
+        &self.inner.db
+    }
+
+    pub(crate) fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+}
+
+impl AppStateBuilder {
+    /// Pin an online export key: signing requests and balance attestations it signs are
+    /// accepted.
+    pub fn pin_online_key(mut self, key: p256::PublicKey) -> Self {
+        self.online_keys.push(key);
+        self
+    }
+
+    /// Session timeouts.
+    pub fn session_policy(mut self, policy: auth::SessionPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Validity of SE certificates issued at enrolment.
+    pub fn se_certificate_secs(mut self, secs: u64) -> Self {
+        self.se_certificate_secs = secs;
+        self
+    }
+
+    /// The state.
+    pub fn build(self) -> AppState {
+        let mut keyring = KeyRing::new();
+        for key in self.online_keys {
+            keyring.pin(key, &[Kind::SigningRequest, Kind::BalanceAttestation]);
+        }
+        AppState {
+            inner: Arc::new(Inner {
+                db: self.db,
+                hsm: self.hsm,
+                keyring,
+                hasher: Arc::new(self.hasher),
+                policy: self.policy,
+                account_throttle: auth::Throttle::per_account(),
+                ip_throttle: auth::Throttle::per_ip(),
+                clock: self.clock,
+                se_certificate_secs: self.se_certificate_secs,
+            }),
+        }
+    }
+}
+
+/// Parse a pinned key from hex SEC1.
+pub fn parse_public_key(hex_sec1: &str) -> Result<p256::PublicKey, ApiError> {
+    let bytes = hex::decode(hex_sec1.trim().trim_start_matches("0x")).map_err(|_| {
+        ApiError::invalid("public_key", "must be hex (SEC1 encoding of a P-256 key)")
+    })?;
+    p256::PublicKey::from_sec1_bytes(&bytes)
+        .map_err(|_| ApiError::invalid("public_key", "is not a valid P-256 public key (SEC1)"))
+}

@@ -1,0 +1,487 @@
+//! Integration tests of the reactors against a real nats-server and real SQLite and PostgreSQL.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic,
+    reason = "tests fail loudly on purpose"
+)]
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use bus::{Bus, BusOptions, Delivery, Outbox, Processed};
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use offline_db::bus_adapters::Reacted;
+use offline_db::entity::{outbox, secure_elements, users};
+use offline_db::{Db, ManagerReplacement, ManagerSlot, NewSecureElement, NewUser, Role};
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use testkit::db::TestDb;
+use testkit::nats::NatsServer;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// An admin, four case managers and four SEs.
+struct World {
+    db: Db,
+    admin: users::Model,
+    managers: Vec<users::Model>,
+    ses: Vec<secure_elements::Model>,
+}
+
+impl World {
+    async fn new(tdb: &TestDb) -> World {
+        let db = Db::connect(tdb.url()).await.unwrap();
+        let now = at(0);
+        let user = |name: &str, role| NewUser {
+            username: name.to_owned(),
+            display_name: name.to_owned(),
+            phone: None,
+            password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            role,
+        };
+        let admin = db
+            .create_user(user("admin", Role::Admin), "bootstrap", now)
+            .await
+            .unwrap();
+        let mut managers = Vec::new();
+        let mut ses = Vec::new();
+        for i in 0..4u8 {
+            managers.push(
+                db.create_user(
+                    user(&format!("manager{i}"), Role::CaseManager),
+                    &admin.id,
+                    now,
+                )
+                .await
+                .unwrap(),
+            );
+            ses.push(
+                db.create_secure_element(
+                    NewSecureElement {
+                        serial: format!("SE{i:04}"),
+                        label: format!("token {i}"),
+                        identity_public_key: vec![4, i],
+                        certificate: None,
+                    },
+                    &admin.id,
+                    now,
+                )
+                .await
+                .unwrap(),
+            );
+        }
+        World {
+            db,
+            admin,
+            managers,
+            ses,
+        }
+    }
+
+    /// A case held by managers 0..3 with SEs 0..3; `n` varies the name.
+    async fn create_case(&self, n: i64) -> String {
+        let slots = [0usize, 1, 2].map(|i| ManagerSlot {
+            user_id: self.managers[i].id.clone(),
+            se_id: self.ses[i].id.clone(),
+        });
+        self.db
+            .create_case(&format!("case {n}"), slots, &[1], &self.admin.id, at(n))
+            .await
+            .unwrap()
+            .id
+    }
+}
+
+fn at(seconds: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp(1_780_000_000 + seconds, 0).unwrap()
+}
+
+/// Run the reactors against `tdb` and `nats` while `body` runs, then stop them.
+async fn with_reactors<F: Future<Output = ()>>(tdb: &TestDb, nats: &str, body: F) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = reactors::Config {
+        db_url: tdb.url().to_owned(),
+        nats_url: nats.to_owned(),
+    };
+    let (result, ()) = tokio::join!(
+        reactors::run(config, async move {
+            let _ = stopped.await;
+        }),
+        async move {
+            body.await;
+            let _ = stop.send(());
+        }
+    );
+    result.unwrap();
+}
+
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn rows(db: &Db, subject_prefix: &str) -> u64 {
+    outbox::Entity::find()
+        .filter(outbox::Column::Subject.starts_with(subject_prefix))
+        .count(db.conn())
+        .await
+        .unwrap()
+}
+
+async fn unpublished(db: &Db) -> u64 {
+    outbox::Entity::find()
+        .filter(outbox::Column::PublishedAt.is_null())
+        .count(db.conn())
+        .await
+        .unwrap()
+}
+
+async fn audits(db: &Db, action: &str) -> usize {
+    audit::query(
+        db.conn(),
+        audit::Filter {
+            action: Some(action.to_owned()),
+            ..audit::Filter::default()
+        },
+    )
+    .await
+    .unwrap()
+    .len()
+}
+
+async fn connect(nats: &NatsServer) -> Bus {
+    Bus::connect(&nats.url(), BusOptions::default())
+        .await
+        .unwrap()
+}
+
+/// The delivery a consumer would get for outbox row `row`.
+fn delivery_of(row: &outbox::Model) -> Delivery {
+    Delivery {
+        subject: row.subject.clone(),
+        msg_id: Some(row.msg_id.clone()),
+        schema: None,
+        headers: bus::async_nats::HeaderMap::new(),
+        payload: row.payload.clone().into(),
+        stream_sequence: 1,
+        delivered: 1,
+    }
+}
+
+async fn only_row(db: &Db, subject: &str) -> outbox::Model {
+    let mut found = outbox::Entity::find()
+        .filter(outbox::Column::Subject.eq(subject))
+        .all(db.conn())
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "outbox rows on {subject}");
+    found.pop().unwrap()
+}
+
+#[tokio::test]
+async fn case_created_leads_to_keygen_requested_and_three_manager_notifications() {
+    for tdb in TestDb::both().await.unwrap() {
+        let nats = NatsServer::start().unwrap();
+        let world = World::new(&tdb).await;
+        let listener = connect(&nats).await;
+        let mut notes = listener
+            .client()
+            .subscribe(contracts::subjects::NOTIFY_MANAGER_WILDCARD)
+            .await
+            .unwrap();
+        listener.flush().await.unwrap();
+        with_reactors(&tdb, &nats.url(), async {
+            let case_id = world.create_case(1).await;
+            let mut users = HashSet::new();
+            let mut received = 0;
+            while users.len() < 3 {
+                let note = tokio::time::timeout(WAIT, notes.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("{}: notifications did not arrive", tdb.kind()))
+                    .unwrap();
+                received += 1;
+                let body: serde_json::Value = serde_json::from_slice(&note.payload).unwrap();
+                assert_eq!(body["case_id"], case_id.as_str());
+                assert_eq!(
+                    note.subject.as_str(),
+                    format!(
+                        "custody.notify.manager.{}",
+                        body["user_id"].as_str().unwrap()
+                    )
+                );
+                users.insert(body["user_id"].as_str().unwrap().to_owned());
+            }
+            // Nothing more comes: exactly one notification per manager.
+            let extra = tokio::time::timeout(Duration::from_millis(1500), notes.next()).await;
+            assert!(
+                extra.is_err(),
+                "{}: a fourth notification arrived",
+                tdb.kind()
+            );
+            assert_eq!(received, 3);
+            let expected: HashSet<String> =
+                world.managers[..3].iter().map(|m| m.id.clone()).collect();
+            assert_eq!(users, expected);
+            eventually("every outbox row published", || async {
+                unpublished(&world.db).await == 0
+            })
+            .await;
+        })
+        .await;
+        let db = &world.db;
+        assert_eq!(rows(db, contracts::subjects::CASE_CREATED).await, 1);
+        assert_eq!(rows(db, contracts::subjects::KEYGEN_REQUESTED).await, 1);
+        assert_eq!(rows(db, "custody.notify.manager.").await, 3);
+        assert_eq!(audits(db, "keygen.requested").await, 1);
+        assert_eq!(audits(db, "managers.notified").await, 1);
+        assert!(db.verify_audit().await.unwrap().is_intact());
+    }
+}
+
+#[tokio::test]
+async fn an_event_published_twice_has_its_effect_once() {
+    for tdb in TestDb::both().await.unwrap() {
+        let nats = NatsServer::start().unwrap();
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        let case_id = world.create_case(1).await;
+        db.replace_manager(
+            ManagerReplacement {
+                case_id: case_id.clone(),
+                share_index: 1,
+                new_user_id: world.managers[3].id.clone(),
+                pin_reset_by: world.admin.id.clone(),
+                reason: "left the company".to_owned(),
+            },
+            &world.admin.id,
+            at(2),
+        )
+        .await
+        .unwrap();
+        with_reactors(&tdb, &nats.url(), async {
+            eventually(
+                "access revoked and keygen notified, all published",
+                || async {
+                    rows(db, contracts::subjects::ACCESS_REVOKED).await == 1
+                        && rows(db, "custody.notify.manager.").await == 3
+                        && unpublished(db).await == 0
+                },
+            )
+            .await;
+            // The same event again, same msg id, within the duplicate window: JetStream drops it.
+            let bus = connect(&nats).await;
+            let replaced = only_row(db, contracts::subjects::CASE_MANAGER_REPLACED).await;
+            let again = bus
+                .publish_event(
+                    &replaced.subject,
+                    &replaced.msg_id,
+                    "ManagerReplaced/v1",
+                    replaced.payload.clone().into(),
+                    &[],
+                )
+                .await
+                .unwrap();
+            assert!(again.duplicate, "{}: the repeat was stored", tdb.kind());
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        })
+        .await;
+
+        // Outside the window the repeat is delivered; the DB guard skips it.
+        let replaced = only_row(db, contracts::subjects::CASE_MANAGER_REPLACED).await;
+        let created = only_row(db, contracts::subjects::CASE_CREATED).await;
+        let keygen = only_row(db, contracts::subjects::KEYGEN_REQUESTED).await;
+        for _ in 0..2 {
+            assert_eq!(
+                reactors::handle_manager_replaced(db, &delivery_of(&replaced))
+                    .await
+                    .unwrap(),
+                Reacted::AlreadyDone
+            );
+            assert_eq!(
+                reactors::handle_case_created(db, &delivery_of(&created))
+                    .await
+                    .unwrap(),
+                Reacted::AlreadyDone
+            );
+            assert_eq!(
+                reactors::handle_keygen_requested(db, &delivery_of(&keygen))
+                    .await
+                    .unwrap(),
+                Reacted::AlreadyDone
+            );
+        }
+        assert_eq!(rows(db, contracts::subjects::ACCESS_REVOKED).await, 1);
+        assert_eq!(rows(db, contracts::subjects::KEYGEN_REQUESTED).await, 1);
+        assert_eq!(rows(db, "custody.notify.manager.").await, 3);
+        assert_eq!(audits(db, "access.revoked").await, 1);
+        assert_eq!(audits(db, "keygen.requested").await, 1);
+        assert_eq!(audits(db, "managers.notified").await, 1);
+        let revoked = only_row(db, contracts::subjects::ACCESS_REVOKED).await;
+        let body: serde_json::Value = serde_json::from_slice(&revoked.payload).unwrap();
+        assert_eq!(body["user_id"], world.managers[1].id.as_str());
+        assert!(db.verify_audit().await.unwrap().is_intact());
+    }
+}
+
+#[tokio::test]
+async fn a_handler_called_twice_without_a_bus_applies_once() {
+    for tdb in TestDb::both().await.unwrap() {
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        world.create_case(1).await;
+        let created = only_row(db, contracts::subjects::CASE_CREATED).await;
+        let first = reactors::handle_case_created(db, &delivery_of(&created))
+            .await
+            .unwrap();
+        let second = reactors::handle_case_created(db, &delivery_of(&created))
+            .await
+            .unwrap();
+        assert_eq!((first, second), (Reacted::Applied, Reacted::AlreadyDone));
+        assert_eq!(rows(db, contracts::subjects::KEYGEN_REQUESTED).await, 1);
+        assert_eq!(audits(db, "keygen.requested").await, 1);
+    }
+}
+
+#[tokio::test]
+async fn db_outbox_and_processed_adapters() {
+    for tdb in TestDb::both().await.unwrap() {
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        world.create_case(1).await;
+        let pending = Outbox::pending(db, 10).await.unwrap();
+        assert_eq!(pending.len(), 1);
+        let entry = &pending[0];
+        assert_eq!(entry.subject, contracts::subjects::CASE_CREATED);
+        assert_eq!(entry.header("custody-schema"), Some("CaseCreated/v1"));
+        let when = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
+        db.mark_published(&entry.id, when).await.unwrap();
+        db.mark_published(&entry.id, std::time::SystemTime::now())
+            .await
+            .unwrap();
+        assert!(Outbox::pending(db, 10).await.unwrap().is_empty());
+        let row = only_row(db, contracts::subjects::CASE_CREATED).await;
+        assert_eq!(
+            row.published_at.unwrap(),
+            DateTime::<Utc>::from(when),
+            "marking twice keeps the first time"
+        );
+
+        assert!(db.first_time("c", "m1").await.unwrap());
+        assert!(!db.first_time("c", "m1").await.unwrap());
+        assert!(db.first_time("other", "m1").await.unwrap());
+        db.release("c", "m1").await.unwrap();
+        assert!(db.first_time("c", "m1").await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn a_nats_restart_loses_no_committed_event() {
+    for tdb in TestDb::both().await.unwrap() {
+        let mut nats = NatsServer::start().unwrap();
+        let url = nats.url();
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        let nats_ref = &mut nats;
+        with_reactors(&tdb, &url, async {
+            world.create_case(1).await;
+            eventually("the first case's events", || async {
+                rows(db, "custody.notify.manager.").await == 3 && unpublished(db).await == 0
+            })
+            .await;
+            nats_ref.stop();
+            // The next case re-uses the SEs, so the first case is archived first.
+            let first = only_row(db, contracts::subjects::CASE_CREATED).await;
+            let case1: serde_json::Value = serde_json::from_slice(&first.payload).unwrap();
+            db.archive_case(case1["case_id"].as_str().unwrap(), &world.admin.id, at(10))
+                .await
+                .unwrap();
+            world.create_case(11).await;
+            assert!(
+                unpublished(db).await >= 2,
+                "{}: the outbox holds the events committed while NATS is down",
+                tdb.kind()
+            );
+            nats_ref.restart().unwrap();
+            eventually("every outbox row published after the restart", || async {
+                rows(db, "custody.notify.manager.").await == 6 && unpublished(db).await == 0
+            })
+            .await;
+            let bus = connect(nats_ref).await;
+            let all = outbox::Entity::find().all(db.conn()).await.unwrap();
+            let events = all
+                .iter()
+                .filter(|r| !r.subject.starts_with("custody.notify."))
+                .count() as u64;
+            let notes = all.len() as u64 - events;
+            // Every msg id is distinct and every row was acknowledged as stored, so equal counts
+            // mean each committed event is in its stream exactly once.
+            assert_eq!(
+                bus.stream_messages(contracts::subjects::EVENTS_STREAM.name)
+                    .await
+                    .unwrap(),
+                events
+            );
+            assert_eq!(
+                bus.stream_messages(contracts::subjects::NOTIFY_STREAM.name)
+                    .await
+                    .unwrap(),
+                notes
+            );
+        })
+        .await;
+        assert_eq!(rows(db, contracts::subjects::KEYGEN_REQUESTED).await, 2);
+        assert_eq!(audits(db, "keygen.requested").await, 2);
+        assert_eq!(audits(db, "managers.notified").await, 2);
+        assert_eq!(unpublished(db).await, 0);
+        assert!(db.verify_audit().await.unwrap().is_intact());
+        drop(nats);
+    }
+}
+
+#[tokio::test]
+async fn a_malformed_event_is_refused_permanently_and_changes_nothing() {
+    for tdb in TestDb::both().await.unwrap() {
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        let before = db.verify_audit().await.unwrap().records;
+        for payload in [&b"\x93not json"[..], br#"{"name":"no case id"}"#] {
+            let delivery = Delivery {
+                subject: contracts::subjects::CASE_CREATED.to_owned(),
+                msg_id: Some("bad-1".to_owned()),
+                schema: None,
+                headers: bus::async_nats::HeaderMap::new(),
+                payload: payload.to_vec().into(),
+                stream_sequence: 1,
+                delivered: 1,
+            };
+            for result in [
+                reactors::handle_case_created(db, &delivery).await,
+                reactors::handle_manager_replaced(db, &delivery).await,
+                reactors::handle_keygen_requested(db, &delivery).await,
+            ] {
+                assert!(
+                    matches!(result, Err(bus::HandlerError::Permanent { .. })),
+                    "{}: {result:?}",
+                    tdb.kind()
+                );
+            }
+        }
+        assert_eq!(db.verify_audit().await.unwrap().records, before);
+        assert_eq!(rows(db, "custody.").await, 0);
+        // Nothing was claimed either: a corrected redelivery would still be handled.
+        assert!(db.first_time(reactors::CASE, "bad-1").await.unwrap());
+    }
+}
