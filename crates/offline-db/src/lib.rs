@@ -27,6 +27,7 @@ pub use entity::enums::{
     CaseStatus, KeyShareStatus, Role, SeStatus, SigningRequestStatus, UserStatus,
 };
 pub use events::subjects;
+pub use ops::record_audit;
 pub use ops::{
     ManagerReplacement, ManagerSlot, NewSecureElement, NewSigningRequest, NewUser,
     ZeroBalanceAttestation,
@@ -121,7 +122,7 @@ impl Db {
 
 /// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
 /// clock here.
-pub(crate) fn new_id(now: DateTime<Utc>) -> String {
+pub fn new_id(now: DateTime<Utc>) -> String {
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
     uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
         uuid::NoContext,

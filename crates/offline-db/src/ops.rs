@@ -128,7 +128,9 @@ fn check_name(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
-async fn audit<C: ConnectionTrait>(
+/// Appends an audit record inside `txn` (the caller's transaction: if this fails, the caller's
+/// change must not be committed).
+pub async fn record_audit<C: ConnectionTrait>(
     txn: &C,
     now: DateTime<Utc>,
     actor: &str,
@@ -223,7 +225,7 @@ impl Db {
         }
         .insert(&txn)
         .await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -257,7 +259,7 @@ impl Db {
         am.status = Set(status);
         am.updated_at = Set(now);
         let user = am.update(&txn).await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -309,7 +311,7 @@ impl Db {
         }
         .insert(&txn)
         .await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -342,7 +344,7 @@ impl Db {
         let mut am: secure_elements::ActiveModel = se.into();
         am.status = Set(status);
         let se = am.update(&txn).await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -485,7 +487,7 @@ impl Db {
                 "se_id": se.id, "se_serial": se.serial,
             }));
         }
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -638,7 +640,7 @@ impl Db {
         case_am.updated_at = Set(now);
         case_am.update(&txn).await?;
 
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -689,7 +691,7 @@ impl Db {
         am.status = Set(CaseStatus::Archived);
         am.updated_at = Set(now);
         let case = am.update(&txn).await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -783,7 +785,7 @@ impl Db {
         cases::Entity::delete_by_id(case.id.clone())
             .exec(&txn)
             .await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -865,7 +867,7 @@ impl Db {
         am.status = Set(CaseStatus::Active);
         am.updated_at = Set(now);
         let case = am.update(&txn).await?;
-        audit(
+        record_audit(
             &txn,
             now,
             actor,
@@ -979,7 +981,7 @@ impl Db {
             }
             Err(e) => return Err(e.into()),
         };
-        audit(
+        record_audit(
             &txn,
             now,
             actor,

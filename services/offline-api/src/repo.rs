@@ -12,17 +12,9 @@ use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
 
-/// A UUIDv7 string whose time part is `now`.
-pub(crate) fn new_id(now: DateTime<Utc>) -> String {
-    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        secs,
-        now.timestamp_subsec_nanos(),
-    ))
-    .to_string()
-}
+use offline_db::new_id;
 
+/// Appends the audit record of a change inside its transaction.
 async fn audit<C: sea_orm::ConnectionTrait>(
     txn: &C,
     now: DateTime<Utc>,
@@ -31,17 +23,7 @@ async fn audit<C: sea_orm::ConnectionTrait>(
     object: &str,
     details: serde_json::Value,
 ) -> ApiResult<()> {
-    audit::append(
-        txn,
-        audit::Entry {
-            at: now,
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            object: object.to_owned(),
-            details,
-        },
-    )
-    .await?;
+    offline_db::record_audit(txn, now, actor, action, object, details).await?;
     Ok(())
 }
 
