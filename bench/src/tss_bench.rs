@@ -120,7 +120,10 @@ async fn project_keygen(
     clients: &std::sync::Arc<Vec<Client>>,
     trust: &TrustAnchor,
     primes: Vec<PaillierPrimes>,
+    run: usize,
 ) -> anyhow::Result<Duration> {
+    // Each run seals into a slot of its own: an SE refuses to overwrite a sealed share.
+    let case = format!("bench-keygen-{run}");
     let start = Instant::now();
     let session = fresh(16);
     let aux_eid = ExecutionIdBytes::derive(RunKind::AuxInfo, &session, CASE.as_bytes(), b"");
@@ -130,9 +133,10 @@ async fn project_keygen(
     let mut tasks = Vec::new();
     for (i, ((p, a), k)) in primes.into_iter().zip(aux).zip(kg).enumerate() {
         let clients = clients.clone();
+        let case = case.clone();
         tasks.push(tokio::spawn(async move {
             let c = clients.get(i).context("client")?;
-            let slot = ShareSlot::new("bench-keygen", i as u16)?;
+            let slot = ShareSlot::new(&case, i as u16)?;
             anyhow::Ok(
                 party::keygen_into_se(&c.se, &slot, p, (&aux_eid, a), (&kg_eid, k), None).await?,
             )
@@ -193,7 +197,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
         let primes = testkit::fixtures::paillier_primes()?;
         proj_kg
             .times
-            .push(project_keygen(&clients, &trust, primes).await?);
+            .push(project_keygen(&clients, &trust, primes, i).await?);
         eprintln!("  run {}/{keygen_runs}", i + 1);
     }
 
