@@ -94,3 +94,39 @@ pub mod headers {
     /// Schema header: `<Type>/v<n>`, e.g. `CaseCreated/v1`.
     pub const SCHEMA: &str = "custody-schema";
 }
+
+// ---------------------------------------------------------------------------------------------
+// RabbitMQ (online zone). Separate from the NATS names above: the online zone never talks to
+// NATS and the offline zone never talks to RabbitMQ.
+// ---------------------------------------------------------------------------------------------
+
+/// Exchange, queues and routing keys of the online zone's RabbitMQ bus (DESIGN.md §7), declared
+/// by `mq::Topology`. Work for the chain worker goes through one durable topic exchange into
+/// durable quorum queues; what a queue gives up on goes to the dead-letter exchange and queue.
+pub mod online {
+    /// The topic exchange every online message is published to.
+    pub const EXCHANGE: &str = "custody.online";
+    /// Queue of signed transactions to broadcast (consumed by the chain worker).
+    pub const BROADCAST_QUEUE: &str = "broadcast";
+    /// Queue of broadcast transactions to track to their confirmations (chain worker).
+    pub const TRACK_QUEUE: &str = "track";
+    /// Routing key of "broadcast this signed transaction" messages (bound to [`BROADCAST_QUEUE`]).
+    pub const BROADCAST_KEY: &str = "custody.tx.broadcast";
+    /// Routing key of "track this broadcast transaction" messages (bound to [`TRACK_QUEUE`]).
+    pub const TRACK_KEY: &str = "custody.tx.track";
+    /// Where the work queues send messages they give up on (after the delivery limit, or
+    /// rejected as unprocessable); dead letters keep their routing key.
+    pub const DEAD_LETTER_EXCHANGE: &str = "custody.online.dead";
+    /// The queue that keeps dead letters for an operator.
+    pub const DEAD_LETTER_QUEUE: &str = "dead";
+    /// An empty quorum queue declared after all others (`mq::Topology::anchor_queue`, which
+    /// says why).
+    pub const ANCHOR_QUEUE: &str = "dead.anchor";
+    /// Deliveries after which a work queue dead-letters a message (`x-delivery-limit`).
+    pub const DELIVERY_LIMIT: u32 = 10;
+    /// Each work queue and the routing keys bound to it.
+    pub const QUEUES: &[(&str, &[&str])] = &[
+        (BROADCAST_QUEUE, &[BROADCAST_KEY]),
+        (TRACK_QUEUE, &[TRACK_KEY]),
+    ];
+}

@@ -14,20 +14,33 @@
 //!
 //! Details are structured JSON and must never carry secrets (PINs, shares, password hashes,
 //! tokens): the log is readable by auditors.
+//!
+//! **Several chains.** A zone may keep more than one independent chain, each named by a
+//! [`Chain`] (its record table and head table): the offline zone keeps [`Chain::AUDIT`]
+//! (`audit_log`), the online zone an operation log and a transaction log. The `*_in`/`*_to`
+//! functions take the chain; [`append`], [`verify`] and [`query`] are the same functions for
+//! [`Chain::AUDIT`], whose record hashes are exactly those of the single-chain log before it.
+//! Other chains bind their table name into every record hash, so a record copied from one chain
+//! into another does not verify there.
 
+mod chain;
 pub mod entity;
 pub mod migration;
 
+pub use chain::Chain;
+
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{
+    BinOper, Condition, Expr, ExprTrait, LockType, Order, Query, SelectStatement,
+};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, SqliteTransactionMode, Statement,
-    TransactionOptions, TransactionTrait,
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use entity::{audit_head, audit_log};
+use entity::audit_log;
 
 /// The previous-hash of the first record: 32 zero bytes, in hex.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -132,20 +145,31 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction>
         .await?)
 }
 
-/// Append one record inside the caller's transaction and return it.
+/// Append one record to the [`Chain::AUDIT`] chain inside the caller's transaction and return
+/// it: [`append_to`] for the zone's single audit log.
 ///
 /// Call it with `?` inside the transaction that makes the audited change, and commit only
 /// after it succeeded: that is what makes the audit fail closed. On SQLite, start that
 /// transaction with [`begin_write`].
 pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record> {
+    append_to(txn, Chain::AUDIT, entry).await
+}
+
+/// Append one record to `chain` inside the caller's transaction and return it.
+///
+/// The same contract as [`append`]: propagate its error with `?` and commit only after it
+/// succeeded. Appends to different chains lock different head rows, so they do not wait for
+/// each other on PostgreSQL; one transaction may append to several chains.
+pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) -> Result<Record> {
     let at = to_micros(entry.at)?;
-    let (head_seq, head_hash) = lock_head(txn).await?;
+    let (head_seq, head_hash) = lock_head(txn, chain).await?;
     let prev = decode_hash(&head_hash).ok_or(Error::Malformed {
         seq: 0,
         reason: "the head hash is not 64 hex digits",
     })?;
     let seq = head_seq + 1;
-    let hash = hex::encode(record_hash(
+    let hash = hex::encode(record_hash_in(
+        chain,
         &prev,
         seq,
         at,
@@ -154,32 +178,30 @@ pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record>
         &entry.object,
         &entry.details,
     ));
-    let model = audit_log::ActiveModel {
-        seq: Set(seq),
-        at: Set(at),
-        actor: Set(entry.actor.clone()),
-        action: Set(entry.action.clone()),
-        object: Set(entry.object.clone()),
-        details: Set(entry.details.clone()),
-        prev_hash: Set(head_hash.clone()),
-        hash: Set(hash.clone()),
-    };
-    audit_log::Entity::insert(model)
-        .exec_without_returning(txn)
-        .await?;
-    let updated = audit_head::Entity::update_many()
-        .col_expr(
-            audit_head::Column::Seq,
-            sea_orm::sea_query::Expr::value(seq),
-        )
-        .col_expr(
-            audit_head::Column::Hash,
-            sea_orm::sea_query::Expr::value(hash.clone()),
-        )
-        .filter(audit_head::Column::Id.eq(1))
-        .exec(txn)
-        .await?;
-    if updated.rows_affected != 1 {
+    let mut insert = Query::insert();
+    insert
+        .into_table(chain.log_table())
+        .columns(COLUMNS)
+        .values([
+            Expr::value(seq),
+            Expr::value(at),
+            Expr::value(entry.actor.clone()),
+            Expr::value(entry.action.clone()),
+            Expr::value(entry.object.clone()),
+            Expr::value(entry.details.clone()),
+            Expr::value(head_hash.clone()),
+            Expr::value(hash.clone()),
+        ])
+        .map_err(|e| DbErr::Custom(format!("building the audit insert: {e}")))?;
+    txn.execute(&insert).await?;
+    let mut update = Query::update();
+    update
+        .table(chain.head_table())
+        .value("seq", seq)
+        .value("hash", hash.clone())
+        .and_where(Expr::col("id").eq(1));
+    let updated = txn.execute(&update).await?;
+    if updated.rows_affected() != 1 {
         return Err(Error::NotMigrated);
     }
     Ok(Record {
@@ -194,32 +216,85 @@ pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record>
     })
 }
 
-/// Take the append lock and read the head.
-async fn lock_head<C: ConnectionTrait>(txn: &C) -> Result<(i64, String)> {
-    let backend = txn.get_database_backend();
-    let select = match backend {
-        // The row lock is held until the caller's transaction ends; a concurrent appender
-        // blocks here and then reads the head this one wrote.
-        DbBackend::Postgres => "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-        _ => {
-            // SQLite has no row locks; a write takes the database's single write lock (waiting
-            // for the busy timeout if another writer holds it) before the head is read, so no
-            // other writer can read the same head in between.
-            txn.execute_raw(Statement::from_string(
-                backend,
-                "UPDATE audit_head SET seq = seq WHERE id = 1",
-            ))
-            .await?;
-            "SELECT seq, hash FROM audit_head WHERE id = 1"
+/// The columns of every chain's record table, in the order the insert writes them.
+const COLUMNS: [&str; 8] = [
+    "seq",
+    "at",
+    "actor",
+    "action",
+    "object",
+    "details",
+    "prev_hash",
+    "hash",
+];
+
+/// One row of a chain's head table.
+#[derive(FromQueryResult)]
+struct HeadRow {
+    seq: i64,
+    hash: String,
+}
+
+/// One row of a chain's record table (the same columns as [`audit_log::Model`]).
+#[derive(FromQueryResult)]
+struct RecordRow {
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: String,
+    action: String,
+    object: String,
+    details: serde_json::Value,
+    prev_hash: String,
+    hash: String,
+}
+
+impl From<RecordRow> for Record {
+    fn from(m: RecordRow) -> Self {
+        Record {
+            seq: m.seq,
+            at: m.at,
+            actor: m.actor,
+            action: m.action,
+            object: m.object,
+            details: m.details,
+            prev_hash: m.prev_hash,
+            hash: m.hash,
         }
-    };
-    let row = txn
-        .query_one_raw(Statement::from_string(backend, select))
-        .await?
-        .ok_or(Error::NotMigrated)?;
-    let seq: i64 = row.try_get("", "seq")?;
-    let hash: String = row.try_get("", "hash")?;
-    Ok((seq, hash))
+    }
+}
+
+/// Read the head row of `chain` (`SELECT … FOR UPDATE` when `lock` on PostgreSQL).
+async fn read_head<C: ConnectionTrait>(db: &C, chain: Chain, lock: bool) -> Result<HeadRow> {
+    let mut select = Query::select();
+    select
+        .columns(["seq", "hash"])
+        .from(chain.head_table())
+        .and_where(Expr::col("id").eq(1));
+    if lock {
+        // Ignored by the SQLite query builder, which has no row locks.
+        select.lock(LockType::Update);
+    }
+    let row = db.query_one(&select).await?.ok_or(Error::NotMigrated)?;
+    Ok(HeadRow::from_query_result(&row, "")?)
+}
+
+/// Take the append lock of `chain` and read its head.
+async fn lock_head<C: ConnectionTrait>(txn: &C, chain: Chain) -> Result<(i64, String)> {
+    if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
+        // SQLite has no row locks; a write takes the database's single write lock (waiting
+        // for the busy timeout if another writer holds it) before the head is read, so no
+        // other writer can read the same head in between.
+        let mut touch = Query::update();
+        touch
+            .table(chain.head_table())
+            .value("seq", Expr::col("seq"))
+            .and_where(Expr::col("id").eq(1));
+        txn.execute(&touch).await?;
+    }
+    // On PostgreSQL the row lock is held until the caller's transaction ends; a concurrent
+    // appender blocks here and then reads the head this one wrote.
+    let head = read_head(txn, chain, true).await?;
+    Ok((head.seq, head.hash))
 }
 
 /// The first record where the chain breaks, and why.
@@ -278,20 +353,26 @@ impl VerifyReport {
     }
 }
 
-/// Walk the chain from record 1 to the head, a page at a time, and name the first record whose
-/// sequence number, previous-hash link or hash is wrong.
+/// Walk the [`Chain::AUDIT`] chain from record 1 to the head: [`verify_chain`] for the zone's
+/// single audit log.
 pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
+    verify_chain(db, Chain::AUDIT).await
+}
+
+/// Walk `chain` from record 1 to the head, a page at a time, and name the first record whose
+/// sequence number, previous-hash link or hash is wrong.
+pub async fn verify_chain<C: ConnectionTrait>(db: &C, chain: Chain) -> Result<VerifyReport> {
     let mut prev = [0u8; 32];
     let mut expected: i64 = 1;
     let mut records: u64 = 0;
     let broken = |seq, reason| Some(Broken { seq, reason });
     loop {
-        let page = audit_log::Entity::find()
-            .filter(audit_log::Column::Seq.gte(expected))
-            .order_by_asc(audit_log::Column::Seq)
-            .limit(VERIFY_PAGE)
-            .all(db)
-            .await?;
+        let mut select = select_records(chain);
+        select
+            .and_where(Expr::col("seq").gte(expected))
+            .order_by("seq", Order::Asc)
+            .limit(VERIFY_PAGE);
+        let page = fetch(db, &select).await?;
         let last_page = (page.len() as u64) < VERIFY_PAGE;
         for row in page {
             if row.seq != expected {
@@ -307,7 +388,8 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
                 });
             }
             let at = to_micros(row.at)?;
-            let hash = record_hash(
+            let hash = record_hash_in(
+                chain,
                 &prev,
                 row.seq,
                 at,
@@ -332,10 +414,7 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
             break;
         }
     }
-    let head = audit_head::Entity::find_by_id(1)
-        .one(db)
-        .await?
-        .ok_or(Error::NotMigrated)?;
+    let head = read_head(db, chain, false).await?;
     let last = expected - 1;
     let first_broken = if head.seq > last {
         broken(expected, BrokenReason::Missing)
@@ -348,6 +427,20 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
         records,
         first_broken,
     })
+}
+
+/// `SELECT <record columns> FROM <chain's record table>`.
+fn select_records(chain: Chain) -> SelectStatement {
+    let mut select = Query::select();
+    select.columns(COLUMNS).from(chain.log_table());
+    select
+}
+
+async fn fetch<C: ConnectionTrait>(db: &C, select: &SelectStatement) -> Result<Vec<Record>> {
+    let rows = db.query_all(select).await?;
+    rows.iter()
+        .map(|row| Ok(RecordRow::from_query_result(row, "")?.into()))
+        .collect()
 }
 
 /// Filters for [`query`]; every field is optional and they combine with AND.
@@ -369,43 +462,89 @@ pub struct Filter {
     pub limit: Option<u64>,
 }
 
-/// Records matching `filter`, in chain order.
+/// Records of the [`Chain::AUDIT`] chain matching `filter`, in chain order.
 pub async fn query<C: ConnectionTrait>(db: &C, filter: Filter) -> Result<Vec<Record>> {
-    let mut select = audit_log::Entity::find();
+    query_in(db, Chain::AUDIT, filter).await
+}
+
+/// Records of `chain` matching `filter`, in chain order.
+pub async fn query_in<C: ConnectionTrait>(
+    db: &C,
+    chain: Chain,
+    filter: Filter,
+) -> Result<Vec<Record>> {
+    query_in_where(db, chain, filter, Condition::all()).await
+}
+
+/// Records of `chain` matching `filter` and the caller's extra `condition` (for example on a
+/// field of the details, see [`details_field`]), in chain order.
+pub async fn query_in_where<C: ConnectionTrait>(
+    db: &C,
+    chain: Chain,
+    filter: Filter,
+    condition: Condition,
+) -> Result<Vec<Record>> {
+    let mut select = select_records(chain);
     if let Some(actor) = filter.actor {
-        select = select.filter(audit_log::Column::Actor.eq(actor));
+        select.and_where(Expr::col("actor").eq(actor));
     }
     if let Some(action) = filter.action {
-        select = select.filter(audit_log::Column::Action.eq(action));
+        select.and_where(Expr::col("action").eq(action));
     }
     if let Some(object) = filter.object {
-        select = select.filter(audit_log::Column::Object.eq(object));
+        select.and_where(Expr::col("object").eq(object));
     }
     if let Some(from) = filter.from {
-        select = select.filter(audit_log::Column::At.gte(to_micros(from)?));
+        select.and_where(Expr::col("at").gte(to_micros(from)?));
     }
     if let Some(to) = filter.to {
-        select = select.filter(audit_log::Column::At.lt(to_micros(to)?));
+        select.and_where(Expr::col("at").lt(to_micros(to)?));
     }
     if let Some(after) = filter.after_seq {
-        select = select.filter(audit_log::Column::Seq.gt(after));
+        select.and_where(Expr::col("seq").gt(after));
     }
     let limit = filter
         .limit
         .unwrap_or(QUERY_DEFAULT_LIMIT)
         .clamp(1, QUERY_MAX_LIMIT);
-    let rows = select
-        .order_by_asc(audit_log::Column::Seq)
-        .limit(limit)
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().map(Record::from).collect())
+    select
+        .cond_where(condition)
+        .order_by("seq", Order::Asc)
+        .limit(limit);
+    fetch(db, &select).await
 }
 
-/// The hash of one record: SHA-256 over the domain tag, the previous hash and the
-/// length-prefixed fields, with `details` in canonical JSON (keys sorted, no whitespace) so the
-/// hash does not depend on how a database stores JSON.
+/// The text value of the top-level `key` of a record's details (`details ->> key`, the same
+/// SQL on PostgreSQL and SQLite 3.38+), for conditions of [`query_in_where`]. NULL when the
+/// key is absent.
+pub fn details_field(key: &str) -> Expr {
+    Expr::col("details").binary(BinOper::Custom("->>"), Expr::value(key.to_owned()))
+}
+
+/// The hash of one record of the [`Chain::AUDIT`] chain: SHA-256 over the domain tag, the
+/// previous hash and the length-prefixed fields, with `details` in canonical JSON (keys sorted,
+/// no whitespace) so the hash does not depend on how a database stores JSON.
 pub fn record_hash(
+    prev: &[u8; 32],
+    seq: i64,
+    at: DateTime<Utc>,
+    actor: &str,
+    action: &str,
+    object: &str,
+    details: &serde_json::Value,
+) -> [u8; 32] {
+    record_hash_in(Chain::AUDIT, prev, seq, at, actor, action, object, details)
+}
+
+/// The hash of one record of `chain`: as [`record_hash`], and for every chain but
+/// [`Chain::AUDIT`] (whose hashes predate several chains) the chain's table name, length-prefixed,
+/// right after the domain tag, so a record cannot be moved between chains.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "one argument per hashed field keeps the preimage explicit"
+)]
+pub fn record_hash_in(
+    chain: Chain,
     prev: &[u8; 32],
     seq: i64,
     at: DateTime<Utc>,
@@ -416,6 +555,9 @@ pub fn record_hash(
 ) -> [u8; 32] {
     let mut h = Sha256::new();
     put(&mut h, DOMAIN_TAG);
+    if chain != Chain::AUDIT {
+        put(&mut h, chain.log_table().as_bytes());
+    }
     h.update(prev);
     h.update(seq.to_be_bytes());
     h.update(at.timestamp_micros().to_be_bytes());
@@ -494,6 +636,21 @@ mod tests {
             canonical_json(&v),
             r#"{"a":{"c":1.5,"d":[true,null,"x"]},"b":1}"#
         );
+    }
+
+    #[test]
+    fn the_audit_chain_hashes_as_before_and_other_chains_differ() {
+        let at = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let d = serde_json::json!({"k": 1});
+        let old = record_hash(&[0; 32], 1, at, "a", "b", "o", &d);
+        let audit = record_hash_in(Chain::AUDIT, &[0; 32], 1, at, "a", "b", "o", &d);
+        let op = record_hash_in(Chain::OPERATION, &[0; 32], 1, at, "a", "b", "o", &d);
+        let tx = record_hash_in(Chain::TRANSACTION, &[0; 32], 1, at, "a", "b", "o", &d);
+        assert_eq!(old, audit);
+        assert_ne!(audit, op);
+        assert_ne!(op, tx);
+        assert_eq!(Chain::by_name("transaction"), Some(Chain::TRANSACTION));
+        assert_eq!(Chain::by_name("audit_log"), None);
     }
 
     #[test]

@@ -1,9 +1,9 @@
-//! The migration step that creates the audit log; each zone's migrator includes it.
+//! The migration step that creates the audit log, and [`create_chain`] for the tables of any
+//! [`Chain`]; each zone's migrator includes the steps it needs.
 
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::sea_orm::Statement;
 
-use crate::GENESIS_HASH;
+use crate::{Chain, GENESIS_HASH};
 
 /// Creates `audit_log` and `audit_head` (with its single row). Forward only.
 pub struct CreateAuditLog;
@@ -16,98 +16,73 @@ impl MigrationName for CreateAuditLog {
     }
 }
 
-#[derive(DeriveIden)]
-enum AuditLog {
-    Table,
-    Seq,
-    At,
-    Actor,
-    Action,
-    Object,
-    Details,
-    PrevHash,
-    Hash,
-}
-
-#[derive(DeriveIden)]
-enum AuditHead {
-    Table,
-    Id,
-    Seq,
-    Hash,
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for CreateAuditLog {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_table(
-                Table::create()
-                    .table(AuditLog::Table)
-                    .col(
-                        ColumnDef::new(AuditLog::Seq)
-                            .big_integer()
-                            .not_null()
-                            .primary_key(),
-                    )
-                    .col(
-                        ColumnDef::new(AuditLog::At)
-                            .timestamp_with_time_zone()
-                            .not_null(),
-                    )
-                    .col(ColumnDef::new(AuditLog::Actor).string().not_null())
-                    .col(ColumnDef::new(AuditLog::Action).string().not_null())
-                    .col(ColumnDef::new(AuditLog::Object).string().not_null())
-                    .col(ColumnDef::new(AuditLog::Details).json().not_null())
-                    .col(ColumnDef::new(AuditLog::PrevHash).string_len(64).not_null())
-                    .col(ColumnDef::new(AuditLog::Hash).string_len(64).not_null())
-                    .to_owned(),
-            )
-            .await?;
-        // Filters of the audit API: by time, actor, action and object.
-        for (name, col) in [
-            ("idx_audit_log_at", AuditLog::At),
-            ("idx_audit_log_actor", AuditLog::Actor),
-            ("idx_audit_log_action", AuditLog::Action),
-            ("idx_audit_log_object", AuditLog::Object),
-        ] {
-            manager
-                .create_index(
-                    Index::create()
-                        .name(name)
-                        .table(AuditLog::Table)
-                        .col(col)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        manager
-            .create_table(
-                Table::create()
-                    .table(AuditHead::Table)
-                    .col(
-                        ColumnDef::new(AuditHead::Id)
-                            .integer()
-                            .not_null()
-                            .primary_key()
-                            .check(Expr::col(AuditHead::Id).eq(1)),
-                    )
-                    .col(ColumnDef::new(AuditHead::Seq).big_integer().not_null())
-                    .col(ColumnDef::new(AuditHead::Hash).string_len(64).not_null())
-                    .to_owned(),
-            )
-            .await?;
-        let db = manager.get_connection();
-        db.execute_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '{GENESIS_HASH}')"),
-        ))
-        .await?;
-        Ok(())
+        create_chain(manager, Chain::AUDIT).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
         // SQLite has transactional DDL too; a half-created audit log must never be committed.
         Some(true)
     }
+}
+
+/// Create the record table and the head table (with its single row) of `chain`, inside the
+/// calling migration step (which should run in a transaction). For [`Chain::AUDIT`] this is
+/// exactly the schema `audit_0001_create_audit_log` has always created.
+pub async fn create_chain(manager: &SchemaManager<'_>, chain: Chain) -> Result<(), DbErr> {
+    let log = chain.log_table();
+    let head = chain.head_table();
+    manager
+        .create_table(
+            Table::create()
+                .table(log)
+                .col(ColumnDef::new("seq").big_integer().not_null().primary_key())
+                .col(ColumnDef::new("at").timestamp_with_time_zone().not_null())
+                .col(ColumnDef::new("actor").string().not_null())
+                .col(ColumnDef::new("action").string().not_null())
+                .col(ColumnDef::new("object").string().not_null())
+                .col(ColumnDef::new("details").json().not_null())
+                .col(ColumnDef::new("prev_hash").string_len(64).not_null())
+                .col(ColumnDef::new("hash").string_len(64).not_null())
+                .to_owned(),
+        )
+        .await?;
+    // Filters of the audit API: by time, actor, action and object.
+    for col in ["at", "actor", "action", "object"] {
+        manager
+            .create_index(
+                Index::create()
+                    .name(format!("idx_{log}_{col}"))
+                    .table(log)
+                    .col(col)
+                    .to_owned(),
+            )
+            .await?;
+    }
+    manager
+        .create_table(
+            Table::create()
+                .table(head)
+                .col(
+                    ColumnDef::new("id")
+                        .integer()
+                        .not_null()
+                        .primary_key()
+                        .check(Expr::col("id").eq(1)),
+                )
+                .col(ColumnDef::new("seq").big_integer().not_null())
+                .col(ColumnDef::new("hash").string_len(64).not_null())
+                .to_owned(),
+        )
+        .await?;
+    let mut insert = Query::insert();
+    insert
+        .into_table(head)
+        .columns(["id", "seq", "hash"])
+        .values([Expr::value(1), Expr::value(0i64), Expr::value(GENESIS_HASH)])
+        .map_err(|e| DbErr::Custom(format!("building the audit head insert: {e}")))?;
+    manager.get_connection().execute(&insert).await?;
+    Ok(())
 }

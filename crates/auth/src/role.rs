@@ -136,6 +136,9 @@ pub enum Action {
     ExportSignatureResponse,
     /// Offline: export an account manifest.
     ExportAccountManifest,
+    /// Offline: import a balance attestation from the online zone (evidence for deleting a
+    /// case that has a key).
+    ImportBalanceAttestation,
     /// Offline: list signing and keygen sessions.
     ViewSigningSessions,
     /// Offline: read the audit log.
@@ -169,7 +172,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Self; 27] = [
+    pub const ALL: [Self; 28] = [
         Self::ManageOwnAccount,
         Self::OfflineManageUsers,
         Self::OfflineViewUsers,
@@ -183,6 +186,7 @@ impl Action {
         Self::ImportSigningRequest,
         Self::ExportSignatureResponse,
         Self::ExportAccountManifest,
+        Self::ImportBalanceAttestation,
         Self::ViewSigningSessions,
         Self::OfflineViewAuditLog,
         Self::OnlineManageRoles,
@@ -217,6 +221,7 @@ impl Action {
             | ImportSigningRequest
             | ExportSignatureResponse
             | ExportAccountManifest
+            | ImportBalanceAttestation
             | ViewSigningSessions
             | OfflineViewAuditLog => &[Zone::Offline],
             OnlineManageRoles
@@ -254,7 +259,10 @@ impl Action {
             OfflineViewUsers | ViewSecureElements | ViewCases | ViewKeyShares
             | OfflineViewAuditLog => &[Admin, Auditor],
             ViewOwnPendingWork | JoinProtocolSession => &[CaseManager],
-            ImportSigningRequest | ExportSignatureResponse | ExportAccountManifest => &[Operator],
+            ImportSigningRequest
+            | ExportSignatureResponse
+            | ExportAccountManifest
+            | ImportBalanceAttestation => &[Operator],
             ViewSigningSessions => &[Operator, Auditor],
 
             OnlineManageRoles => &[Admin],

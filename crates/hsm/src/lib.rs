@@ -440,3 +440,29 @@ impl IdentitySigner for ChannelSigner {
             .map_err(|e| SignerError(e.to_string()))
     }
 }
+
+/// The HSM's envelope key behind the [`IdentitySigner`] port, for `contracts::Envelope::seal`
+/// (signature responses and account manifests leaving the offline zone).
+#[derive(Clone, Debug)]
+pub struct EnvelopeSigner {
+    hsm: Hsm,
+}
+
+impl Hsm {
+    /// The envelope key as an [`IdentitySigner`].
+    pub fn envelope_signer(&self) -> EnvelopeSigner {
+        EnvelopeSigner { hsm: self.clone() }
+    }
+}
+
+impl IdentitySigner for EnvelopeSigner {
+    fn public_key(&self) -> PublicKey {
+        self.hsm.envelope_public_key()
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, SignerError> {
+        self.hsm
+            .sign_envelope(digest)
+            .map_err(|e| SignerError(e.to_string()))
+    }
+}

@@ -23,6 +23,10 @@ pub mod subjects {
     pub const CASE_DELETED: &str = "custody.case.deleted";
     /// A verified signing request was imported.
     pub const SIGNING_REQUESTED: &str = "custody.signing.requested";
+    /// A signing session was created; its managers are to be called.
+    pub const SESSION_CREATED: &str = "custody.session.created";
+    /// A case was marked for a new keygen and a sweep.
+    pub const CASE_REKEY_REQUESTED: &str = "custody.case.rekey_requested";
 }
 
 /// Write one outbox row; `body` gets the `event_id` (= the message id) and `at` fields added.

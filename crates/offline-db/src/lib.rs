@@ -12,10 +12,12 @@
 //! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
 //! Time is always a parameter (`now`); ids are UUIDv7 derived from it.
 
+pub mod accounts;
 pub mod bus_adapters;
 pub mod entity;
 mod events;
 mod ops;
+pub mod signing;
 
 use std::time::Duration;
 
@@ -23,14 +25,16 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
 
+pub use accounts::{NewSessionRow, PENDING_ROLE};
 pub use entity::enums::{
-    CaseStatus, KeyShareStatus, Role, SeStatus, SigningRequestStatus, UserStatus,
+    CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,
+    SigningRequestStatus, UserStatus,
 };
 pub use events::subjects;
 pub use ops::record_audit;
-pub use ops::{
-    ManagerReplacement, ManagerSlot, NewSecureElement, NewSigningRequest, NewUser,
-    ZeroBalanceAttestation,
+pub use ops::{ManagerReplacement, ManagerSlot, NewSecureElement, NewUser};
+pub use signing::{
+    ImportedRequest, NewBalanceAttestation, NewSignature, NewSigningRequest, SessionDetail,
 };
 
 /// How long a SQLite writer waits for another writer's transaction before giving up.
@@ -64,6 +68,14 @@ pub enum Error {
     Replay {
         /// The envelope's request id.
         request_id: String,
+    },
+    /// A document with this id was imported before; each is accepted only once.
+    #[error("{what} {id} was already imported; each is accepted only once (possible replay)")]
+    AlreadyImported {
+        /// The kind of document.
+        what: &'static str,
+        /// Its envelope id.
+        id: String,
     },
     /// The audit record could not be written, so the change was not made.
     #[error(transparent)]
@@ -123,9 +135,13 @@ impl Db {
 /// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
 /// clock here.
 pub fn new_id(now: DateTime<Utc>) -> String {
+    // A shared counter keeps ids made at the same instant in creation order, so outbox rows
+    // written in one transaction (same `now`) are relayed in the order they were written.
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+        std::sync::Mutex::new(uuid::ContextV7::new());
     let secs = u64::try_from(now.timestamp()).unwrap_or(0);
     uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
+        &CONTEXT,
         secs,
         now.timestamp_subsec_nanos(),
     ))

@@ -10,14 +10,11 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::entity::{
-    case_manager_changes, cases, key_shares, protocol_sessions, secure_elements,
+    auth_sessions, case_manager_changes, cases, key_shares, protocol_sessions, secure_elements,
     session_participants, signing_requests, users,
 };
 use crate::events::{enqueue, subjects};
-use crate::{
-    new_id, CaseStatus, Db, Error, KeyShareStatus, Result, Role, SeStatus, SigningRequestStatus,
-    UserStatus,
-};
+use crate::{new_id, CaseStatus, Db, Error, KeyShareStatus, Result, Role, SeStatus, UserStatus};
 
 /// The longest case, user or SE name we accept.
 const MAX_NAME: usize = 200;
@@ -83,39 +80,14 @@ pub struct ManagerReplacement {
     pub reason: String,
 }
 
-/// An imported, verified `BalanceAttestation` that shows a zero balance for an address. The API
-/// verifies the envelope (signature, expiry, all balances zero) before building this.
-#[derive(Clone, Debug)]
-pub struct ZeroBalanceAttestation {
-    /// The envelope id.
-    pub attestation_id: String,
-    /// The attested address.
-    pub address: String,
-    /// The block the balances were read at.
-    pub block_number: u64,
-}
-
-/// A verified signing request to store.
-#[derive(Clone, Debug)]
-pub struct NewSigningRequest {
-    /// The envelope's request id (unique; a second import is a replay).
-    pub request_id: String,
-    /// The case the from-address belongs to.
-    pub case_id: String,
-    /// The recomputed signing hash (hex).
-    pub tx_hash: String,
-    /// The decoded transaction shown to managers.
-    pub decoded: serde_json::Value,
-}
-
-fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
     Error::Validation {
         field: field.into(),
         reason: reason.into(),
     }
 }
 
-fn check_name(field: &str, value: &str) -> Result<()> {
+pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
     if value.trim().is_empty() {
         return Err(invalid(field, "must not be empty"));
     }
@@ -151,7 +123,7 @@ pub async fn record_audit<C: ConnectionTrait>(
     .await?)
 }
 
-async fn find_case<C: ConnectionTrait>(txn: &C, case_id: &str) -> Result<cases::Model> {
+pub(crate) async fn find_case<C: ConnectionTrait>(txn: &C, case_id: &str) -> Result<cases::Model> {
     cases::Entity::find_by_id(case_id.to_owned())
         .one(txn)
         .await?
@@ -238,7 +210,8 @@ impl Db {
         Ok(user)
     }
 
-    /// Enable or disable a user.
+    /// Enable or disable a user; disabling revokes every open session of the user in the same
+    /// transaction.
     pub async fn set_user_status(
         &self,
         user_id: &str,
@@ -259,13 +232,29 @@ impl Db {
         am.status = Set(status);
         am.updated_at = Set(now);
         let user = am.update(&txn).await?;
+        let mut revoked = 0;
+        if status == UserStatus::Disabled {
+            revoked = auth_sessions::Entity::update_many()
+                .col_expr(
+                    auth_sessions::Column::RevokedAt,
+                    sea_orm::sea_query::Expr::value(now),
+                )
+                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
+                .filter(auth_sessions::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?
+                .rows_affected;
+        }
         record_audit(
             &txn,
             now,
             actor,
             "user.status_changed",
             &user.id,
-            json!({"from": from, "to": status}),
+            json!({
+                "username": user.username, "from": from, "to": status,
+                "sessions_revoked": revoked,
+            }),
         )
         .await?;
         txn.commit().await?;
@@ -461,6 +450,7 @@ impl Db {
             address: Set(None),
             chain_ids: Set(json!(chain_ids)),
             rekey_requested_at: Set(None),
+            rekey_reason: Set(None),
             created_by: Set(actor.to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
@@ -712,16 +702,12 @@ impl Db {
     }
 
     /// Delete a case. Allowed only when no key was generated for it (no public key, no key
-    /// share with a public key), or with a zero-balance attestation for the case's address;
-    /// never when signing requests exist (their history must stay — archive instead).
+    /// share with a public key), or when the latest imported `BalanceAttestation` for the case's
+    /// address (highest block) shows it empty and is recent (see
+    /// [`crate::signing::ATTESTATION_MAX_AGE`]); never when signing requests exist (their
+    /// history must stay — archive instead).
     /// Removes its key-share bindings, manager changes and keygen sessions with it.
-    pub async fn delete_case(
-        &self,
-        case_id: &str,
-        attestation: Option<&ZeroBalanceAttestation>,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<()> {
+    pub async fn delete_case(&self, case_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let txn = audit::begin_write(self.conn()).await?;
         let case = find_case(&txn, case_id).await?;
         let generated = key_shares::Entity::find()
@@ -729,24 +715,11 @@ impl Db {
             .filter(key_shares::Column::PublicKey.is_not_null())
             .count(&txn)
             .await?;
-        if generated > 0 || case.public_key.is_some() {
-            let Some(att) = attestation else {
-                return Err(Error::Conflict(format!(
-                    "case {} has key shares; archive it, or import a zero-balance attestation for its address before deleting it",
-                    case.name
-                )));
-            };
-            let address = case.address.clone().unwrap_or_default();
-            if !att.address.eq_ignore_ascii_case(&address) {
-                return Err(invalid(
-                    "attestation.address",
-                    format!(
-                        "the attestation is for {}, not for the case address {address}",
-                        att.address
-                    ),
-                ));
-            }
-        }
+        let attestation = if generated > 0 || case.public_key.is_some() {
+            Some(crate::signing::deletion_evidence(&txn, &case, now).await?)
+        } else {
+            None
+        };
         let requests = signing_requests::Entity::find()
             .filter(signing_requests::Column::CaseId.eq(case.id.as_str()))
             .count(&txn)
@@ -795,7 +768,8 @@ impl Db {
                 "name": case.name, "status": case.status, "public_key": case.public_key,
                 "address": case.address, "key_share_rows": shares.rows_affected,
                 "attestation": attestation.map(|a| json!({
-                    "id": a.attestation_id, "address": a.address, "block_number": a.block_number,
+                    "id": a.envelope_id, "address": a.address, "block_number": a.block_number,
+                    "block_hash": a.block_hash,
                 })),
             }),
         )
@@ -920,88 +894,18 @@ impl Db {
             .await?)
     }
 
+    /// A secure element by id.
+    pub async fn secure_element(&self, se_id: &str) -> Result<Option<secure_elements::Model>> {
+        Ok(secure_elements::Entity::find_by_id(se_id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
     /// A user by id.
     pub async fn user(&self, user_id: &str) -> Result<Option<users::Model>> {
         Ok(users::Entity::find_by_id(user_id.to_owned())
             .one(self.conn())
             .await?)
-    }
-
-    /// Store a verified signing request, with its audit record and a
-    /// `custody.signing.requested` event. A request id seen before is a replay: rejected with
-    /// [`Error::Replay`] and nothing written. The case must be ACTIVE.
-    pub async fn record_signing_request(
-        &self,
-        new: NewSigningRequest,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<signing_requests::Model> {
-        check_name("request_id", &new.request_id)?;
-        let txn = audit::begin_write(self.conn()).await?;
-        let seen = signing_requests::Entity::find()
-            .filter(signing_requests::Column::RequestId.eq(new.request_id.as_str()))
-            .count(&txn)
-            .await?;
-        if seen > 0 {
-            return Err(Error::Replay {
-                request_id: new.request_id,
-            });
-        }
-        let case = find_case(&txn, &new.case_id).await?;
-        if case.status != CaseStatus::Active {
-            return Err(Error::Conflict(format!(
-                "case {} is not active; only an active case can sign",
-                case.name
-            )));
-        }
-        let inserted = signing_requests::ActiveModel {
-            id: Set(new_id(now)),
-            request_id: Set(new.request_id.clone()),
-            case_id: Set(case.id.clone()),
-            tx_hash: Set(new.tx_hash.clone()),
-            decoded: Set(new.decoded),
-            status: Set(SigningRequestStatus::Imported),
-            imported_by: Set(actor.to_owned()),
-            at: Set(now),
-        }
-        .insert(&txn)
-        .await;
-        let row = match inserted {
-            Ok(row) => row,
-            // A concurrent import of the same request won the race on PostgreSQL.
-            Err(e)
-                if matches!(
-                    e.sql_err(),
-                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
-                ) =>
-            {
-                return Err(Error::Replay {
-                    request_id: new.request_id,
-                })
-            }
-            Err(e) => return Err(e.into()),
-        };
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "signing_request.imported",
-            &row.id,
-            json!({"request_id": row.request_id, "case_id": row.case_id, "tx_hash": row.tx_hash}),
-        )
-        .await?;
-        enqueue(
-            &txn,
-            now,
-            subjects::SIGNING_REQUESTED,
-            json!({
-                "request_id": row.request_id, "case_id": row.case_id,
-                "tx_hash": row.tx_hash, "imported_by": actor,
-            }),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(row)
     }
 
     /// Outbox rows not yet published, oldest first (for the relay).

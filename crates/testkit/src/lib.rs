@@ -1,6 +1,8 @@
 //! Real infrastructure for tests: SoftHSM2 tokens in a per-process temporary directory, a
 //! private PC/SC daemon with a virtual smart-card reader, nats-server with JetStream on a free
-//! port, fresh SQLite files and PostgreSQL databases (feature `db`), and the test-only fixtures.
+//! port, a private RabbitMQ broker on free ports, fresh SQLite files and PostgreSQL databases
+//! (feature `db`), anvil (a development Ethereum node) on a free port, and the test-only
+//! fixtures.
 //!
 //! Tests use the real adapters (PKCS#11, PC/SC, NATS, SQL) against this infrastructure instead of
 //! mocks, so what passes here is what runs in production. Every process and temporary directory it starts is owned by a value
@@ -8,11 +10,13 @@
 //! reads its configuration once per process, so that directory lives as long as the test
 //! process, and directories left by earlier, finished test processes are removed at start-up.
 
+pub mod anvil;
 #[cfg(feature = "db")]
 pub mod db;
 pub mod fixtures;
 pub mod nats;
 pub mod pcsc;
+pub mod rabbitmq;
 pub mod softhsm;
 
 /// Errors from starting test infrastructure.

@@ -11,6 +11,7 @@
 //! database shell), binary values are `bytea`/`blob`.
 
 mod m0007_processed;
+mod m0008_signing_sessions;
 mod schema;
 mod steps;
 
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0005Signing),
             Box::new(steps::M0006Outbox),
             Box::new(m0007_processed::M0007Processed),
+            Box::new(m0008_signing_sessions::M0008SigningSessions),
         ]
     }
 }

@@ -25,6 +25,8 @@ enum Command {
     Demo(demo::Args),
     /// The offline zone's REST API (users, SEs, cases, key-share table, signing requests, audit).
     OfflineApi(offline_cmd::ApiArgs),
+    /// The offline zone's NATS reactors (case, shard registry, notify) and outbox relay.
+    Reactors(offline_cmd::ReactorsArgs),
     /// Offline zone administration from the command line.
     #[command(subcommand)]
     OfflineAdmin(offline_cmd::AdminCommand),
@@ -46,6 +48,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::OfflineApi(args) => {
             runtime()?.block_on(offline_cmd::run_api(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Reactors(args) => {
+            runtime()?.block_on(offline_cmd::run_reactors(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::OfflineAdmin(command) => {

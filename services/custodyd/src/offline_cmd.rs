@@ -1,5 +1,5 @@
-//! `custodyd offline-api` and `custodyd offline-admin`: the offline zone's REST service and its
-//! bootstrap. Configuration is a TOML file overlaid by `CUSTODY_OFFLINE__…` variables, then by
+//! `custodyd offline-api`, `custodyd reactors` and `custodyd offline-admin`: the offline zone's
+//! REST service, its NATS reactors (with the outbox relay) and its bootstrap. Configuration is a TOML file overlaid by `CUSTODY_OFFLINE__…` variables, then by
 //! the flags given here.
 
 use std::io::{BufRead, IsTerminal};
@@ -82,6 +82,51 @@ fn effective_config(args: &ApiArgs) -> anyhow::Result<Config> {
     Ok(config)
 }
 
+/// Options of `custodyd reactors`.
+#[derive(clap::Args)]
+pub struct ReactorsArgs {
+    /// Database: a SQLite file path, or a sqlite:// or postgres:// URL (the offline API's).
+    #[arg(long)]
+    db: String,
+    /// NATS server URL.
+    #[arg(long, default_value = "nats://127.0.0.1:4222")]
+    nats: String,
+}
+
+/// Completes on Ctrl-C or SIGTERM (systemd's stop).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Runs the reactors and the outbox relay until Ctrl-C / SIGTERM.
+pub async fn run_reactors(args: ReactorsArgs) -> anyhow::Result<()> {
+    let config = reactors::Config {
+        db_url: offline_api::config::db_url(&args.db),
+        nats_url: args.nats,
+    };
+    println!("offline reactors and outbox relay on {}", config.nats_url);
+    reactors::run(config, shutdown_signal()).await?;
+    Ok(())
+}
+
 /// Runs the offline API until Ctrl-C / SIGTERM.
 pub async fn run_api(args: ApiArgs) -> anyhow::Result<()> {
     let config = effective_config(&args)?;
@@ -93,10 +138,7 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<()> {
         "offline API on http://{} (docs at /api/docs)",
         config.listen
     );
-    offline_api::run(config, async {
-        let _ = tokio::signal::ctrl_c().await;
-    })
-    .await?;
+    offline_api::run(config, shutdown_signal()).await?;
     Ok(())
 }
 

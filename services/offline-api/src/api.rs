@@ -14,12 +14,12 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use crate::clock::unix_secs;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
+use crate::import;
 use crate::session::{client_ip, presented_token, SESSION_COOKIE};
 use crate::state::{parse_public_key, AppState};
-use crate::{import, repo};
 
 #[derive(Tags)]
-enum Tag {
+pub(crate) enum Tag {
     /// Service health.
     Meta,
     /// Sign-up, sign-in, sessions.
@@ -32,6 +32,11 @@ enum Tag {
     Cases,
     /// Signing requests from the online zone.
     SigningRequests,
+    /// Keygen and signing sessions and their progress.
+    Sessions,
+    /// Documents leaving or entering the zone: account manifests, signature responses,
+    /// balance attestations.
+    Exchange,
     /// The audit log.
     Audit,
 }
@@ -99,6 +104,28 @@ pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
         Some(Action::ViewSigningSessions),
     ),
     ("GET", "/api/audit", Some(Action::OfflineViewAuditLog)),
+    ("POST", "/api/cases/:id/rekey", Some(Action::ManageCases)),
+    (
+        "POST",
+        "/api/cases/:id/manifest",
+        Some(Action::ExportAccountManifest),
+    ),
+    (
+        "POST",
+        "/api/signing-requests/:id/response",
+        Some(Action::ExportSignatureResponse),
+    ),
+    ("GET", "/api/sessions", Some(Action::ViewSigningSessions)),
+    (
+        "GET",
+        "/api/sessions/:id",
+        Some(Action::ViewSigningSessions),
+    ),
+    (
+        "POST",
+        "/api/balance-attestations",
+        Some(Action::ImportBalanceAttestation),
+    ),
 ];
 
 /// The login response: the body and, for browsers, the session cookie.
@@ -147,7 +174,7 @@ pub struct Api {
 }
 
 impl Api {
-    fn s(&self) -> ApiResult<&AppState> {
+    pub(crate) fn s(&self) -> ApiResult<&AppState> {
         self.state.as_ref().ok_or_else(|| {
             ApiError::internal("the API was built without state (document generation only)")
         })
@@ -237,15 +264,18 @@ impl Api {
         let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
             .await?
             .map_err(ApiError::internal)?;
-        let user = repo::register_user(
-            &self.s()?.inner.db,
-            username.as_str(),
-            &display_name,
-            phone,
-            hash.into_string(),
-            self.s()?.now(),
-        )
-        .await?;
+        let user = self
+            .s()?
+            .inner
+            .db
+            .register_user(
+                username.as_str(),
+                &display_name,
+                phone,
+                hash.into_string(),
+                self.s()?.now(),
+            )
+            .await?;
         Ok(Json(UserView::from(&user)))
     }
 
@@ -288,11 +318,17 @@ impl Api {
             None => None,
         };
         let Some(user) = user.filter(|_| ok) else {
-            repo::record_login(&st.inner.db, &key, &ip, None, None, None, now).await?;
+            st.inner
+                .db
+                .record_login(&key, &ip, None, None, None, now)
+                .await?;
             return Err(ApiError::InvalidCredentials);
         };
         if user.status != UserStatus::Active {
-            repo::record_login(&st.inner.db, &key, &ip, Some(&user), None, None, now).await?;
+            st.inner
+                .db
+                .record_login(&key, &ip, Some(&user), None, None, now)
+                .await?;
             return Err(ApiError::AccountDisabled(
                 "this account is disabled or still awaiting approval; ask an administrator"
                     .to_owned(),
@@ -306,21 +342,15 @@ impl Api {
         let idle = chrono::Duration::from_std(st.inner.policy.idle_timeout())
             .map_err(ApiError::internal)?;
         let expires_at = now + idle;
-        let row = repo::NewSessionRow {
+        let row = offline_db::NewSessionRow {
             token_hash: issued.token_hash.to_hex(),
             csrf_hash: issued.csrf_hash.to_hex(),
             expires_at,
         };
-        repo::record_login(
-            &st.inner.db,
-            &key,
-            &ip,
-            Some(&user),
-            Some(row),
-            previous,
-            now,
-        )
-        .await?;
+        st.inner
+            .db
+            .record_login(&key, &ip, Some(&user), Some(row), previous, now)
+            .await?;
         let bearer = body.client == Some(ClientKind::Bearer);
         let cookie = (!bearer).then(|| cookie_for(issued.token.expose(), idle.num_seconds()));
         Ok(LoginReply::Ok(
@@ -338,13 +368,11 @@ impl Api {
     #[oai(path = "/auth/logout", method = "post", tag = "Tag::Auth")]
     async fn logout(&self, req: &Request) -> ApiResult<LogoutReply> {
         let caller = self.s()?.authorize(req, Action::ManageOwnAccount).await?;
-        repo::revoke_session(
-            &self.s()?.inner.db,
-            &caller.session_id,
-            &caller.user.id,
-            self.s()?.now(),
-        )
-        .await?;
+        self.s()?
+            .inner
+            .db
+            .revoke_session(&caller.session_id, &caller.user.id, self.s()?.now())
+            .await?;
         Ok(LogoutReply::Done(cookie_for("", 0)))
     }
 
@@ -416,14 +444,12 @@ impl Api {
                     .to_owned(),
             ));
         }
-        let user = repo::set_role(
-            &self.s()?.inner.db,
-            &id.0,
-            body.role.into(),
-            &caller.user.id,
-            self.s()?.now(),
-        )
-        .await?;
+        let user = self
+            .s()?
+            .inner
+            .db
+            .set_user_role(&id.0, body.role.into(), &caller.user.id, self.s()?.now())
+            .await?;
         Ok(Json(UserView::from(&user)))
     }
 
@@ -445,14 +471,12 @@ impl Api {
                 "you cannot disable your own account".to_owned(),
             ));
         }
-        let (user, _) = repo::set_status(
-            &self.s()?.inner.db,
-            &id.0,
-            status,
-            &caller.user.id,
-            self.s()?.now(),
-        )
-        .await?;
+        let user = self
+            .s()?
+            .inner
+            .db
+            .set_user_status(&id.0, status, &caller.user.id, self.s()?.now())
+            .await?;
         Ok(Json(UserView::from(&user)))
     }
 
@@ -651,7 +675,7 @@ impl Api {
         self.s()?
             .inner
             .db
-            .delete_case(&id.0, None, &caller.user.id, self.s()?.now())
+            .delete_case(&id.0, &caller.user.id, self.s()?.now())
             .await?;
         Ok(Deleted::Done)
     }
@@ -763,7 +787,7 @@ impl Api {
         let now = st.now();
         let checked = import::check(&st.inner.keyring, &body.0.envelope, unix_secs(now))?;
         let from = checked.request.from.to_checksum();
-        let case = repo::active_case_by_address(&st.inner.db, &from)
+        let case = st.inner.db.active_case_by_address(&from)
             .await?
             .ok_or_else(|| ApiError::reject(crate::error::Rejection::UnknownAccount, format!("no active case has the account {from}; check that the request is for this offline zone")))?;
         let chains: Vec<u64> = serde_json::from_value(case.chain_ids.clone()).unwrap_or_default();
@@ -779,7 +803,19 @@ impl Api {
         let tx = import::decoded_view(&checked);
         let decoded =
             serde_json::to_value(import::decoded_json(&checked)).map_err(ApiError::internal)?;
-        let row = st
+        let session_id = offline_db::new_id(now);
+        let execution_id = tss::ExecutionIdBytes::derive(
+            tss::RunKind::Sign,
+            session_id.as_bytes(),
+            case.id.as_bytes(),
+            &checked.decoded.signing_hash,
+        );
+        let expires_at = chrono::DateTime::from_timestamp(
+            i64::try_from(checked.expires_at).unwrap_or(i64::MAX),
+            0,
+        )
+        .ok_or_else(|| ApiError::invalid("envelope", "the expiry time is out of range"))?;
+        let imported = st
             .inner
             .db
             .record_signing_request(
@@ -788,11 +824,15 @@ impl Api {
                     case_id: case.id.clone(),
                     tx_hash: tx.signing_hash.clone(),
                     decoded,
+                    expires_at,
+                    session_id,
+                    execution_id: hex::encode(execution_id.as_bytes()),
                 },
                 &caller.user.id,
                 now,
             )
             .await?;
+        let row = imported.request;
         let mut who = Vec::new();
         let db = st.inner.db.conn();
         for k in st.inner.db.key_shares_by_case(&case.id).await? {
@@ -825,6 +865,12 @@ impl Api {
                 .map(|p| p.username.clone())
                 .collect(),
             who_to_call: who,
+            session_id: imported.session.id,
+            session_expires_at: imported
+                .session
+                .expires_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
         }))
     }
 

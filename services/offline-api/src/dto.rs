@@ -264,6 +264,10 @@ pub struct CaseView {
     pub created_at: String,
     /// Last change (RFC 3339).
     pub updated_at: String,
+    /// When the case was marked for re-key (RFC 3339).
+    pub rekey_requested_at: Option<String>,
+    /// Why.
+    pub rekey_reason: Option<String>,
 }
 
 impl From<&cases::Model> for CaseView {
@@ -278,6 +282,8 @@ impl From<&cases::Model> for CaseView {
             created_by: c.created_by.clone(),
             created_at: c.created_at.to_rfc3339(),
             updated_at: c.updated_at.to_rfc3339(),
+            rekey_requested_at: c.rekey_requested_at.map(|t| t.to_rfc3339()),
+            rekey_reason: c.rekey_reason.clone(),
         }
     }
 }
@@ -430,6 +436,10 @@ pub struct ImportResult {
     pub approved_by: Vec<String>,
     /// Whom to call: the case's current managers (any two of them sign).
     pub who_to_call: Vec<Contact>,
+    /// The signing session created for the request.
+    pub session_id: String,
+    /// When the session expires (RFC 3339) unless two managers have signed.
+    pub session_expires_at: String,
 }
 
 /// A stored signing request.
@@ -530,4 +540,151 @@ pub(crate) fn request_status(s: SigningRequestStatus) -> &'static str {
         SigningRequestStatus::Failed => "FAILED",
         SigningRequestStatus::Expired => "EXPIRED",
     }
+}
+
+/// The stored string of a status enum (the value the database CHECK constraint allows).
+pub(crate) fn db_str<E: sea_orm::ActiveEnum<Value = String>>(e: E) -> String {
+    e.to_value()
+}
+
+/// A keygen or signing session.
+#[derive(Debug, Object)]
+pub struct SessionView {
+    /// The session id.
+    pub id: String,
+    /// `KEYGEN` or `SIGN`.
+    pub kind: String,
+    /// The case.
+    pub case_id: String,
+    /// `PENDING`, `RUNNING`, `COMPLETED`, `FAILED`, `EXPIRED`.
+    pub status: String,
+    /// Hex of the session's execution id.
+    pub execution_id: String,
+    /// Why it failed or expired.
+    pub error: Option<String>,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it finished (RFC 3339).
+    pub finished_at: Option<String>,
+    /// When it expires (RFC 3339).
+    pub expires_at: Option<String>,
+}
+
+/// A participant of a session: a manager to call, and where they are.
+#[derive(Debug, Object)]
+pub struct ParticipantView {
+    /// Their share.
+    pub share_index: i32,
+    /// `WAITING`, `READY`, `DONE`, `FAILED`.
+    pub status: String,
+    /// The manager.
+    pub user_id: String,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Phone.
+    pub phone: Option<String>,
+    /// The SE.
+    pub se_id: String,
+    /// The SE serial to bring.
+    pub se_serial: Option<String>,
+    /// Last change (RFC 3339).
+    pub at: String,
+}
+
+/// A request signed in a session.
+#[derive(Debug, Object)]
+pub struct SessionRequestView {
+    /// The request row id.
+    pub id: String,
+    /// The envelope's request id.
+    pub request_id: String,
+    /// The signing hash.
+    pub tx_hash: String,
+    /// The request's status.
+    pub status: String,
+    /// Hex of the signing run's execution id, once the run started.
+    pub execution_id: Option<String>,
+}
+
+/// A signature produced in a session.
+#[derive(Debug, Object)]
+pub struct SignatureView {
+    /// The request row id.
+    pub signing_request_id: String,
+    /// Hex r.
+    pub r: String,
+    /// Hex s (low-s).
+    pub s: String,
+    /// y-parity.
+    pub v: i64,
+    /// Hex of the signed transaction.
+    pub signed_tx: String,
+    /// When (RFC 3339).
+    pub at: String,
+}
+
+/// A session with its progress.
+#[derive(Debug, Object)]
+pub struct SessionDetailView {
+    /// The session.
+    pub session: SessionView,
+    /// Its participants, by share index.
+    pub participants: Vec<ParticipantView>,
+    /// The requests it signs.
+    pub requests: Vec<SessionRequestView>,
+    /// The signatures produced.
+    pub signatures: Vec<SignatureView>,
+}
+
+/// A signed document leaving the offline zone, in every transfer form.
+#[derive(Debug, Object)]
+pub struct ExportedEnvelope {
+    /// The envelope id.
+    pub envelope_id: String,
+    /// `signature_response` or `account_manifest`.
+    pub kind: String,
+    /// The armored text (save as a file).
+    pub armored: String,
+    /// The QR part texts, in order (show one code per part).
+    pub qr_parts: Vec<String>,
+    /// When the document expires (RFC 3339).
+    pub expires_at: String,
+}
+
+/// An envelope to import (balance attestation).
+#[derive(Debug, Object)]
+pub struct ImportEnvelope {
+    /// The envelope as armored text, as QR part texts (one per line), or as base64 of the
+    /// envelope bytes.
+    pub envelope: String,
+}
+
+/// An imported balance attestation.
+#[derive(Debug, Object)]
+pub struct AttestationView {
+    /// The row id.
+    pub id: String,
+    /// The envelope id.
+    pub envelope_id: String,
+    /// The attested address.
+    pub address: String,
+    /// EIP-155 chain id.
+    pub chain_id: i64,
+    /// The block the balances were read at.
+    pub block_number: i64,
+    /// That block's hash (hex).
+    pub block_hash: String,
+    /// Whether every balance is zero.
+    pub empty: bool,
+    /// The balances.
+    pub balances: serde_json::Value,
+    /// When the online zone signed it (RFC 3339).
+    pub issued_at: String,
+}
+
+/// Why a case is to be re-keyed.
+#[derive(Debug, Object)]
+pub struct RekeyRequest {
+    /// The reason, for the record (e.g. "SE 0042 lost").
+    pub reason: String,
 }

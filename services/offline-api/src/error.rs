@@ -421,6 +421,7 @@ impl From<offline_db::Error> for ApiError {
             offline_db::Error::Replay { .. } => {
                 ApiError::reject(Rejection::Replayed, e.to_string())
             }
+            offline_db::Error::AlreadyImported { .. } => ApiError::Conflict(e.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -1,4 +1,4 @@
-//! Signing-request import, short of the database: read the envelope in any of its forms
+//! Envelope import (signing requests, balance attestations), short of the database: read the envelope in any of its forms
 //! (armored text, QR part texts, base64 of the bytes), verify it against the pinned online
 //! keys at `now`, decode the unsigned transaction and check its hash, chain and summary. Each
 //! failure maps to its own [`Rejection`]; nothing here touches the database, so a rejection
@@ -6,8 +6,9 @@
 
 use base64::Engine as _;
 use contracts::envelope::DecodedTransfer;
+use contracts::envelope::Verified;
 use contracts::transfer_format::{decode_import, QR_MAGIC};
-use contracts::{KeyRing, SigningRequest};
+use contracts::{BalanceAttestation, Envelope, KeyRing, SigningRequest};
 
 use crate::dto::DecodedTransaction;
 use crate::error::{ApiError, ApiResult, Rejection};
@@ -19,6 +20,8 @@ pub const MAX_IMPORT_CHARS: usize = contracts::envelope::MAX_ENVELOPE_BYTES * 2;
 pub(crate) struct Checked {
     pub request: SigningRequest,
     pub decoded: DecodedTransfer,
+    /// When the envelope expires (unix seconds).
+    pub expires_at: u64,
 }
 
 fn rejection(e: &contracts::Error) -> Rejection {
@@ -36,8 +39,8 @@ fn rejection(e: &contracts::Error) -> Rejection {
     }
 }
 
-/// Read and verify `input`.
-pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Checked> {
+/// Read an envelope in any of its import forms; size-checked first.
+pub(crate) fn read(input: &str) -> ApiResult<Envelope> {
     if input.len() > MAX_IMPORT_CHARS {
         return Err(ApiError::reject(
             Rejection::Oversized,
@@ -63,14 +66,37 @@ pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Check
                 )
             })?
     };
-    let fail = |e: contracts::Error| ApiError::reject(rejection(&e), e.to_string());
-    let envelope = decode_import(&bytes).map_err(fail)?;
-    let verified = envelope
+    decode_import(&bytes).map_err(fail)
+}
+
+fn fail(e: contracts::Error) -> ApiError {
+    ApiError::reject(rejection(&e), e.to_string())
+}
+
+/// Read and verify a signing request.
+pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Checked> {
+    let verified = read(input)?
         .verify::<SigningRequest>(keyring, now)
         .map_err(fail)?;
+    let expires_at = verified.expires_at();
     let request = verified.into_body();
     let decoded = request.decode().map_err(fail)?;
-    Ok(Checked { request, decoded })
+    Ok(Checked {
+        request,
+        decoded,
+        expires_at,
+    })
+}
+
+/// Read and verify a balance attestation.
+pub(crate) fn check_attestation(
+    keyring: &KeyRing,
+    input: &str,
+    now: u64,
+) -> ApiResult<Verified<BalanceAttestation>> {
+    read(input)?
+        .verify::<BalanceAttestation>(keyring, now)
+        .map_err(fail)
 }
 
 /// The decoded transaction for the response.

@@ -8,7 +8,7 @@
 //! builds the endpoint over an [`AppState`] (tests drive it directly), [`openapi_json`] prints
 //! the document committed as `schemas/offline-api.openapi.json`, and [`create_admin`] is the
 //! first-administrator bootstrap behind `custodyd offline-admin create`. Every change goes
-//! through `offline_db` (or [`repo`] over its entities) in one transaction with its audit
+//! through `offline_db` in one transaction with its audit
 //! record. Errors are typed ([`ApiError`]) and rendered in one place ([`error::render`]) as
 //! RFC 9457 problems. Time comes from an injected [`Clock`].
 
@@ -17,8 +17,8 @@ pub mod clock;
 pub mod config;
 mod dto;
 pub mod error;
+mod exchange;
 mod import;
-mod repo;
 pub mod session;
 pub mod state;
 
@@ -80,11 +80,16 @@ pub enum Error {
     },
 }
 
-fn service(state: &AppState) -> OpenApiService<api::Api, ()> {
+fn service(state: &AppState) -> OpenApiService<(api::Api, exchange::ExchangeApi), ()> {
     OpenApiService::new(
-        api::Api {
-            state: Some(state.clone()),
-        },
+        (
+            api::Api {
+                state: Some(state.clone()),
+            },
+            exchange::ExchangeApi {
+                state: Some(state.clone()),
+            },
+        ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
     )
@@ -97,7 +102,14 @@ fn service(state: &AppState) -> OpenApiService<api::Api, ()> {
 
 /// The OpenAPI document (pretty JSON), as committed in `schemas/offline-api.openapi.json`.
 pub fn openapi_json() -> String {
-    let api = OpenApiService::new(api::Api { state: None }, TITLE, env!("CARGO_PKG_VERSION"));
+    let api = OpenApiService::new(
+        (
+            api::Api { state: None },
+            exchange::ExchangeApi { state: None },
+        ),
+        TITLE,
+        env!("CARGO_PKG_VERSION"),
+    );
     // The description is part of the document; keep it identical to `service`.
     let api = api.description(
         "Errors are RFC 9457 problems (application/problem+json). Sessions: the \

@@ -21,7 +21,6 @@ use secrecy::SecretString;
 
 use crate::clock::to_system;
 use crate::error::{ApiError, ApiResult};
-use crate::repo;
 use crate::state::AppState;
 
 /// The session cookie's name. `__Host-` makes the browser refuse it unless it is Secure,
@@ -156,7 +155,7 @@ impl AppState {
                 action: action_words(action),
             });
         }
-        repo::touch_session(&self.inner.db, &session.id, self.now()).await?;
+        self.inner.db.touch_session(&session.id, self.now()).await?;
         Ok(Caller {
             user,
             session_id: session.id,
@@ -179,7 +178,10 @@ impl AppState {
         if ok {
             Ok(())
         } else {
-            repo::record_reauth_failure(&self.inner.db, &caller.user, &ip, self.now()).await?;
+            self.inner
+                .db
+                .record_reauth_failure(&caller.user, &ip, self.now())
+                .await?;
             Err(ApiError::ReauthFailed)
         }
     }
@@ -225,9 +227,11 @@ impl AppState {
                 })
                 .collect::<Vec<_>>()
         };
-        let by_account =
-            to_attempts(repo::attempts(db, username_key, false, since(acct.window())).await?);
-        let by_ip = to_attempts(repo::attempts(db, ip, true, since(per_ip.window())).await?);
+        let by_account = to_attempts(
+            db.login_attempts(username_key, false, since(acct.window()))
+                .await?,
+        );
+        let by_ip = to_attempts(db.login_attempts(ip, true, since(per_ip.window())).await?);
         let decision = acct
             .decide(&by_account, to_system(now))
             .combine(per_ip.decide(&by_ip, to_system(now)));

@@ -8,7 +8,10 @@
 //! - **shard-registry** ([`SHARD_REGISTRY`]): `custody.case.manager_replaced` → the old manager's
 //!   access is revoked: an `access.revoked` audit record and `custody.access.revoked`;
 //! - **notify** ([`NOTIFY`]): `custody.keygen.requested` → one `custody.notify.manager.<user>`
-//!   per active manager of the case.
+//!   per active manager of the case;
+//! - **notify-signing** ([`NOTIFY_SIGNING`]): `custody.session.created` → one
+//!   `custody.notify.manager.<user>` signing invitation per participant of the session;
+//! - a sweep every [`EXPIRY_SWEEP`] that marks signing sessions past their expiry EXPIRED.
 //!
 //! Every handler commits its idempotency claim (`processed_messages`), its audit record and the
 //! events it emits in ONE database transaction ([`offline_db::Db::react_once`]); the events reach
@@ -21,7 +24,10 @@
 use std::future::Future;
 
 use bus::{Bus, BusOptions, ConsumerSpec, Delivery, HandlerError, RelayConfig, StreamSpec};
-use chrono::Utc;
+use std::sync::Arc;
+
+use bus::Clock;
+use chrono::{DateTime, Utc};
 use offline_db::bus_adapters::{Reacted, Reaction};
 use offline_db::{Db, KeyShareStatus};
 use serde_json::{json, Value};
@@ -32,6 +38,10 @@ pub const CASE: &str = "case";
 pub const SHARD_REGISTRY: &str = "shard-registry";
 /// Durable name of the notify reactor.
 pub const NOTIFY: &str = "notify";
+/// Durable name of the reactor that invites managers to signing sessions.
+pub const NOTIFY_SIGNING: &str = "notify-signing";
+/// How often expired sessions are looked for.
+pub const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// Where the reactors find their database and NATS.
 #[derive(Clone, Debug)]
@@ -54,7 +64,7 @@ pub enum Error {
 }
 
 /// The durable consumers, one per reactor, on the events stream.
-pub fn consumer_specs() -> [ConsumerSpec; 3] {
+pub fn consumer_specs() -> [ConsumerSpec; 4] {
     let stream = contracts::subjects::EVENTS_STREAM.name;
     [
         ConsumerSpec::new(stream, CASE, contracts::subjects::CASE_CREATED),
@@ -64,6 +74,7 @@ pub fn consumer_specs() -> [ConsumerSpec; 3] {
             contracts::subjects::CASE_MANAGER_REPLACED,
         ),
         ConsumerSpec::new(stream, NOTIFY, contracts::subjects::KEYGEN_REQUESTED),
+        ConsumerSpec::new(stream, NOTIFY_SIGNING, contracts::subjects::SESSION_CREATED),
     ]
 }
 
@@ -76,8 +87,24 @@ pub async fn ensure_streams(bus: &Bus) -> Result<(), Error> {
     Ok(())
 }
 
-/// Run the relay and the three reactors until `shutdown` completes.
+/// Run the relay, the reactors and the expiry sweep on the system clock until `shutdown`
+/// completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    run_with_clock(config, Arc::new(bus::SystemClock), shutdown).await
+}
+
+/// The reactors' idea of now: every audit record, event time and expiry decision reads it
+/// through the injected clock.
+fn now(clock: &dyn Clock) -> DateTime<Utc> {
+    DateTime::<Utc>::from(clock.now())
+}
+
+/// [`run`] with an injected clock (tests control time with it).
+pub async fn run_with_clock(
+    config: Config,
+    clock: Arc<dyn Clock>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), Error> {
     let db = Db::connect(&config.db_url).await?;
     let bus = Bus::connect(
         &config.nats_url,
@@ -100,22 +127,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         poll_interval: std::time::Duration::from_millis(200),
         ..RelayConfig::default()
     };
-    let [case_spec, shard_spec, notify_spec] = consumer_specs();
-    let (_, case, shard, notify, ()) = tokio::join!(
-        bus::run_relay(&bus, &db, &bus::SystemClock, &relay_config, stopped()),
-        bus::consume(&bus, &case_spec, |d| on_case_created(&db, d), stopped()),
+    let [case_spec, shard_spec, notify_spec, signing_spec] = consumer_specs();
+    let (_, case, shard, notify, signing, (), ()) = tokio::join!(
+        bus::run_relay(&bus, &db, clock.as_ref(), &relay_config, stopped()),
+        bus::consume(
+            &bus,
+            &case_spec,
+            |d| on_case_created(&db, clock.as_ref(), d),
+            stopped()
+        ),
         bus::consume(
             &bus,
             &shard_spec,
-            |d| on_manager_replaced(&db, d),
+            |d| on_manager_replaced(&db, clock.as_ref(), d),
             stopped()
         ),
         bus::consume(
             &bus,
             &notify_spec,
-            |d| on_keygen_requested(&db, d),
+            |d| on_keygen_requested(&db, clock.as_ref(), d),
             stopped()
         ),
+        bus::consume(
+            &bus,
+            &signing_spec,
+            |d| on_session_created(&db, clock.as_ref(), d),
+            stopped()
+        ),
+        sweep_expired(&db, clock.as_ref(), stopped()),
         async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -124,19 +163,69 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     case?;
     shard?;
     notify?;
+    signing?;
     Ok(())
 }
 
-async fn on_case_created(db: &Db, delivery: Delivery) -> Result<(), HandlerError> {
-    handle_case_created(db, &delivery).await.map(|_| ())
+async fn on_case_created(
+    db: &Db,
+    clock: &dyn Clock,
+    delivery: Delivery,
+) -> Result<(), HandlerError> {
+    handle_case_created(db, &delivery, now(clock))
+        .await
+        .map(|_| ())
 }
 
-async fn on_manager_replaced(db: &Db, delivery: Delivery) -> Result<(), HandlerError> {
-    handle_manager_replaced(db, &delivery).await.map(|_| ())
+async fn on_manager_replaced(
+    db: &Db,
+    clock: &dyn Clock,
+    delivery: Delivery,
+) -> Result<(), HandlerError> {
+    handle_manager_replaced(db, &delivery, now(clock))
+        .await
+        .map(|_| ())
 }
 
-async fn on_keygen_requested(db: &Db, delivery: Delivery) -> Result<(), HandlerError> {
-    handle_keygen_requested(db, &delivery).await.map(|_| ())
+async fn on_keygen_requested(
+    db: &Db,
+    clock: &dyn Clock,
+    delivery: Delivery,
+) -> Result<(), HandlerError> {
+    handle_keygen_requested(db, &delivery, now(clock))
+        .await
+        .map(|_| ())
+}
+
+async fn on_session_created(
+    db: &Db,
+    clock: &dyn Clock,
+    delivery: Delivery,
+) -> Result<(), HandlerError> {
+    handle_session_created(db, &delivery, now(clock))
+        .await
+        .map(|_| ())
+}
+
+/// Mark sessions past their expiry EXPIRED until `stop` completes. A database error is logged
+/// and retried at the next sweep: expiry is housekeeping, not a reason to stop the reactors.
+async fn sweep_expired(db: &Db, clock: &dyn Clock, stop: impl Future<Output = ()>) {
+    tokio::pin!(stop);
+    let mut tick = tokio::time::interval(EXPIRY_SWEEP);
+    loop {
+        tokio::select! {
+            () = &mut stop => return,
+            _ = tick.tick() => {
+                match db.expire_sessions(now(clock)).await {
+                    Ok(ids) if !ids.is_empty() => {
+                        tracing::info!(sessions = ?ids, "expired signing sessions");
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "expiring sessions failed; retrying at the next sweep"),
+                }
+            }
+        }
+    }
 }
 
 fn body(delivery: &Delivery) -> Result<Value, HandlerError> {
@@ -151,14 +240,18 @@ fn field<'a>(body: &'a Value, subject: &str, name: &str) -> Result<&'a str, Hand
         .ok_or_else(|| HandlerError::permanent(format!("{subject} payload has no {name}")))
 }
 
-async fn react(db: &Db, reaction: Reaction) -> Result<Reacted, HandlerError> {
-    db.react_once(reaction, Utc::now())
+async fn react(db: &Db, reaction: Reaction, now: DateTime<Utc>) -> Result<Reacted, HandlerError> {
+    db.react_once(reaction, now)
         .await
         .map_err(HandlerError::retry)
 }
 
 /// The case reactor: a created case asks for keygen (`custody.keygen.requested`).
-pub async fn handle_case_created(db: &Db, delivery: &Delivery) -> Result<Reacted, HandlerError> {
+pub async fn handle_case_created(
+    db: &Db,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
     let case_id = field(&event, &delivery.subject, "case_id")?;
     let msg_id = delivery.idempotency_key();
@@ -180,6 +273,7 @@ pub async fn handle_case_created(db: &Db, delivery: &Delivery) -> Result<Reacted
                 }),
             )],
         },
+        now,
     )
     .await
 }
@@ -190,6 +284,7 @@ pub async fn handle_case_created(db: &Db, delivery: &Delivery) -> Result<Reacted
 pub async fn handle_manager_replaced(
     db: &Db,
     delivery: &Delivery,
+    now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
     let subject = &delivery.subject;
@@ -219,6 +314,7 @@ pub async fn handle_manager_replaced(
                 }),
             )],
         },
+        now,
     )
     .await
 }
@@ -228,6 +324,7 @@ pub async fn handle_manager_replaced(
 pub async fn handle_keygen_requested(
     db: &Db,
     delivery: &Delivery,
+    now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
     let case_id = field(&event, &delivery.subject, "case_id")?;
@@ -264,6 +361,59 @@ pub async fn handle_keygen_requested(
             details: json!({"users": users, "cause": contracts::subjects::KEYGEN_REQUESTED}),
             events,
         },
+        now,
+    )
+    .await
+}
+
+/// The notify-signing reactor: each participant of a new signing session gets a
+/// `custody.notify.manager.<user>` signing invitation naming the session, their share and the
+/// SE to bring.
+pub async fn handle_session_created(
+    db: &Db,
+    delivery: &Delivery,
+    now: DateTime<Utc>,
+) -> Result<Reacted, HandlerError> {
+    let event = body(delivery)?;
+    let session_id = field(&event, &delivery.subject, "session_id")?;
+    let case_id = field(&event, &delivery.subject, "case_id")?;
+    let slots = event
+        .get("slots")
+        .and_then(Value::as_array)
+        .ok_or_else(|| {
+            HandlerError::permanent(format!("{} payload has no slots", delivery.subject))
+        })?;
+    let msg_id = delivery.idempotency_key();
+    let mut events = Vec::new();
+    let mut users = Vec::new();
+    for slot in slots {
+        let user_id = field(slot, &delivery.subject, "user_id")?;
+        // Parsing as an id keeps `.`, `*` and `>` out of the subject.
+        let user = contracts::Id::parse(user_id)
+            .map_err(|e| HandlerError::permanent(format!("user id {user_id} is not an id: {e}")))?;
+        users.push(user_id.to_owned());
+        events.push((
+            contracts::subjects::notify_manager(&user),
+            json!({
+                "kind": "signing_invitation", "case_id": case_id, "session_id": session_id,
+                "user_id": user_id, "share_index": slot.get("share_index"),
+                "se_id": slot.get("se_id"), "signing_hash": event.get("signing_hash"),
+                "expires_at": event.get("expires_at"), "cause_event_id": msg_id,
+            }),
+        ));
+    }
+    react(
+        db,
+        Reaction {
+            consumer: NOTIFY_SIGNING.to_owned(),
+            msg_id,
+            actor: format!("service:{NOTIFY_SIGNING}"),
+            action: "managers.invited".to_owned(),
+            object: session_id.to_owned(),
+            details: json!({"users": users, "cause": contracts::subjects::SESSION_CREATED}),
+            events,
+        },
+        now,
     )
     .await
 }

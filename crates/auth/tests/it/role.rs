@@ -28,6 +28,7 @@ fn expected(action: Action) -> &'static [&'static str] {
         ImportSigningRequest => &["operator"],
         ExportSignatureResponse => &["operator"],
         ExportAccountManifest => &["operator"],
+        ImportBalanceAttestation => &["operator"],
         ViewSigningSessions => &["operator", "auditor"],
         OfflineViewAuditLog => &["admin", "auditor"],
         // Online zone (issue 5).
@@ -56,7 +57,7 @@ fn role_matrix_is_exactly_the_expected_table() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 6 * 27);
+    assert_eq!(cells, 6 * 28);
 }
 
 #[test]
@@ -71,7 +72,7 @@ fn role_and_action_lists_are_complete_and_distinct() {
     );
     // `expected` is an exhaustive match, so a new variant fails to compile there; this catches a
     // variant that was added to the enum but not to `ALL`.
-    assert_eq!(Action::ALL.len(), 27);
+    assert_eq!(Action::ALL.len(), 28);
 }
 
 #[test]
@@ -107,6 +108,7 @@ fn auditor_never_writes() {
         Action::ImportSigningRequest,
         Action::ExportSignatureResponse,
         Action::ExportAccountManifest,
+        Action::ImportBalanceAttestation,
         Action::OnlineManageRoles,
         Action::ImportAccountManifest,
         Action::CreateTransfer,

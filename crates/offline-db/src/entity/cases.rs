@@ -18,6 +18,7 @@ pub struct Model {
     pub address: Option<String>,
     pub chain_ids: Json,
     pub rekey_requested_at: Option<DateTimeUtc>,
+    pub rekey_reason: Option<String>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

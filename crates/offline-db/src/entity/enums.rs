@@ -108,3 +108,54 @@ pub enum SigningRequestStatus {
     #[sea_orm(string_value = "EXPIRED")]
     Expired,
 }
+
+/// What a protocol session runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum SessionKind {
+    /// Distributed key generation (with aux info) for a case.
+    #[sea_orm(string_value = "KEYGEN")]
+    Keygen,
+    /// 2-of-3 signing of one or more requests of a case.
+    #[sea_orm(string_value = "SIGN")]
+    Sign,
+}
+
+/// Where a protocol session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum SessionStatus {
+    /// Waiting for enough participants.
+    #[sea_orm(string_value = "PENDING")]
+    Pending,
+    /// The protocol runs.
+    #[sea_orm(string_value = "RUNNING")]
+    Running,
+    /// Finished with a result.
+    #[sea_orm(string_value = "COMPLETED")]
+    Completed,
+    /// Stopped on an error (the error column says which).
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+    /// Not completed in time.
+    #[sea_orm(string_value = "EXPIRED")]
+    Expired,
+}
+
+/// Where one participant of a session is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum, Serialize, Deserialize)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum ParticipantStatus {
+    /// Invited; has not joined.
+    #[sea_orm(string_value = "WAITING")]
+    Waiting,
+    /// Joined through an authenticated channel; its share is available.
+    #[sea_orm(string_value = "READY")]
+    Ready,
+    /// Took part in the finished run.
+    #[sea_orm(string_value = "DONE")]
+    Done,
+    /// Failed or was refused.
+    #[sea_orm(string_value = "FAILED")]
+    Failed,
+}

@@ -2,6 +2,7 @@
 //! status enums stored as strings (the migrations hold the matching CHECK constraints).
 
 pub mod auth_sessions;
+pub mod balance_attestations;
 pub mod case_manager_changes;
 pub mod cases;
 pub mod enums;
@@ -12,6 +13,7 @@ pub mod protocol_sessions;
 pub mod secure_channels;
 pub mod secure_elements;
 pub mod session_participants;
+pub mod session_requests;
 pub mod signatures;
 pub mod signing_requests;
 pub mod users;

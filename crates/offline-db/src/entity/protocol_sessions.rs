@@ -11,14 +11,15 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     /// `KEYGEN` or `SIGN`.
-    pub kind: String,
+    pub kind: SessionKind,
     pub case_id: String,
     pub execution_id: String,
     /// `PENDING`, `RUNNING`, `COMPLETED`, `FAILED` or `EXPIRED`.
-    pub status: String,
+    pub status: SessionStatus,
     pub error: Option<String>,
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    pub expires_at: Option<DateTimeUtc>,
 }
 
 /// Relations are followed by id in the repository; none are declared.

@@ -15,7 +15,7 @@ pub struct Model {
     pub user_id: String,
     pub se_id: String,
     /// `WAITING`, `READY`, `DONE` or `FAILED`.
-    pub status: String,
+    pub status: ParticipantStatus,
     pub channel_id: Option<String>,
     pub at: DateTimeUtc,
 }

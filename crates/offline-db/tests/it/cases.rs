@@ -1,8 +1,5 @@
 use offline_db::entity::{case_manager_changes, outbox, secure_elements};
-use offline_db::{
-    subjects, CaseStatus, Error, KeyShareStatus, ManagerReplacement, SeStatus,
-    ZeroBalanceAttestation,
-};
+use offline_db::{subjects, CaseStatus, Error, KeyShareStatus, ManagerReplacement, SeStatus};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use crate::on_both;
@@ -399,7 +396,7 @@ async fn archive_and_delete_rules() {
             .await
             .unwrap();
         let before = w.counts().await;
-        w.db.delete_case(&draft.id, None, &w.admin.id, w.now())
+        w.db.delete_case(&draft.id, &w.admin.id, w.now())
             .await
             .unwrap();
         let after = w.counts().await;
@@ -408,7 +405,7 @@ async fn archive_and_delete_rules() {
         assert_eq!(w.last_audit().await.action, "case.deleted");
         assert!(w.db.case(&draft.id).await.unwrap().is_none());
         let err =
-            w.db.delete_case(&draft.id, None, &w.admin.id, w.now())
+            w.db.delete_case(&draft.id, &w.admin.id, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
@@ -430,26 +427,74 @@ async fn archive_and_delete_rules() {
             .unwrap();
         let before = w.counts().await;
         let err =
-            w.db.delete_case(&live.id, None, &w.admin.id, w.now())
+            w.db.delete_case(&live.id, &w.admin.id, w.now())
                 .await
                 .unwrap_err();
         assert!(
             matches!(err, Error::Conflict(ref m) if m.contains("archive")),
             "{err}"
         );
-        let wrong = ZeroBalanceAttestation {
-            attestation_id: "att-1".into(),
-            address: "0xother".into(),
-            block_number: 100,
-        };
+        assert_eq!(w.counts().await, before, "refused deletes write nothing");
+        // An attestation for another address, an old one, and one showing funds do not count.
+        w.db.import_balance_attestation(
+            w.attestation("att-0", "0xother", 99, true),
+            &w.operator.id,
+            w.now(),
+        )
+        .await
+        .unwrap();
+        let before = w.counts().await;
         let err =
-            w.db.delete_case(&live.id, Some(&wrong), &w.admin.id, w.now())
+            w.db.delete_case(&live.id, &w.admin.id, w.now())
                 .await
                 .unwrap_err();
         assert!(
-            matches!(err, Error::Validation { ref field, .. } if field == "attestation.address"),
+            matches!(err, Error::Conflict(ref m) if m.contains("zero-balance attestation")),
             "{err}"
         );
+        assert_eq!(w.counts().await, before, "refused deletes write nothing");
+        let mut stale = w.attestation("att-1", "0xLiVe", 100, true);
+        stale.issued_at = w.now() - chrono::Duration::hours(25);
+        w.db.import_balance_attestation(stale, &w.operator.id, w.now())
+            .await
+            .unwrap();
+        let before = w.counts().await;
+        let err =
+            w.db.delete_case(&live.id, &w.admin.id, w.now())
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(err, Error::Conflict(ref m) if m.contains("fresh")),
+            "{err}"
+        );
+        assert_eq!(w.counts().await, before, "refused deletes write nothing");
+        w.db.import_balance_attestation(
+            w.attestation("att-2", "0xLiVe", 101, false),
+            &w.operator.id,
+            w.now(),
+        )
+        .await
+        .unwrap();
+        let before = w.counts().await;
+        let err =
+            w.db.delete_case(&live.id, &w.admin.id, w.now())
+                .await
+                .unwrap_err();
+        assert!(
+            matches!(err, Error::Conflict(ref m) if m.contains("shows funds")),
+            "{err}"
+        );
+        assert_eq!(w.counts().await, before, "refused deletes write nothing");
+        // The same attestation cannot be imported twice.
+        let err =
+            w.db.import_balance_attestation(
+                w.attestation("att-2", "0xLiVe", 101, false),
+                &w.operator.id,
+                w.now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::AlreadyImported { .. }), "{err}");
         assert_eq!(w.counts().await, before, "refused deletes write nothing");
 
         let archived =
@@ -468,17 +513,19 @@ async fn archive_and_delete_rules() {
                 .unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err}");
 
-        let right = ZeroBalanceAttestation {
-            attestation_id: "att-2".into(),
-            address: "0xlive".into(),
-            block_number: 101,
-        };
-        w.db.delete_case(&live.id, Some(&right), &w.admin.id, w.now())
+        w.db.import_balance_attestation(
+            w.attestation("att-3", "0xLiVe", 102, true),
+            &w.operator.id,
+            w.now(),
+        )
+        .await
+        .unwrap();
+        w.db.delete_case(&live.id, &w.admin.id, w.now())
             .await
             .unwrap();
         let rec = w.last_audit().await;
         assert_eq!(rec.action, "case.deleted");
-        assert_eq!(rec.details["attestation"]["id"], "att-2");
+        assert_eq!(rec.details["attestation"]["id"], "att-3");
         assert_eq!(rec.details["public_key"], "03bb");
         let ev = outbox::Entity::find()
             .filter(outbox::Column::Subject.eq(subjects::CASE_DELETED))

@@ -116,6 +116,26 @@ impl World {
         })
     }
 
+    /// A verified attestation as the API would store it, issued now.
+    pub fn attestation(
+        &self,
+        id: &str,
+        address: &str,
+        block: u64,
+        empty: bool,
+    ) -> offline_db::NewBalanceAttestation {
+        offline_db::NewBalanceAttestation {
+            envelope_id: id.to_owned(),
+            address: address.to_owned(),
+            chain_id: 1,
+            block_number: block,
+            block_hash: format!("{block:064x}"),
+            empty,
+            balances: serde_json::json!([{"asset": "ETH", "amount": if empty { "0" } else { "5" }}]),
+            issued_at: self.now(),
+        }
+    }
+
     pub async fn mark_se(&self, i: usize, status: SeStatus) {
         self.db
             .set_se_status(&self.ses[i].id, status, &self.admin.id, self.now())

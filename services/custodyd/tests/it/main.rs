@@ -172,3 +172,105 @@ fn offline_api_prints_its_effective_configuration_without_secrets() {
     );
     assert!(text.contains("pin_file"), "{text}");
 }
+
+/// Kills the child on drop, so a failed assertion leaves no process behind.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
+    use offline_db::entity::outbox;
+    use offline_db::{ManagerSlot, NewSecureElement};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    let test_db = TestDb::sqlite().unwrap();
+    let nats = testkit::nats::NatsServer::start().unwrap();
+    let db = Db::connect(test_db.url()).await.unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+    let admin = db
+        .create_user(
+            NewUser {
+                username: "admin".into(),
+                display_name: "Admin".into(),
+                phone: None,
+                password_hash: "$argon2id$placeholder".into(),
+                role: Role::Admin,
+            },
+            "bootstrap",
+            now,
+        )
+        .await
+        .unwrap();
+    let mut slots = Vec::new();
+    for i in 0..3u8 {
+        let m = db
+            .create_user(
+                NewUser {
+                    username: format!("manager{i}"),
+                    display_name: format!("Manager {i}"),
+                    phone: None,
+                    password_hash: "$argon2id$placeholder".into(),
+                    role: Role::CaseManager,
+                },
+                &admin.id,
+                now,
+            )
+            .await
+            .unwrap();
+        let se = db
+            .create_secure_element(
+                NewSecureElement {
+                    serial: format!("SE{i}"),
+                    label: format!("SE {i}"),
+                    identity_public_key: vec![4, i],
+                    certificate: None,
+                },
+                &admin.id,
+                now,
+            )
+            .await
+            .unwrap();
+        slots.push(ManagerSlot {
+            user_id: m.id,
+            se_id: se.id,
+        });
+    }
+    let slots: [ManagerSlot; 3] = slots.try_into().unwrap();
+    db.create_case("Treasury", slots, &[1], &admin.id, now)
+        .await
+        .unwrap();
+
+    let _child = Running(
+        Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args(["reactors", "--db", &db_arg(&test_db), "--nats", &nats.url()])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    // The case reactor turns custody.case.created into custody.keygen.requested, and notify
+    // into three manager notifications; the relay publishes them all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let notes = outbox::Entity::find()
+            .filter(outbox::Column::Subject.starts_with("custody.notify.manager."))
+            .filter(outbox::Column::PublishedAt.is_not_null())
+            .count(db.conn())
+            .await
+            .unwrap();
+        if notes == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reactors did not process the new case ({notes} notifications published)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(db.verify_audit().await.unwrap().is_intact());
+}

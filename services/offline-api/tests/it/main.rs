@@ -15,6 +15,7 @@ mod auth_flows;
 mod bootstrap;
 mod cases;
 mod common;
+mod exchange;
 mod openapi;
 mod roles;
 mod signing;

@@ -15,7 +15,7 @@ use crate::common::{case_fixture, on_both, online, SoftSigner, TestApp};
 
 const TTL: u64 = 3600;
 
-fn request(from: &str, chain_id: u64) -> SigningRequest {
+pub(crate) fn request(from: &str, chain_id: u64) -> SigningRequest {
     let recipient = EthAddress::parse("0x00000000000000000000000000000000000000a1").unwrap();
     let value = Amount::from(1_500_000_000_000_000_000u128);
     let fields = Eip1559Fields {
@@ -54,11 +54,11 @@ fn request(from: &str, chain_id: u64) -> SigningRequest {
     }
 }
 
-fn now(app: &TestApp) -> u64 {
+pub(crate) fn now(app: &TestApp) -> u64 {
     u64::try_from(app.clock_now().timestamp()).unwrap()
 }
 
-fn seal(req: &SigningRequest, signer: &SoftSigner, issued_at: u64) -> Envelope {
+pub(crate) fn seal(req: &SigningRequest, signer: &SoftSigner, issued_at: u64) -> Envelope {
     Envelope::seal(req, signer, Id::new_v7(issued_at), issued_at, TTL).unwrap()
 }
 

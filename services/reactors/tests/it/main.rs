@@ -305,19 +305,19 @@ async fn an_event_published_twice_has_its_effect_once() {
         let keygen = only_row(db, contracts::subjects::KEYGEN_REQUESTED).await;
         for _ in 0..2 {
             assert_eq!(
-                reactors::handle_manager_replaced(db, &delivery_of(&replaced))
+                reactors::handle_manager_replaced(db, &delivery_of(&replaced), at(100))
                     .await
                     .unwrap(),
                 Reacted::AlreadyDone
             );
             assert_eq!(
-                reactors::handle_case_created(db, &delivery_of(&created))
+                reactors::handle_case_created(db, &delivery_of(&created), at(100))
                     .await
                     .unwrap(),
                 Reacted::AlreadyDone
             );
             assert_eq!(
-                reactors::handle_keygen_requested(db, &delivery_of(&keygen))
+                reactors::handle_keygen_requested(db, &delivery_of(&keygen), at(100))
                     .await
                     .unwrap(),
                 Reacted::AlreadyDone
@@ -343,10 +343,10 @@ async fn a_handler_called_twice_without_a_bus_applies_once() {
         let db = &world.db;
         world.create_case(1).await;
         let created = only_row(db, contracts::subjects::CASE_CREATED).await;
-        let first = reactors::handle_case_created(db, &delivery_of(&created))
+        let first = reactors::handle_case_created(db, &delivery_of(&created), at(100))
             .await
             .unwrap();
-        let second = reactors::handle_case_created(db, &delivery_of(&created))
+        let second = reactors::handle_case_created(db, &delivery_of(&created), at(100))
             .await
             .unwrap();
         assert_eq!((first, second), (Reacted::Applied, Reacted::AlreadyDone));
@@ -468,9 +468,9 @@ async fn a_malformed_event_is_refused_permanently_and_changes_nothing() {
                 delivered: 1,
             };
             for result in [
-                reactors::handle_case_created(db, &delivery).await,
-                reactors::handle_manager_replaced(db, &delivery).await,
-                reactors::handle_keygen_requested(db, &delivery).await,
+                reactors::handle_case_created(db, &delivery, at(100)).await,
+                reactors::handle_manager_replaced(db, &delivery, at(100)).await,
+                reactors::handle_keygen_requested(db, &delivery, at(100)).await,
             ] {
                 assert!(
                     matches!(result, Err(bus::HandlerError::Permanent { .. })),
@@ -484,4 +484,141 @@ async fn a_malformed_event_is_refused_permanently_and_changes_nothing() {
         // Nothing was claimed either: a corrected redelivery would still be handled.
         assert!(db.first_time(reactors::CASE, "bad-1").await.unwrap());
     }
+}
+
+#[tokio::test]
+async fn a_signing_session_invites_each_of_its_managers_once() {
+    for tdb in TestDb::both().await.unwrap() {
+        let nats = NatsServer::start().unwrap();
+        let world = World::new(&tdb).await;
+        let listener = connect(&nats).await;
+        let mut notes = listener
+            .client()
+            .subscribe(contracts::subjects::NOTIFY_MANAGER_WILDCARD)
+            .await
+            .unwrap();
+        listener.flush().await.unwrap();
+        let case_id = world.create_case(1).await;
+        world
+            .db
+            .complete_keygen(&case_id, "02ab", "0xab", "shard-registry", at(2))
+            .await
+            .unwrap();
+        let imported = world
+            .db
+            .record_signing_request(
+                offline_db::NewSigningRequest {
+                    request_id: "req-1".into(),
+                    case_id: case_id.clone(),
+                    tx_hash: "ab".repeat(32),
+                    decoded: serde_json::json!({}),
+                    expires_at: at(3600),
+                    session_id: offline_db::new_id(at(3)),
+                    execution_id: "eid-1".into(),
+                },
+                &world.admin.id,
+                at(3),
+            )
+            .await
+            .unwrap();
+        with_reactors(&tdb, &nats.url(), async {
+            let mut invited = HashSet::new();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while invited.len() < 3 {
+                let note = tokio::time::timeout_at(deadline, notes.next())
+                    .await
+                    .unwrap_or_else(|_| panic!("{}: invitations did not arrive", tdb.kind()))
+                    .unwrap();
+                let body: serde_json::Value = serde_json::from_slice(&note.payload).unwrap();
+                if body["kind"] != "signing_invitation" {
+                    continue; // the keygen notifications of the case's creation
+                }
+                assert_eq!(body["session_id"], imported.session.id.as_str());
+                assert_eq!(body["signing_hash"], "ab".repeat(32));
+                assert!(invited.insert(body["user_id"].as_str().unwrap().to_owned()));
+            }
+            let expected: HashSet<String> =
+                world.managers[..3].iter().map(|m| m.id.clone()).collect();
+            assert_eq!(invited, expected);
+            eventually("every outbox row published", || async {
+                unpublished(&world.db).await == 0
+            })
+            .await;
+        })
+        .await;
+        assert_eq!(audits(&world.db, "managers.invited").await, 1);
+        assert!(world.db.verify_audit().await.unwrap().is_intact());
+    }
+}
+
+/// A clock that always says `at(seconds)`.
+struct FixedClock(DateTime<Utc>);
+
+impl bus::Clock for FixedClock {
+    fn now(&self) -> std::time::SystemTime {
+        self.0.into()
+    }
+}
+
+#[tokio::test]
+async fn the_sweep_expires_a_session_whose_time_is_up_on_the_injected_clock() {
+    let tdb = TestDb::sqlite().unwrap();
+    let nats = NatsServer::start().unwrap();
+    let world = World::new(&tdb).await;
+    let case_id = world.create_case(1).await;
+    world
+        .db
+        .complete_keygen(&case_id, "02ab", "0xab", "shard-registry", at(2))
+        .await
+        .unwrap();
+    let imported = world
+        .db
+        .record_signing_request(
+            offline_db::NewSigningRequest {
+                request_id: "req-1".into(),
+                case_id,
+                tx_hash: "ab".repeat(32),
+                decoded: serde_json::json!({}),
+                expires_at: at(3600),
+                session_id: offline_db::new_id(at(3)),
+                execution_id: "eid-1".into(),
+            },
+            &world.admin.id,
+            at(3),
+        )
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let config = reactors::Config {
+        db_url: tdb.url().to_owned(),
+        nats_url: nats.url(),
+    };
+    let clock = std::sync::Arc::new(FixedClock(at(7200)));
+    let db = world.db.clone();
+    let session = imported.session.id.clone();
+    let (result, ()) = tokio::join!(
+        reactors::run_with_clock(config, clock, async move {
+            let _ = stopped.await;
+        }),
+        async move {
+            eventually("the session expired", || async {
+                let d = db.session_detail(&session).await.unwrap();
+                d.session.status == offline_db::SessionStatus::Expired
+            })
+            .await;
+            let _ = stop.send(());
+        }
+    );
+    result.unwrap();
+    let d = world.db.session_detail(&imported.session.id).await.unwrap();
+    assert_eq!(
+        d.session.finished_at,
+        Some(at(7200)),
+        "the injected clock's time"
+    );
+    assert_eq!(
+        d.requests[0].1.status,
+        offline_db::SigningRequestStatus::Expired
+    );
+    assert_eq!(audits(&world.db, "session.expired").await, 1);
 }

@@ -1,0 +1,129 @@
+//! The outbox (events for RabbitMQ, written in the caller's transaction) and the consumers'
+//! idempotency table (DESIGN.md §7).
+//!
+//! Payloads are JSON with an `event_id` (= the AMQP message id) and `at`; the headers carry
+//! `content-type` and `schema-version`. The relay publishes each pending row to the
+//! [`EXCHANGE`] with its routing key and marks it published only after the broker confirmed it.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use serde_json::json;
+
+use crate::entity::outbox;
+use crate::{new_id, Db, Result};
+
+/// The topic exchange the online zone's events go to.
+pub const EXCHANGE: &str = "custody.online";
+
+/// Routing keys of the events this repository writes.
+pub mod routing_keys {
+    /// A signed transaction is ready to broadcast (the chain worker's `broadcast` queue).
+    pub const BROADCAST: &str = "broadcast";
+    /// A broadcast transaction is to be tracked to finality (the `track` queue).
+    pub const TRACK: &str = "track";
+}
+
+/// The idempotency table created by migration `m0005_outbox`.
+pub const PROCESSED_TABLE: &str = "processed_messages";
+
+/// Write one outbox row; `body` gets the `event_id` (= the message id) and `at` fields added.
+pub(crate) async fn enqueue<C: ConnectionTrait>(
+    txn: &C,
+    now: DateTime<Utc>,
+    routing_key: &str,
+    mut body: serde_json::Value,
+) -> Result<outbox::Model> {
+    let msg_id = new_id(now);
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("event_id".into(), json!(msg_id));
+        obj.insert("at".into(), json!(now.timestamp()));
+    }
+    let row = outbox::ActiveModel {
+        id: Set(new_id(now)),
+        routing_key: Set(routing_key.to_owned()),
+        msg_id: Set(msg_id),
+        payload: Set(serde_json::to_vec(&body)?),
+        headers: Set(json!({"content-type": "application/json", "schema-version": "1"})),
+        created_at: Set(now),
+        published_at: Set(None),
+    };
+    Ok(row.insert(txn).await?)
+}
+
+/// Claim `msg_id` for `consumer` inside `conn` (normally the transaction of the consumer's
+/// effect): `INSERT … ON CONFLICT DO NOTHING`. True if this is the first claim.
+pub async fn claim<C: ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    msg_id: &str,
+    now: DateTime<Utc>,
+) -> Result<bool> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(PROCESSED_TABLE)
+        .columns(["consumer", "msg_id", "at"])
+        .values([
+            Expr::value(consumer.to_owned()),
+            Expr::value(msg_id.to_owned()),
+            Expr::value(now),
+        ])
+        .map_err(|e| DbErr::Custom(format!("building the processed-message insert: {e}")))?
+        .on_conflict(
+            OnConflict::columns(["consumer", "msg_id"])
+                .do_nothing()
+                .to_owned(),
+        );
+    let result = conn.execute(&insert).await?;
+    Ok(result.rows_affected() == 1)
+}
+
+/// Remove the claim of `msg_id` by `consumer` (when its effect could not be applied and a
+/// redelivery should try again).
+pub async fn unclaim<C: ConnectionTrait>(conn: &C, consumer: &str, msg_id: &str) -> Result<()> {
+    let mut delete = Query::delete();
+    delete
+        .from_table(PROCESSED_TABLE)
+        .and_where(Expr::col("consumer").eq(consumer.to_owned()))
+        .and_where(Expr::col("msg_id").eq(msg_id.to_owned()));
+    conn.execute(&delete).await?;
+    Ok(())
+}
+
+impl Db {
+    /// Outbox rows not yet published, oldest first (for the relay).
+    pub async fn outbox_pending(&self, limit: u64) -> Result<Vec<outbox::Model>> {
+        Ok(outbox::Entity::find()
+            .filter(outbox::Column::PublishedAt.is_null())
+            .order_by_asc(outbox::Column::CreatedAt)
+            .order_by_asc(outbox::Column::Id)
+            .limit(limit)
+            .all(self.conn())
+            .await?)
+    }
+
+    /// Mark an outbox row published (after the broker confirmed it). Marking a marked row
+    /// keeps its first time.
+    pub async fn outbox_mark_published(&self, id: &str, now: DateTime<Utc>) -> Result<()> {
+        outbox::Entity::update_many()
+            .col_expr(outbox::Column::PublishedAt, Expr::value(now))
+            .filter(outbox::Column::Id.eq(id))
+            .filter(outbox::Column::PublishedAt.is_null())
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Claim `msg_id` for `consumer` on its own (see [`claim`]); true the first time.
+    pub async fn first_time(
+        &self,
+        consumer: &str,
+        msg_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        claim(self.conn(), consumer, msg_id, now).await
+    }
+}

@@ -1,0 +1,205 @@
+//! The online zone's database: sea-orm entities for its tables (migrations in
+//! `migrations/online`) and the repository that the online API and the chain worker use.
+//!
+//! Every operation that changes state runs in ONE transaction that writes the change, the
+//! record of it in the right hash-chained log, and — when another service must hear of it — an
+//! outbox row that the relay later publishes to RabbitMQ. The **operation log**
+//! ([`audit::Chain::OPERATION`]) records what people do: logins, role and status changes,
+//! imports, exports, balance queries, account and policy administration. The **transaction
+//! log** ([`audit::Chain::TRANSACTION`]) records every transfer state change. Exporting a
+//! request and importing a response are both, so they write one record in each. If any write
+//! fails, none is kept: the logs fail closed and no event announces a change that did not
+//! happen. Validation happens inside the same transaction before the first write, so a rejected
+//! request leaves no row and no record behind.
+//!
+//! [`Db::connect`] takes `sqlite://path?mode=rwc` (the embedded default; WAL, foreign keys on,
+//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
+//! Time is always a parameter (`now`); ids are UUIDv7 derived from it. Addresses and amounts
+//! come in as `contracts` types (parsed, checksummed text in the database); stored values are
+//! parsed back with the typed accessors of [`model`].
+
+mod accounts;
+pub mod entity;
+mod events;
+mod logs;
+pub mod model;
+mod transfers;
+mod users;
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use sea_orm_migration::MigratorTrait;
+
+pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
+pub use contracts::{Amount, EthAddress};
+pub use entity::enums::{Role, TransferStatus, UserStatus};
+pub use events::{claim, routing_keys, unclaim, EXCHANGE, PROCESSED_TABLE};
+pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
+pub use model::Asset;
+pub use transfers::{Confirmation, NewTransfer, SignatureImport, DAILY_WINDOW};
+pub use users::{Lockout, LoginFailure, NewSession, NewUser};
+
+/// How long a SQLite writer waits for another writer's transaction before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Errors of the repository. Messages are sentences an operator or API client can act on; none
+/// carries a password hash, token, signature or key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input breaks a rule; nothing was written.
+    #[error("{field}: {reason}")]
+    Validation {
+        /// The offending input, e.g. `to`.
+        field: String,
+        /// What is wrong, as a sentence fragment.
+        reason: String,
+    },
+    /// A referenced record does not exist; nothing was written.
+    #[error("{what} {id} does not exist")]
+    NotFound {
+        /// The kind of record.
+        what: &'static str,
+        /// The id (or key) that was looked up.
+        id: String,
+    },
+    /// A record with this unique key exists already; nothing was written.
+    #[error("{what} {key} already exists")]
+    AlreadyExists {
+        /// The kind of record.
+        what: &'static str,
+        /// The unique key, e.g. the address.
+        key: String,
+    },
+    /// The operation is not allowed in the record's current state; nothing was written.
+    #[error("{0}")]
+    Conflict(String),
+    /// A transfer cannot move from its status to the requested one; nothing was written.
+    #[error("transfer {transfer_id} is {from} and cannot become {to}")]
+    IllegalTransition {
+        /// The transfer.
+        transfer_id: String,
+        /// Its current status.
+        from: TransferStatus,
+        /// The status asked for.
+        to: TransferStatus,
+    },
+    /// This user may not do this (role, account permission or maker-checker); nothing was
+    /// written.
+    #[error("{0}")]
+    Forbidden(String),
+    /// The transfer breaks the account's policy (limit or allow-list); nothing was written.
+    #[error("policy: {0}")]
+    Policy(String),
+    /// A signature response with this id was imported before; each is accepted only once.
+    #[error("signature response {response_id} was already imported; each response is accepted only once (possible replay)")]
+    Replay {
+        /// The response envelope id.
+        response_id: String,
+    },
+    /// The account is locked after too many failed logins; nothing was written.
+    #[error("the account is locked after too many failed logins until {until}; try again later")]
+    Locked {
+        /// When the lock ends.
+        until: DateTime<Utc>,
+    },
+    /// A stored value does not parse (a direct edit of the database, or a bug).
+    #[error("stored {what} is malformed ({reason}); investigate the database")]
+    Corrupt {
+        /// Which value.
+        what: String,
+        /// Why it does not parse.
+        reason: String,
+    },
+    /// The log record could not be written, so the change was not made.
+    #[error(transparent)]
+    Audit(#[from] audit::Error),
+    /// The database could not be reached at start-up.
+    #[error("cannot open the database ({0}); check the --db URL and that the database server is running")]
+    Connect(DbErr),
+    /// The schema could not be brought up to date.
+    #[error("the database migrations failed ({0}); the service did not start, the schema is unchanged past the last complete step")]
+    Migrate(DbErr),
+    /// Another database error; the transaction was rolled back.
+    #[error("a database operation failed and nothing was changed: {0}")]
+    Db(#[from] DbErr),
+    /// An event could not be encoded for the outbox.
+    #[error("an event could not be encoded, so the change was not made: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Result alias for this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The online zone's database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    conn: DatabaseConnection,
+}
+
+impl Db {
+    /// Open the database at `url` and bring its schema up to date.
+    pub async fn connect(url: &str) -> Result<Db> {
+        let mut opts = ConnectOptions::new(url.to_owned());
+        opts.sqlx_logging(false);
+        opts.map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        });
+        let conn = Database::connect(opts).await.map_err(Error::Connect)?;
+        migrations_online::Migrator::up(&conn, None)
+            .await
+            .map_err(Error::Migrate)?;
+        Ok(Db { conn })
+    }
+
+    /// The underlying connection, for reads the repository does not cover (and for tests).
+    pub fn conn(&self) -> &DatabaseConnection {
+        &self.conn
+    }
+}
+
+/// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
+/// clock here.
+pub fn new_id(now: DateTime<Utc>) -> String {
+    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        secs,
+        now.timestamp_subsec_nanos(),
+    ))
+    .to_string()
+}
+
+/// A validation error.
+pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {
+    Error::Validation {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The longest name, label or reason we accept.
+const MAX_TEXT: usize = 200;
+
+/// A non-empty text of at most [`MAX_TEXT`] characters.
+pub(crate) fn check_text(field: &str, value: &str) -> Result<()> {
+    if value.trim().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    if value.chars().count() > MAX_TEXT {
+        return Err(invalid(
+            field,
+            format!("must be at most {MAX_TEXT} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// A `u64` as the database's signed 64-bit integer.
+pub(crate) fn to_i64(field: &str, value: u64) -> Result<i64> {
+    i64::try_from(value).map_err(|_| invalid(field, "is too large"))
+}

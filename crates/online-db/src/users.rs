@@ -1,0 +1,504 @@
+//! Users, roles, sign-in bookkeeping and the lockout.
+//!
+//! The lockout is bounded: after [`Lockout::after_failures`] consecutive failures the account
+//! is locked for [`Lockout::duration`], never open-ended, so an attacker can slow a user down
+//! but not lock them out for good (DESIGN.md §13). Callers check [`users::Model::locked_at`]
+//! before evaluating a password; while locked, they neither evaluate nor record the attempt.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
+use serde_json::json;
+
+use crate::entity::{auth_sessions, login_attempts, users};
+use crate::logs::record_operation;
+use crate::{check_text, invalid, new_id, Db, Error, Result, Role, UserStatus};
+
+/// A user to create; a fresh user has no role. The password hash comes from the auth layer
+/// (Argon2id).
+#[derive(Clone)]
+pub struct NewUser {
+    /// Login name, unique.
+    pub username: String,
+    /// Name shown in the UI.
+    pub display_name: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A session to start at a successful login; only hashes of the tokens are stored.
+#[derive(Clone)]
+pub struct NewSession {
+    /// Hash of the session token.
+    pub token_hash: String,
+    /// Hash of the CSRF token.
+    pub csrf_hash: String,
+    /// Absolute expiry.
+    pub expires_at: DateTime<Utc>,
+    /// The session the client presented, revoked now (rotation at login).
+    pub revoke_previous: Option<String>,
+}
+
+impl std::fmt::Debug for NewSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewSession")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// When failed logins lock an account, and for how long.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Lockout {
+    /// Consecutive failures that lock the account (at least 1).
+    pub after_failures: u32,
+    /// How long the lock lasts.
+    pub duration: Duration,
+}
+
+impl Default for Lockout {
+    /// Five failures lock the account for fifteen minutes.
+    fn default() -> Self {
+        Lockout {
+            after_failures: 5,
+            duration: Duration::minutes(15),
+        }
+    }
+}
+
+/// What a failed login did to the account.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoginFailure {
+    /// Consecutive failures now (0 for an unknown username).
+    pub failed_logins: u32,
+    /// Set when this failure locked the account.
+    pub locked_until: Option<DateTime<Utc>>,
+}
+
+impl users::Model {
+    /// The end of the account's lock, if it is locked at `now`.
+    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        self.locked_until.filter(|until| *until > now)
+    }
+}
+
+pub(crate) async fn find_user<C: ConnectionTrait>(txn: &C, user_id: &str) -> Result<users::Model> {
+    users::Entity::find_by_id(user_id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "user",
+            id: user_id.to_owned(),
+        })
+}
+
+/// An ACTIVE user with the trader role.
+pub(crate) async fn active_trader<C: ConnectionTrait>(
+    txn: &C,
+    user_id: &str,
+) -> Result<users::Model> {
+    let user = find_user(txn, user_id).await?;
+    if user.role != Role::Trader || user.status != UserStatus::Active {
+        return Err(Error::Forbidden(format!(
+            "user {} is not an active trader",
+            user.username
+        )));
+    }
+    Ok(user)
+}
+
+async fn revoke_sessions<C: ConnectionTrait>(
+    txn: &C,
+    user_id: &str,
+    now: DateTime<Utc>,
+) -> Result<u64> {
+    let revoked = auth_sessions::Entity::update_many()
+        .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+        .filter(auth_sessions::Column::UserId.eq(user_id))
+        .filter(auth_sessions::Column::RevokedAt.is_null())
+        .exec(txn)
+        .await?;
+    Ok(revoked.rows_affected)
+}
+
+async fn attempt<C: ConnectionTrait>(
+    txn: &C,
+    username: &str,
+    ip: &str,
+    success: bool,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    login_attempts::ActiveModel {
+        id: Set(new_id(now)),
+        username: Set(username.to_owned()),
+        ip: Set(ip.to_owned()),
+        at: Set(now),
+        success: Set(success),
+    }
+    .insert(txn)
+    .await?;
+    Ok(())
+}
+
+impl Db {
+    /// Create a user with no role (ACTIVE, so they can sign in and see that they have no
+    /// rights). Operation log: `user.created`.
+    pub async fn create_user(
+        &self,
+        new: NewUser,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<users::Model> {
+        check_text("username", &new.username)?;
+        check_text("display_name", &new.display_name)?;
+        if new.password_hash.is_empty() {
+            return Err(invalid("password_hash", "must not be empty"));
+        }
+        let txn = audit::begin_write(self.conn()).await?;
+        let taken = users::Entity::find()
+            .filter(users::Column::Username.eq(new.username.as_str()))
+            .count(&txn)
+            .await?;
+        if taken > 0 {
+            return Err(Error::AlreadyExists {
+                what: "username",
+                key: new.username,
+            });
+        }
+        let user = users::ActiveModel {
+            id: Set(new_id(now)),
+            username: Set(new.username),
+            display_name: Set(new.display_name),
+            password_hash: Set(new.password_hash),
+            role: Set(Role::Unassigned),
+            status: Set(UserStatus::Active),
+            failed_logins: Set(0),
+            locked_until: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        record_operation(
+            &txn,
+            now,
+            actor,
+            "user.created",
+            &user.id,
+            json!({"username": user.username, "role": user.role}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// Grant a role (or take it away with [`Role::Unassigned`]). Operation log:
+    /// `user.role_changed`.
+    pub async fn set_role(
+        &self,
+        user_id: &str,
+        role: Role,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<users::Model> {
+        let txn = audit::begin_write(self.conn()).await?;
+        let user = find_user(&txn, user_id).await?;
+        let from = user.role;
+        if from == role {
+            return Err(Error::Conflict(format!(
+                "user {} already has this role",
+                user.username
+            )));
+        }
+        let mut am: users::ActiveModel = user.into();
+        am.role = Set(role);
+        am.updated_at = Set(now);
+        let user = am.update(&txn).await?;
+        record_operation(
+            &txn,
+            now,
+            actor,
+            "user.role_changed",
+            &user.id,
+            json!({"username": user.username, "from": from, "to": role}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// Enable or disable a user; disabling revokes their sessions. Operation log:
+    /// `user.status_changed`.
+    pub async fn set_status(
+        &self,
+        user_id: &str,
+        status: UserStatus,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<users::Model> {
+        let txn = audit::begin_write(self.conn()).await?;
+        let user = find_user(&txn, user_id).await?;
+        let from = user.status;
+        if from == status {
+            return Err(Error::Conflict(format!(
+                "user {} already has this status",
+                user.username
+            )));
+        }
+        let mut am: users::ActiveModel = user.into();
+        am.status = Set(status);
+        am.updated_at = Set(now);
+        let user = am.update(&txn).await?;
+        let revoked = if status == UserStatus::Disabled {
+            revoke_sessions(&txn, &user.id, now).await?
+        } else {
+            0
+        };
+        record_operation(
+            &txn,
+            now,
+            actor,
+            "user.status_changed",
+            &user.id,
+            json!({"username": user.username, "from": from, "to": status, "sessions_revoked": revoked}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(user)
+    }
+
+    /// A successful login (the caller checked the password): the attempt row, the failure
+    /// count reset, the new session, and `auth.login_succeeded`. Refused, with nothing
+    /// written, when the user is disabled or locked.
+    pub async fn record_login_success(
+        &self,
+        user_id: &str,
+        ip: &str,
+        session: NewSession,
+        now: DateTime<Utc>,
+    ) -> Result<auth_sessions::Model> {
+        let txn = audit::begin_write(self.conn()).await?;
+        let user = find_user(&txn, user_id).await?;
+        if user.status != UserStatus::Active {
+            return Err(Error::Forbidden(format!(
+                "user {} is disabled",
+                user.username
+            )));
+        }
+        if let Some(until) = user.locked_at(now) {
+            return Err(Error::Locked { until });
+        }
+        attempt(&txn, &user.username, ip, true, now).await?;
+        if let Some(old) = &session.revoke_previous {
+            auth_sessions::Entity::update_many()
+                .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+                .filter(auth_sessions::Column::Id.eq(old.as_str()))
+                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
+                .filter(auth_sessions::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        let created = auth_sessions::ActiveModel {
+            id: Set(new_id(now)),
+            token_hash: Set(session.token_hash),
+            user_id: Set(user.id.clone()),
+            csrf_hash: Set(session.csrf_hash),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+            expires_at: Set(session.expires_at),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        let mut am: users::ActiveModel = user.clone().into();
+        am.failed_logins = Set(0);
+        am.locked_until = Set(None);
+        am.update(&txn).await?;
+        record_operation(
+            &txn,
+            now,
+            &user.id,
+            "auth.login_succeeded",
+            &user.id,
+            json!({"ip": ip, "session_id": created.id}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// A failed login for `username` (a known user's name or whatever was typed): the attempt
+    /// row, the user's failure count (locking the account per `lockout` when it reaches the
+    /// threshold) and `auth.login_failed`. Refused, with nothing written, while the user is
+    /// locked: attempts during a lock are not evaluated.
+    pub async fn record_login_failure(
+        &self,
+        username: &str,
+        ip: &str,
+        lockout: Lockout,
+        now: DateTime<Utc>,
+    ) -> Result<LoginFailure> {
+        if lockout.after_failures == 0 || lockout.duration <= Duration::zero() {
+            return Err(invalid(
+                "lockout",
+                "needs at least one failure and a positive duration",
+            ));
+        }
+        let txn = audit::begin_write(self.conn()).await?;
+        let user = users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(&txn)
+            .await?;
+        if let Some(until) = user.as_ref().and_then(|u| u.locked_at(now)) {
+            return Err(Error::Locked { until });
+        }
+        attempt(&txn, username, ip, false, now).await?;
+        let outcome = match user {
+            Some(user) => {
+                let failed = user.failed_logins.saturating_add(1);
+                let failed_u = u32::try_from(failed).unwrap_or(0);
+                let locked_until = if failed_u >= lockout.after_failures {
+                    Some(now.checked_add_signed(lockout.duration).ok_or_else(|| {
+                        invalid(
+                            "lockout",
+                            "the lock would end beyond the representable time",
+                        )
+                    })?)
+                } else {
+                    None
+                };
+                let mut am: users::ActiveModel = user.clone().into();
+                // A lock starts a fresh count, so the next lock needs as many failures again.
+                am.failed_logins = Set(if locked_until.is_some() { 0 } else { failed });
+                am.locked_until = Set(locked_until);
+                am.update(&txn).await?;
+                record_operation(
+                    &txn,
+                    now,
+                    &user.id,
+                    "auth.login_failed",
+                    &user.id,
+                    json!({"username": username, "ip": ip, "failed_logins": failed, "locked_until": locked_until}),
+                )
+                .await?;
+                LoginFailure {
+                    failed_logins: failed_u,
+                    locked_until,
+                }
+            }
+            None => {
+                record_operation(
+                    &txn,
+                    now,
+                    "anonymous",
+                    "auth.login_failed",
+                    username,
+                    json!({"username": username, "ip": ip, "unknown_user": true}),
+                )
+                .await?;
+                LoginFailure {
+                    failed_logins: 0,
+                    locked_until: None,
+                }
+            }
+        };
+        txn.commit().await?;
+        Ok(outcome)
+    }
+
+    /// End a session (logout). Operation log: `auth.logout`.
+    pub async fn logout(&self, session_id: &str, user_id: &str, now: DateTime<Utc>) -> Result<()> {
+        let txn = audit::begin_write(self.conn()).await?;
+        let revoked = auth_sessions::Entity::update_many()
+            .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+            .filter(auth_sessions::Column::Id.eq(session_id))
+            .filter(auth_sessions::Column::UserId.eq(user_id))
+            .filter(auth_sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if revoked.rows_affected == 0 {
+            return Err(Error::NotFound {
+                what: "active session",
+                id: session_id.to_owned(),
+            });
+        }
+        record_operation(
+            &txn,
+            now,
+            user_id,
+            "auth.logout",
+            user_id,
+            json!({"session_id": session_id}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    /// The session with this token hash, if it exists (revoked or not: the caller checks
+    /// `revoked_at`, `expires_at` and the idle time).
+    pub async fn session_by_token_hash(
+        &self,
+        token_hash: &str,
+    ) -> Result<Option<auth_sessions::Model>> {
+        Ok(auth_sessions::Entity::find()
+            .filter(auth_sessions::Column::TokenHash.eq(token_hash))
+            .one(self.conn())
+            .await?)
+    }
+
+    /// Record that a session was used (idle timeout). Bookkeeping, not logged.
+    pub async fn touch_session(&self, session_id: &str, now: DateTime<Utc>) -> Result<()> {
+        auth_sessions::Entity::update_many()
+            .col_expr(auth_sessions::Column::LastSeenAt, Expr::value(now))
+            .filter(auth_sessions::Column::Id.eq(session_id))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    /// Evaluated login attempts since `since` for a username (`by_ip = false`) or an IP, for
+    /// `auth::throttle`.
+    pub async fn login_attempts(
+        &self,
+        key: &str,
+        by_ip: bool,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<login_attempts::Model>> {
+        let col = if by_ip {
+            login_attempts::Column::Ip
+        } else {
+            login_attempts::Column::Username
+        };
+        Ok(login_attempts::Entity::find()
+            .filter(col.eq(key))
+            .filter(login_attempts::Column::At.gt(since))
+            .all(self.conn())
+            .await?)
+    }
+
+    /// A user by id.
+    pub async fn user(&self, user_id: &str) -> Result<Option<users::Model>> {
+        Ok(users::Entity::find_by_id(user_id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    /// A user by username.
+    pub async fn user_by_username(&self, username: &str) -> Result<Option<users::Model>> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(self.conn())
+            .await?)
+    }
+}
