@@ -24,6 +24,8 @@ const TABLES: &[&str] = &[
     "session_participants",
     "signing_requests",
     "signatures",
+    "session_requests",
+    "balance_attestations",
     "outbox",
     "processed_messages",
     "audit_log",
@@ -66,7 +68,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (7, 1));
+    assert_eq!((own, shared), (8, 1));
 }
 
 #[tokio::test]

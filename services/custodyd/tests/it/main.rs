@@ -274,3 +274,61 @@ async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
     }
     assert!(db.verify_audit().await.unwrap().is_intact());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_covers_both_online_chains_and_names_the_tampered_one() {
+    for test_db in TestDb::both().await.unwrap() {
+        let db = online_db::Db::connect(test_db.url()).await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
+        for i in 0..3 {
+            db.create_user(
+                online_db::NewUser {
+                    username: format!("trader{i}"),
+                    display_name: format!("Trader {i}"),
+                    password_hash: "$argon2id$placeholder".into(),
+                },
+                "bootstrap",
+                now,
+            )
+            .await
+            .unwrap();
+        }
+        let arg = db_arg(&test_db);
+        let (code, text) = verify(&arg);
+        assert_eq!(code, 0, "{:?}: {text}", test_db.kind());
+        assert!(
+            text.contains("operation chain intact: 3 record(s)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("transaction chain intact: 0 record(s)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("audit chain"),
+            "the online zone has no audit_log: {text}"
+        );
+
+        db.conn()
+            .execute_unprepared("UPDATE operation_log SET actor = 'mallory' WHERE seq = 2")
+            .await
+            .unwrap();
+        let (code, text) = verify(&arg);
+        assert_eq!(code, 3, "{:?}: {text}", test_db.kind());
+        assert!(text.contains("operation chain BROKEN at"), "{text}");
+        assert!(text.contains("BROKEN at audit record 2"), "{text}");
+        assert!(text.contains("transaction chain intact"), "{text}");
+
+        let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args(["audit", "verify", "--db", &arg, "--chain", "transaction"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args(["audit", "verify", "--db", &arg, "--chain", "ledger"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("unknown chain ledger"));
+    }
+}
