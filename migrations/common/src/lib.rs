@@ -1,0 +1,108 @@
+//! Small column and constraint helpers shared by both zones' migrations, so each step reads like
+//! the data model in DESIGN.md §6: UUIDv7 string ids, UTC timestamps, status columns with CHECK
+//! constraints, foreign keys that never cascade.
+
+use sea_orm_migration::prelude::*;
+
+/// A UUIDv7 string primary key.
+pub fn id(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .string_len(36)
+        .not_null()
+        .primary_key()
+        .to_owned()
+}
+
+/// A UUIDv7 string reference (foreign key added separately).
+pub fn ref_id(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).string_len(36).not_null().to_owned()
+}
+
+/// A nullable UUIDv7 string reference.
+pub fn opt_ref_id(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).string_len(36).null().to_owned()
+}
+
+/// A required text column.
+pub fn text(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).string().not_null().to_owned()
+}
+
+/// A nullable text column.
+pub fn opt_text(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name).string().null().to_owned()
+}
+
+/// A required UTC timestamp.
+pub fn ts(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .not_null()
+        .to_owned()
+}
+
+/// A nullable UTC timestamp.
+pub fn opt_ts(name: &'static str) -> ColumnDef {
+    ColumnDef::new(name)
+        .timestamp_with_time_zone()
+        .null()
+        .to_owned()
+}
+
+/// A required status string limited to `values` by a CHECK constraint.
+pub fn status(name: &'static str, values: &[&'static str]) -> ColumnDef {
+    ColumnDef::new(name)
+        .string()
+        .not_null()
+        .check(Expr::col(name).is_in(values.iter().copied()))
+        .to_owned()
+}
+
+/// A foreign key `table.col → ref_table.id`; deletes are restricted so history cannot vanish
+/// by cascading.
+pub fn fk(
+    table: &'static str,
+    col: &'static str,
+    ref_table: &'static str,
+) -> ForeignKeyCreateStatement {
+    ForeignKey::create()
+        .name(format!("fk_{table}_{col}"))
+        .from(table, col)
+        .to(ref_table, "id")
+        .on_delete(ForeignKeyAction::Restrict)
+        .on_update(ForeignKeyAction::Restrict)
+        .to_owned()
+}
+
+/// Create a (unique) index on `table(cols)`.
+pub async fn index(
+    manager: &SchemaManager<'_>,
+    table: &'static str,
+    cols: &[&'static str],
+    unique: bool,
+) -> Result<(), DbErr> {
+    let mut idx = Index::create();
+    idx.name(format!(
+        "{}_{table}_{}",
+        if unique { "uq" } else { "idx" },
+        cols.join("_")
+    ))
+    .table(table);
+    for col in cols {
+        idx.col(*col);
+    }
+    if unique {
+        idx.unique();
+    }
+    manager.create_index(idx).await
+}
+
+/// Run one statement written in the SQL both engines share (for partial indexes, which the
+/// schema builder does not express).
+pub async fn raw(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
+    manager
+        .get_connection()
+        .execute_unprepared(sql)
+        .await
+        .map(|_| ())
+}
