@@ -106,3 +106,56 @@ pub async fn raw(manager: &SchemaManager<'_>, sql: &str) -> Result<(), DbErr> {
         .await
         .map(|_| ())
 }
+
+/// The sign-in tables both zones keep beside their `users` table: `auth_sessions` (hashed
+/// session and CSRF tokens, idle and absolute expiry, revocation) and `login_attempts` (what
+/// throttling and lockout count). Run after `users` exists.
+pub async fn create_sign_in_tables(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("auth_sessions")
+            .col(id("id"))
+            .col(text("token_hash"))
+            .col(ref_id("user_id"))
+            .col(text("csrf_hash"))
+            .col(ts("created_at"))
+            .col(ts("last_seen_at"))
+            .col(ts("expires_at"))
+            .col(opt_ts("revoked_at"))
+            .foreign_key(&mut fk("auth_sessions", "user_id", "users"))
+            .to_owned(),
+    )
+    .await?;
+    index(m, "auth_sessions", &["token_hash"], true).await?;
+    index(m, "auth_sessions", &["user_id"], false).await?;
+
+    m.create_table(
+        Table::create()
+            .table("login_attempts")
+            .col(id("id"))
+            .col(text("username"))
+            .col(text("ip"))
+            .col(ts("at"))
+            .col(ColumnDef::new("success").boolean().not_null())
+            .to_owned(),
+    )
+    .await?;
+    index(m, "login_attempts", &["username", "at"], false).await?;
+    index(m, "login_attempts", &["ip", "at"], false).await
+}
+
+/// The consumers' idempotency table (DESIGN.md §7): a consumer claims a message id here in the
+/// same transaction as its effect; the primary key makes a second claim of the same
+/// `(consumer, msg_id)` insert nothing.
+pub async fn create_processed_messages(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table("processed_messages")
+            .col(text("consumer"))
+            .col(text("msg_id"))
+            .col(ts("at"))
+            .primary_key(Index::create().col("consumer").col("msg_id"))
+            .to_owned(),
+    )
+    .await
+}

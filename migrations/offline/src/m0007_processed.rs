@@ -6,7 +6,7 @@
 
 use sea_orm_migration::prelude::*;
 
-use crate::schema::{text, ts};
+use crate::schema::create_processed_messages;
 
 /// The `processed_messages` table.
 pub struct M0007Processed;
@@ -20,16 +20,7 @@ impl MigrationName for M0007Processed {
 #[async_trait::async_trait]
 impl MigrationTrait for M0007Processed {
     async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
-        m.create_table(
-            Table::create()
-                .table("processed_messages")
-                .col(text("consumer"))
-                .col(text("msg_id"))
-                .col(ts("at"))
-                .primary_key(Index::create().col("consumer").col("msg_id"))
-                .to_owned(),
-        )
-        .await
+        create_processed_messages(m).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

@@ -3,7 +3,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::schema::{
-    fk, id, index, opt_ref_id, opt_text, opt_ts, raw, ref_id, share_index, status, text, ts,
+    create_sign_in_tables, fk, id, index, opt_ref_id, opt_text, opt_ts, raw, ref_id, share_index,
+    status, text, ts,
 };
 use crate::statuses::*;
 
@@ -56,37 +57,7 @@ impl MigrationTrait for M0001Users {
         .await?;
         index(m, "users", &["username"], true).await?;
 
-        m.create_table(
-            Table::create()
-                .table("auth_sessions")
-                .col(id("id"))
-                .col(text("token_hash"))
-                .col(ref_id("user_id"))
-                .col(text("csrf_hash"))
-                .col(ts("created_at"))
-                .col(ts("last_seen_at"))
-                .col(ts("expires_at"))
-                .col(opt_ts("revoked_at"))
-                .foreign_key(&mut fk("auth_sessions", "user_id", "users"))
-                .to_owned(),
-        )
-        .await?;
-        index(m, "auth_sessions", &["token_hash"], true).await?;
-        index(m, "auth_sessions", &["user_id"], false).await?;
-
-        m.create_table(
-            Table::create()
-                .table("login_attempts")
-                .col(id("id"))
-                .col(text("username"))
-                .col(text("ip"))
-                .col(ts("at"))
-                .col(ColumnDef::new("success").boolean().not_null())
-                .to_owned(),
-        )
-        .await?;
-        index(m, "login_attempts", &["username", "at"], false).await?;
-        index(m, "login_attempts", &["ip", "at"], false).await
+        create_sign_in_tables(m).await
     }
 
     fn use_transaction(&self) -> Option<bool> {

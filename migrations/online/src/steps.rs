@@ -3,7 +3,8 @@
 use sea_orm_migration::prelude::*;
 
 use crate::schema::{
-    amount, chain_id, fk, flag, id, index, opt_ref_id, opt_text, opt_ts, ref_id, status, text, ts,
+    amount, chain_id, create_processed_messages, create_sign_in_tables, fk, flag, id, index,
+    opt_ref_id, opt_text, opt_ts, ref_id, status, text, ts,
 };
 use crate::statuses::*;
 
@@ -66,37 +67,7 @@ impl MigrationTrait for M0001Users {
         .await?;
         index(m, "users", &["username"], true).await?;
 
-        m.create_table(
-            Table::create()
-                .table("auth_sessions")
-                .col(id("id"))
-                .col(text("token_hash"))
-                .col(ref_id("user_id"))
-                .col(text("csrf_hash"))
-                .col(ts("created_at"))
-                .col(ts("last_seen_at"))
-                .col(ts("expires_at"))
-                .col(opt_ts("revoked_at"))
-                .foreign_key(&mut fk("auth_sessions", "user_id", "users"))
-                .to_owned(),
-        )
-        .await?;
-        index(m, "auth_sessions", &["token_hash"], true).await?;
-        index(m, "auth_sessions", &["user_id"], false).await?;
-
-        m.create_table(
-            Table::create()
-                .table("login_attempts")
-                .col(id("id"))
-                .col(text("username"))
-                .col(text("ip"))
-                .col(ts("at"))
-                .col(ColumnDef::new("success").boolean().not_null())
-                .to_owned(),
-        )
-        .await?;
-        index(m, "login_attempts", &["username", "at"], false).await?;
-        index(m, "login_attempts", &["ip", "at"], false).await
+        create_sign_in_tables(m).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -325,16 +296,7 @@ impl MigrationTrait for M0005Outbox {
 
         // A consumer claims a message id here in the same transaction as its effect; the
         // primary key makes a second claim insert nothing.
-        m.create_table(
-            Table::create()
-                .table("processed_messages")
-                .col(text("consumer"))
-                .col(text("msg_id"))
-                .col(ts("at"))
-                .primary_key(Index::create().col("consumer").col("msg_id"))
-                .to_owned(),
-        )
-        .await
+        create_processed_messages(m).await
     }
 
     fn use_transaction(&self) -> Option<bool> {
