@@ -19,11 +19,7 @@ mod events;
 mod ops;
 pub mod signing;
 
-use std::time::Duration;
-
-use chrono::{DateTime, Utc};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
-use sea_orm_migration::MigratorTrait;
+use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{NewSessionRow, PENDING_ROLE};
 pub use entity::enums::{
@@ -36,9 +32,6 @@ pub use ops::{ManagerReplacement, ManagerSlot, NewSecureElement, NewUser};
 pub use signing::{
     ImportedRequest, NewBalanceAttestation, NewSignature, NewSigningRequest, SessionDetail,
 };
-
-/// How long a SQLite writer waits for another writer's transaction before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none
 /// carries a password hash, token or key material.
@@ -106,18 +99,12 @@ pub struct Db {
 impl Db {
     /// Open the database at `url` and bring its schema up to date.
     pub async fn connect(url: &str) -> Result<Db> {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.sqlx_logging(false);
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        });
-        let conn = Database::connect(opts).await.map_err(Error::Connect)?;
-        migrations_offline::Migrator::up(&conn, None)
+        let conn = migration_kit::open::<migrations_offline::Migrator>(url)
             .await
-            .map_err(Error::Migrate)?;
+            .map_err(|e| match e {
+                migration_kit::OpenError::Connect(e) => Error::Connect(e),
+                migration_kit::OpenError::Migrate(e) => Error::Migrate(e),
+            })?;
         Ok(Db { conn })
     }
 
@@ -132,18 +119,4 @@ impl Db {
     }
 }
 
-/// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
-/// clock here.
-pub fn new_id(now: DateTime<Utc>) -> String {
-    // A shared counter keeps ids made at the same instant in creation order, so outbox rows
-    // written in one transaction (same `now`) are relayed in the order they were written.
-    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
-        std::sync::Mutex::new(uuid::ContextV7::new());
-    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        &CONTEXT,
-        secs,
-        now.timestamp_subsec_nanos(),
-    ))
-    .to_string()
-}
+pub use migration_kit::new_id;

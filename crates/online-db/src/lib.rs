@@ -26,11 +26,8 @@ pub mod model;
 mod transfers;
 mod users;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
-use sea_orm_migration::MigratorTrait;
+use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
 pub use contracts::{Amount, EthAddress};
@@ -40,9 +37,6 @@ pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use transfers::{Confirmation, NewTransfer, SignatureImport, DAILY_WINDOW};
 pub use users::{Lockout, LoginFailure, NewSession, NewUser};
-
-/// How long a SQLite writer waits for another writer's transaction before giving up.
-const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none
 /// carries a password hash, token, signature or key material.
@@ -141,18 +135,12 @@ pub struct Db {
 impl Db {
     /// Open the database at `url` and bring its schema up to date.
     pub async fn connect(url: &str) -> Result<Db> {
-        let mut opts = ConnectOptions::new(url.to_owned());
-        opts.sqlx_logging(false);
-        opts.map_sqlx_sqlite_opts(|o| {
-            o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-                .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
-                .foreign_keys(true)
-                .busy_timeout(SQLITE_BUSY_TIMEOUT)
-        });
-        let conn = Database::connect(opts).await.map_err(Error::Connect)?;
-        migrations_online::Migrator::up(&conn, None)
+        let conn = migration_kit::open::<migrations_online::Migrator>(url)
             .await
-            .map_err(Error::Migrate)?;
+            .map_err(|e| match e {
+                migration_kit::OpenError::Connect(e) => Error::Connect(e),
+                migration_kit::OpenError::Migrate(e) => Error::Migrate(e),
+            })?;
         Ok(Db { conn })
     }
 
@@ -162,17 +150,7 @@ impl Db {
     }
 }
 
-/// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
-/// clock here.
-pub fn new_id(now: DateTime<Utc>) -> String {
-    let secs = u64::try_from(now.timestamp()).unwrap_or(0);
-    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        secs,
-        now.timestamp_subsec_nanos(),
-    ))
-    .to_string()
-}
+pub use migration_kit::new_id;
 
 /// A validation error.
 pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Error {

@@ -159,3 +159,52 @@ pub async fn create_processed_messages(m: &SchemaManager<'_>) -> Result<(), DbEr
     )
     .await
 }
+
+/// How long a SQLite writer waits for another writer's transaction before giving up.
+pub const SQLITE_BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Why a zone's database could not be opened.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The database could not be reached.
+    Connect(DbErr),
+    /// The schema could not be brought up to date.
+    Migrate(DbErr),
+}
+
+/// Open a zone's database at `url` (`sqlite://path?mode=rwc` or `postgres://…`) and run its
+/// migrations `M`. SQLite gets WAL, full fsync, foreign keys and a busy timeout so concurrent
+/// writers wait instead of failing.
+pub async fn open<M: MigratorTrait>(
+    url: &str,
+) -> Result<sea_orm_migration::sea_orm::DatabaseConnection, OpenError> {
+    use sea_orm_migration::sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+    use sea_orm_migration::sea_orm::{ConnectOptions, Database};
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false);
+    opts.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT)
+    });
+    let conn = Database::connect(opts).await.map_err(OpenError::Connect)?;
+    M::up(&conn, None).await.map_err(OpenError::Migrate)?;
+    Ok(conn)
+}
+
+/// A UUIDv7 string whose time part is `now`, so ids sort by creation time without reading the
+/// clock here.
+pub fn new_id(now: chrono::DateTime<chrono::Utc>) -> String {
+    // A shared counter keeps ids made at the same instant in creation order, so outbox rows
+    // written in one transaction (same `now`) are relayed in the order they were written.
+    static CONTEXT: std::sync::Mutex<uuid::ContextV7> =
+        std::sync::Mutex::new(uuid::ContextV7::new());
+    let secs = <u64 as std::convert::TryFrom<i64>>::try_from(now.timestamp()).unwrap_or(0);
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        &CONTEXT,
+        secs,
+        now.timestamp_subsec_nanos(),
+    ))
+    .to_string()
+}
