@@ -17,14 +17,15 @@ use crate::entity::outbox;
 use crate::{new_id, Db, Result};
 
 /// The topic exchange the online zone's events go to.
-pub const EXCHANGE: &str = "custody.online";
+pub const EXCHANGE: &str = contracts::subjects::online::EXCHANGE;
 
-/// Routing keys of the events this repository writes.
+/// Routing keys of the events this repository writes: the contract's keys, which the exchange
+/// binds to the chain worker's queues.
 pub mod routing_keys {
     /// A signed transaction is ready to broadcast (the chain worker's `broadcast` queue).
-    pub const BROADCAST: &str = "broadcast";
+    pub const BROADCAST: &str = contracts::subjects::online::BROADCAST_KEY;
     /// A broadcast transaction is to be tracked to finality (the `track` queue).
-    pub const TRACK: &str = "track";
+    pub const TRACK: &str = contracts::subjects::online::TRACK_KEY;
 }
 
 /// The idempotency table created by migration `m0005_outbox`.

@@ -4,6 +4,7 @@
 mod audit_cmd;
 mod demo;
 mod offline_cmd;
+mod online_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
     OfflineApi(offline_cmd::ApiArgs),
     /// The offline zone's NATS reactors (case, shard registry, notify) and outbox relay.
     Reactors(offline_cmd::ReactorsArgs),
+    /// The online zone's chain worker: broadcasts signed transfers and tracks them to N
+    /// confirmations (RabbitMQ work queues, JSON-RPC node).
+    ChainWorker(online_cmd::ChainWorkerArgs),
     /// Offline zone administration from the command line.
     #[command(subcommand)]
     OfflineAdmin(offline_cmd::AdminCommand),
@@ -52,6 +56,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Reactors(args) => {
             runtime()?.block_on(offline_cmd::run_reactors(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::ChainWorker(args) => {
+            runtime()?.block_on(online_cmd::run_chain_worker(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::OfflineAdmin(command) => {

@@ -332,3 +332,30 @@ async fn audit_verify_covers_both_online_chains_and_names_the_tampered_one() {
         assert!(String::from_utf8_lossy(&out.stderr).contains("unknown chain ledger"));
     }
 }
+
+#[test]
+fn chain_worker_refuses_a_node_on_another_chain_with_a_clear_error() {
+    let anvil = testkit::anvil::Anvil::start().unwrap();
+    let test_db = TestDb::sqlite().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args([
+            "chain-worker",
+            "--db",
+            &db_arg(&test_db),
+            "--rpc-url",
+            &anvil.url(),
+            "--chain-id",
+            "1",
+            "--amqp",
+            "amqp://guest:guest@127.0.0.1:1/%2f",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("31337"), "names the node's chain: {stderr}");
+    assert!(
+        !stderr.contains(&anvil.url()),
+        "the RPC URL may carry a key: {stderr}"
+    );
+}
