@@ -128,33 +128,35 @@ pub async fn run_with_clock(
         ..RelayConfig::default()
     };
     let [case_spec, shard_spec, notify_spec, signing_spec] = consumer_specs();
+    // Each consumer's handler reads the database and the injected clock through these.
+    let (db, clk) = (&db, clock.as_ref());
     let (_, case, shard, notify, signing, (), ()) = tokio::join!(
-        bus::run_relay(&bus, &db, clock.as_ref(), &relay_config, stopped()),
+        bus::run_relay(&bus, db, clk, &relay_config, stopped()),
         bus::consume(
             &bus,
             &case_spec,
-            |d| on_case_created(&db, clock.as_ref(), d),
+            |d| async move { handle_case_created(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &shard_spec,
-            |d| on_manager_replaced(&db, clock.as_ref(), d),
+            |d| async move { handle_manager_replaced(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &notify_spec,
-            |d| on_keygen_requested(&db, clock.as_ref(), d),
+            |d| async move { handle_keygen_requested(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &signing_spec,
-            |d| on_session_created(&db, clock.as_ref(), d),
+            |d| async move { handle_session_created(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
-        sweep_expired(&db, clock.as_ref(), stopped()),
+        sweep_expired(db, clk, stopped()),
         async move {
             shutdown.await;
             let _ = stop_tx.send(true);
@@ -165,46 +167,6 @@ pub async fn run_with_clock(
     notify?;
     signing?;
     Ok(())
-}
-
-async fn on_case_created(
-    db: &Db,
-    clock: &dyn Clock,
-    delivery: Delivery,
-) -> Result<(), HandlerError> {
-    handle_case_created(db, &delivery, now(clock))
-        .await
-        .map(|_| ())
-}
-
-async fn on_manager_replaced(
-    db: &Db,
-    clock: &dyn Clock,
-    delivery: Delivery,
-) -> Result<(), HandlerError> {
-    handle_manager_replaced(db, &delivery, now(clock))
-        .await
-        .map(|_| ())
-}
-
-async fn on_keygen_requested(
-    db: &Db,
-    clock: &dyn Clock,
-    delivery: Delivery,
-) -> Result<(), HandlerError> {
-    handle_keygen_requested(db, &delivery, now(clock))
-        .await
-        .map(|_| ())
-}
-
-async fn on_session_created(
-    db: &Db,
-    clock: &dyn Clock,
-    delivery: Delivery,
-) -> Result<(), HandlerError> {
-    handle_session_created(db, &delivery, now(clock))
-        .await
-        .map(|_| ())
 }
 
 /// Mark sessions past their expiry EXPIRED until `stop` completes. A database error is logged
