@@ -250,6 +250,30 @@ pub fn decode_import(input: &[u8]) -> Result<Envelope> {
     }
 }
 
+/// Reads pasted or uploaded text in any import form: armored text, QR part texts (one per
+/// line), or base64 of the envelope bytes (whitespace ignored). Size-checked first.
+pub fn decode_import_text(input: &str) -> Result<Envelope> {
+    let limit = MAX_ENVELOPE_BYTES * 2;
+    if input.len() > limit {
+        return Err(Error::TooLarge {
+            size: input.len(),
+            max: limit,
+        });
+    }
+    let trimmed = input.trim();
+    if trimmed.starts_with("-----BEGIN CUSTODY ") || trimmed.starts_with(QR_MAGIC) {
+        return decode_import(trimmed.as_bytes());
+    }
+    let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = STANDARD.decode(compact.as_bytes()).map_err(|_| {
+        Error::Malformed(
+            "the input is neither an armored envelope, QR part texts, nor base64 of an envelope"
+                .into(),
+        )
+    })?;
+    decode_import(&bytes)
+}
+
 /// Reads a document in any form ([`decode_import`]) and verifies it ([`Envelope::verify_any`]):
 /// the whole import check short of replay and account lookup, which need the database. This
 /// is also what the `envelope_decode` fuzz target and its seed-corpus test exercise.

@@ -148,6 +148,8 @@ pub enum Action {
     OnlineManageRoles,
     /// Online: list users.
     OnlineViewUsers,
+    /// Online: grant accounts to traders, set their limits and allow-lists, configure tokens.
+    ManageAccountPolicies,
     /// Online: import an account manifest from the offline zone.
     ImportAccountManifest,
     /// Online: list custody accounts and their balances.
@@ -172,7 +174,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, for exhaustive tests.
-    pub const ALL: [Self; 28] = [
+    pub const ALL: [Self; 29] = [
         Self::ManageOwnAccount,
         Self::OfflineManageUsers,
         Self::OfflineViewUsers,
@@ -191,6 +193,7 @@ impl Action {
         Self::OfflineViewAuditLog,
         Self::OnlineManageRoles,
         Self::OnlineViewUsers,
+        Self::ManageAccountPolicies,
         Self::ImportAccountManifest,
         Self::ViewAccounts,
         Self::CreateTransfer,
@@ -226,6 +229,7 @@ impl Action {
             | OfflineViewAuditLog => &[Zone::Offline],
             OnlineManageRoles
             | OnlineViewUsers
+            | ManageAccountPolicies
             | ImportAccountManifest
             | ViewAccounts
             | CreateTransfer
@@ -265,7 +269,7 @@ impl Action {
             | ImportBalanceAttestation => &[Operator],
             ViewSigningSessions => &[Operator, Auditor],
 
-            OnlineManageRoles => &[Admin],
+            OnlineManageRoles | ManageAccountPolicies => &[Admin],
             OnlineViewUsers => &[Admin, Auditor],
             ImportAccountManifest
             | CreateTransfer
@@ -273,7 +277,8 @@ impl Action {
             | ExportSigningRequest
             | ImportSignatureResponse
             | ExportBalanceAttestation => &[Trader],
-            ViewAccounts | ViewTransfers => &[Trader, Auditor],
+            ViewAccounts => &[Admin, Trader, Auditor],
+            ViewTransfers => &[Trader, Auditor],
             ViewOperationLog | ViewTransactionLog => &[Auditor],
         }
     }

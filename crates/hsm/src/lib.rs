@@ -16,7 +16,11 @@
 //! here: there is no raw "sign this digest with the CA" method. PINs arrive as `SecretString`
 //! and go straight to the token. Time is a parameter (`now`, unix seconds).
 
+mod export;
+
 use std::sync::{Arc, Mutex, MutexGuard};
+
+pub use export::{ExportKey, EXPORT_KEY_LABEL};
 
 use channel::cert::{encode_public_key, key_id};
 use channel::{Certificate, CertificateBody, IdentitySigner, SignerError, Subject, TrustAnchor};

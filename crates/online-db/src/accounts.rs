@@ -74,6 +74,18 @@ pub struct BalanceQuery {
     pub cached: bool,
 }
 
+impl BalanceQuery {
+    /// The balances as a JSON object `{asset: amount}` for a log record.
+    fn balances_json(&self) -> serde_json::Value {
+        let map: serde_json::Map<String, serde_json::Value> = self
+            .balances
+            .iter()
+            .map(|(asset, amount)| (asset.as_text(), json!(amount.to_string())))
+            .collect();
+        serde_json::Value::Object(map)
+    }
+}
+
 pub(crate) async fn find_account<C: ConnectionTrait>(
     txn: &C,
     account_id: &str,
@@ -553,11 +565,7 @@ impl Db {
     ) -> Result<audit::Record> {
         let txn = audit::begin_write(self.conn()).await?;
         let account = find_account(&txn, &query.account_id).await?;
-        let balances: serde_json::Map<String, serde_json::Value> = query
-            .balances
-            .iter()
-            .map(|(asset, amount)| (asset.as_text(), json!(amount.to_string())))
-            .collect();
+        let balances = query.balances_json();
         let rec = record_operation(
             &txn,
             now,
@@ -567,6 +575,39 @@ impl Db {
             json!({
                 "account_id": account.id, "address": account.address,
                 "block_number": query.block_number, "balances": balances, "cached": query.cached,
+            }),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(rec)
+    }
+}
+
+impl Db {
+    /// Record that `actor` exported a signed `BalanceAttestation` of an account (the offline
+    /// zone needs one to delete the case). Operation log: `account.attestation_exported`.
+    pub async fn record_attestation_export(
+        &self,
+        account_id: &str,
+        attestation_id: &str,
+        query: &BalanceQuery,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<audit::Record> {
+        check_text("attestation_id", attestation_id)?;
+        let txn = audit::begin_write(self.conn()).await?;
+        let account = find_account(&txn, account_id).await?;
+        let balances = query.balances_json();
+        let rec = record_operation(
+            &txn,
+            now,
+            actor,
+            "account.attestation_exported",
+            &account.id,
+            json!({
+                "account_id": account.id, "address": account.address,
+                "attestation_id": attestation_id, "block_number": query.block_number,
+                "balances": balances,
             }),
         )
         .await?;

@@ -782,6 +782,17 @@ impl Db {
             .await?)
     }
 
+    /// The transfer exported under the signing request `request_id`.
+    pub async fn transfer_by_request_id(
+        &self,
+        request_id: &str,
+    ) -> Result<Option<transfers::Model>> {
+        Ok(transfers::Entity::find()
+            .filter(transfers::Column::RequestId.eq(request_id))
+            .one(self.conn())
+            .await?)
+    }
+
     /// A transfer by its transaction hash (0x-hex).
     pub async fn transfer_by_tx_hash(&self, tx_hash: &str) -> Result<Option<transfers::Model>> {
         Ok(transfers::Entity::find()

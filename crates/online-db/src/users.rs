@@ -8,7 +8,8 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, Set,
 };
 use serde_json::json;
 
@@ -491,6 +492,15 @@ impl Db {
     pub async fn user(&self, user_id: &str) -> Result<Option<users::Model>> {
         Ok(users::Entity::find_by_id(user_id.to_owned())
             .one(self.conn())
+            .await?)
+    }
+
+    /// Every user, oldest first.
+    pub async fn users(&self) -> Result<Vec<users::Model>> {
+        Ok(users::Entity::find()
+            .order_by_asc(users::Column::CreatedAt)
+            .order_by_asc(users::Column::Id)
+            .all(self.conn())
             .await?)
     }
 

@@ -13,6 +13,8 @@
 pub mod anvil;
 #[cfg(feature = "db")]
 pub mod db;
+#[cfg(feature = "envelopes")]
+pub mod envelopes;
 pub mod fixtures;
 pub mod nats;
 pub mod pcsc;

@@ -31,6 +31,12 @@ enum Command {
     /// The online zone's chain worker: broadcasts signed transfers and tracks them to N
     /// confirmations (RabbitMQ work queues, JSON-RPC node).
     ChainWorker(online_cmd::ChainWorkerArgs),
+    /// The online zone's REST API (users, accounts, balances, transfers, signing requests and
+    /// responses, logs).
+    OnlineApi(online_cmd::OnlineApiArgs),
+    /// Online zone administration from the command line.
+    #[command(subcommand)]
+    OnlineAdmin(online_cmd::OnlineAdminCommand),
     /// Offline zone administration from the command line.
     #[command(subcommand)]
     OfflineAdmin(offline_cmd::AdminCommand),
@@ -60,6 +66,14 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::ChainWorker(args) => {
             runtime()?.block_on(online_cmd::run_chain_worker(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::OnlineApi(args) => {
+            runtime()?.block_on(online_cmd::run_online_api(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::OnlineAdmin(command) => {
+            runtime()?.block_on(online_cmd::run_online_admin(command))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::OfflineAdmin(command) => {

@@ -142,7 +142,7 @@ pub async fn run_api(args: ApiArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_password() -> anyhow::Result<SecretString> {
+pub(crate) fn read_password() -> anyhow::Result<SecretString> {
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
         let first = rpassword::prompt_password("New administrator password: ")?;

@@ -43,3 +43,185 @@ pub async fn run_chain_worker(args: ChainWorkerArgs) -> anyhow::Result<()> {
     chain_worker::run(config, crate::offline_cmd::shutdown_signal()).await?;
     Ok(())
 }
+
+/// Options of `custodyd online-api`. Each flag overrides the configuration file and the
+/// `CUSTODY_ONLINE__…` environment; without a file, the flags must name everything required.
+#[derive(clap::Args)]
+pub struct OnlineApiArgs {
+    /// TOML configuration file (see ops/online-api.example.toml).
+    #[arg(long)]
+    config: Option<std::path::PathBuf>,
+    /// Database: a SQLite file path, or a sqlite:// or postgres:// URL.
+    #[arg(long)]
+    db: Option<String>,
+    /// Listen address, e.g. 127.0.0.1:8080.
+    #[arg(long)]
+    listen: Option<String>,
+    /// RabbitMQ URL (reported by /api/health; the chain worker consumes the work).
+    #[arg(long)]
+    amqp: Option<String>,
+    /// The Ethereum node's JSON-RPC URL.
+    #[arg(long)]
+    rpc_url: Option<String>,
+    /// The chain id the node must serve.
+    #[arg(long)]
+    chain_id: Option<u64>,
+    /// PKCS#11 module of the export-key token.
+    #[arg(long)]
+    export_key_module: Option<std::path::PathBuf>,
+    /// Label of the export-key token.
+    #[arg(long)]
+    export_key_token: Option<String>,
+    /// File holding the export-key token's user PIN.
+    #[arg(long)]
+    export_key_pin_file: Option<std::path::PathBuf>,
+    /// A pinned offline HSM envelope key (hex SEC1); repeat for several.
+    #[arg(long = "offline-key")]
+    offline_keys: Vec<String>,
+    /// Print the effective configuration (it holds no secret: the PIN is a file path) and exit.
+    #[arg(long)]
+    print_config: bool,
+}
+
+fn online_config(args: &OnlineApiArgs) -> anyhow::Result<online_api::Config> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "configuration is where the environment is read"
+    )]
+    let mut pairs: Vec<(String, String)> = std::env::vars().collect();
+    let prefix = online_api::config::ENV_PREFIX;
+    let mut flag = |key: &str, value: Option<String>| {
+        if let Some(v) = value {
+            // A quoted TOML string, so a value that looks like a number stays text.
+            pairs.push((format!("{prefix}{key}"), toml_string(&v)));
+        }
+    };
+    flag("LISTEN", args.listen.clone());
+    flag("DB", args.db.clone());
+    flag("AMQP", args.amqp.clone());
+    flag("RPC_URL", args.rpc_url.clone());
+    flag(
+        "EXPORT_KEY__MODULE",
+        args.export_key_module
+            .as_ref()
+            .map(|p| p.display().to_string()),
+    );
+    flag("EXPORT_KEY__TOKEN_LABEL", args.export_key_token.clone());
+    flag(
+        "EXPORT_KEY__PIN_FILE",
+        args.export_key_pin_file
+            .as_ref()
+            .map(|p| p.display().to_string()),
+    );
+    if let Some(id) = args.chain_id {
+        pairs.push((format!("{prefix}CHAIN_ID"), id.to_string()));
+    }
+    if !args.offline_keys.is_empty() {
+        let list: Vec<String> = args.offline_keys.iter().map(|k| toml_string(k)).collect();
+        pairs.push((
+            format!("{prefix}OFFLINE_KEYS"),
+            format!("[{}]", list.join(", ")),
+        ));
+    }
+    Ok(online_api::Config::load_with_env(
+        args.config.as_deref(),
+        pairs,
+    )?)
+}
+
+fn toml_string(value: &str) -> String {
+    toml::Value::String(value.to_owned()).to_string()
+}
+
+/// Runs the online API until Ctrl-C / SIGTERM.
+pub async fn run_online_api(args: OnlineApiArgs) -> anyhow::Result<()> {
+    let config = online_config(&args)?;
+    if args.print_config {
+        print!("{}", toml::to_string_pretty(&config)?);
+        return Ok(());
+    }
+    println!(
+        "online API on http://{} for chain {} (docs at /api/docs)",
+        config.listen, config.chain_id
+    );
+    online_api::run(config, crate::offline_cmd::shutdown_signal()).await?;
+    Ok(())
+}
+
+/// `custodyd online-admin` subcommands.
+#[derive(clap::Subcommand)]
+pub enum OnlineAdminCommand {
+    /// Create an administrator. The password is read from standard input (without echo on a
+    /// terminal).
+    Create {
+        /// The online database: a SQLite file path, or a sqlite:// or postgres:// URL.
+        #[arg(long)]
+        db: String,
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown in the UI.
+        #[arg(long)]
+        display_name: String,
+    },
+    /// Generate the export key on an initialised PKCS#11 token (once; an existing key is never
+    /// replaced) and print its public key for the offline zone to pin.
+    ProvisionExportKey {
+        /// PKCS#11 module.
+        #[arg(long)]
+        module: std::path::PathBuf,
+        /// Token label.
+        #[arg(long)]
+        token: String,
+        /// File holding the token's user PIN.
+        #[arg(long)]
+        pin_file: std::path::PathBuf,
+    },
+}
+
+/// Runs an `online-admin` subcommand.
+pub async fn run_online_admin(command: OnlineAdminCommand) -> anyhow::Result<()> {
+    use anyhow::Context;
+    match command {
+        OnlineAdminCommand::Create {
+            db,
+            username,
+            display_name,
+        } => {
+            let password = crate::offline_cmd::read_password()?;
+            let created = online_api::create_admin(&db, &username, &display_name, password)
+                .await
+                .context("the administrator was not created")?;
+            println!(
+                "administrator {} created (id {})",
+                created.username, created.id
+            );
+            Ok(())
+        }
+        OnlineAdminCommand::ProvisionExportKey {
+            module,
+            token,
+            pin_file,
+        } => {
+            use channel::IdentitySigner;
+            let pin = web_pin(&pin_file)?;
+            let key = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::ExportKey> {
+                let module = p11::Module::load(&module)?;
+                Ok(hsm::ExportKey::provision(
+                    &module,
+                    &hsm::TokenSelector::Label(token),
+                    &pin,
+                )?)
+            })
+            .await??;
+            let public = p256::EncodedPoint::from(key.public_key());
+            println!("export key generated; pin it in the offline zone (online_export_keys):");
+            println!("{}", hex::encode(public.as_bytes()));
+            Ok(())
+        }
+    }
+}
+
+fn web_pin(path: &std::path::Path) -> anyhow::Result<secrecy::SecretString> {
+    Ok(online_api::config::read_secret_file(path)?)
+}

@@ -162,9 +162,7 @@ pub enum Deleted {
 }
 
 fn cookie_for(token: &str, max_age: i64) -> String {
-    format!(
-        "{SESSION_COOKIE}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age}"
-    )
+    web::session_cookie(SESSION_COOKIE, token, u64::try_from(max_age).unwrap_or(0))
 }
 
 /// The API.

@@ -11,32 +11,14 @@ use std::time::Duration;
 
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::{IntoResponse, Response};
-use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses, Registry};
-use poem_openapi::types::{ToJSON, Type};
-use poem_openapi::{ApiResponse, Object};
+use poem_openapi::registry::{MetaResponses, Registry};
+use poem_openapi::types::Type;
+use poem_openapi::ApiResponse;
 
-/// The media type of every error body.
-pub const PROBLEM_JSON: &str = "application/problem+json";
+pub use web::{Problem, PROBLEM_JSON};
 
 /// The prefix of every problem `type` URI; the suffix is the slug of [`ApiError::kind`].
 pub const PROBLEM_TYPE_PREFIX: &str = "urn:custody:offline:problem:";
-
-/// An RFC 9457 problem document.
-#[derive(Debug, Clone, Object)]
-pub struct Problem {
-    /// A URI naming the kind of problem (`urn:custody:offline:problem:<slug>`).
-    #[oai(rename = "type")]
-    pub kind: String,
-    /// A short summary of the kind of problem; the same for every occurrence.
-    pub title: String,
-    /// The HTTP status code.
-    pub status: u16,
-    /// What went wrong this time, in words the user can act on.
-    pub detail: String,
-    /// For validation problems: the input field at fault.
-    #[oai(skip_serializing_if_is_none)]
-    pub field: Option<String>,
-}
 
 /// Why a signing-request import was rejected. Each has its own problem type; nothing is
 /// written for any of them.
@@ -193,14 +175,7 @@ pub enum ApiError {
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-fn retry_after_secs(d: Duration) -> u64 {
-    let secs = d.as_secs();
-    if d.subsec_nanos() > 0 {
-        secs.saturating_add(1)
-    } else {
-        secs.max(1)
-    }
-}
+use web::retry_after_secs;
 
 impl ApiError {
     /// A validation error.
@@ -321,13 +296,7 @@ impl ApiError {
     }
 }
 
-fn problem_response(problem: &Problem, status: StatusCode) -> Response {
-    let body = problem.to_json_string();
-    Response::builder()
-        .status(status)
-        .content_type(PROBLEM_JSON)
-        .body(body)
-}
+use web::problem_response;
 
 /// Renders any error that reached the edge. [`ApiError`]s keep their problem; poem's own
 /// errors (unparsable body, unknown route, body too large…) become a problem with their
@@ -336,31 +305,10 @@ pub fn render(err: poem::Error) -> Response {
     if let Some(api) = err.downcast_ref::<ApiError>() {
         return api.to_response();
     }
-    let status = err.status();
-    let api = if status.is_server_error() {
-        ApiError::internal(&err)
-    } else {
-        let (slug, title) = match status {
-            StatusCode::NOT_FOUND => ("not-found", "Not found"),
-            StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
-            StatusCode::PAYLOAD_TOO_LARGE => {
-                (Rejection::Oversized.slug(), "The input is too large")
-            }
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-                ("unsupported-media-type", "Unsupported media type")
-            }
-            _ => ("bad-request", "The request could not be read"),
-        };
-        let problem = Problem {
-            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
-            title: title.to_owned(),
-            status: status.as_u16(),
-            detail: err.to_string(),
-            field: None,
-        };
-        return problem_response(&problem, status);
-    };
-    api.to_response()
+    match web::poem_problem(&err, PROBLEM_TYPE_PREFIX, Rejection::Oversized.slug()) {
+        Some(problem) => problem_response(&problem, err.status()),
+        None => ApiError::internal(&err).to_response(),
+    }
 }
 
 impl From<ApiError> for poem::Error {
@@ -379,30 +327,7 @@ impl IntoResponse for ApiError {
 /// Documents every handler's error responses: any 4xx or 5xx is a [`Problem`].
 impl ApiResponse for ApiError {
     fn meta() -> MetaResponses {
-        let content = || {
-            vec![MetaMediaType {
-                content_type: PROBLEM_JSON,
-                schema: <Problem as Type>::schema_ref(),
-            }]
-        };
-        MetaResponses {
-            responses: vec![
-                MetaResponse {
-                    description: "The request was rejected; the problem says why and what to do.",
-                    status: None,
-                    status_range: Some("4XX".to_owned()),
-                    content: content(),
-                    headers: vec![],
-                },
-                MetaResponse {
-                    description: "A server fault; nothing was changed.",
-                    status: None,
-                    status_range: Some("5XX".to_owned()),
-                    content: content(),
-                    headers: vec![],
-                },
-            ],
-        }
+        web::problem_responses_meta()
     }
 
     fn register(registry: &mut Registry) {

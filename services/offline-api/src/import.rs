@@ -4,10 +4,8 @@
 //! failure maps to its own [`Rejection`]; nothing here touches the database, so a rejection
 //! writes nothing.
 
-use base64::Engine as _;
 use contracts::envelope::DecodedTransfer;
 use contracts::envelope::Verified;
-use contracts::transfer_format::{decode_import, QR_MAGIC};
 use contracts::{BalanceAttestation, Envelope, KeyRing, SigningRequest};
 
 use crate::dto::DecodedTransaction;
@@ -50,23 +48,7 @@ pub(crate) fn read(input: &str) -> ApiResult<Envelope> {
             ),
         ));
     }
-    let trimmed = input.trim();
-    let bytes: Vec<u8> = if trimmed.starts_with("-----BEGIN CUSTODY ")
-        || trimmed.starts_with(QR_MAGIC)
-    {
-        trimmed.as_bytes().to_vec()
-    } else {
-        let compact: String = trimmed.chars().filter(|c| !c.is_whitespace()).collect();
-        base64::engine::general_purpose::STANDARD
-            .decode(compact.as_bytes())
-            .map_err(|_| {
-                ApiError::reject(
-                    Rejection::Malformed,
-                    "the input is neither an armored envelope, QR part texts, nor base64 of an envelope",
-                )
-            })?
-    };
-    decode_import(&bytes).map_err(fail)
+    contracts::transfer_format::decode_import_text(input).map_err(fail)
 }
 
 fn fail(e: contracts::Error) -> ApiError {

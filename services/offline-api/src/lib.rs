@@ -13,7 +13,6 @@
 //! RFC 9457 problems. Time comes from an injected [`Clock`].
 
 mod api;
-pub mod clock;
 pub mod config;
 mod dto;
 pub mod error;
@@ -22,12 +21,13 @@ mod import;
 pub mod session;
 pub mod state;
 
+/// Time as a dependency (shared with the online API).
+pub use web::clock;
+
 use std::future::Future;
 use std::sync::Arc;
 
-use poem::http::header;
 use poem::listener::TcpListener;
-use poem::middleware::SetHeader;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::OpenApiService;
 
@@ -44,12 +44,6 @@ pub const MAX_BODY_BYTES: usize = 512 * 1024;
 
 /// The OpenAPI title and version.
 const TITLE: &str = "Custody offline zone API";
-
-/// Content-Security-Policy of API responses: nothing may load, nothing may frame.
-const CSP_API: &str =
-    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
-/// Content-Security-Policy of the Swagger UI page, whose script and styles are inline.
-const CSP_DOCS: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
 /// Errors of [`run`] and [`create_admin`].
 #[derive(Debug, thiserror::Error)]
@@ -130,71 +124,15 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
     let api_routes = Route::new()
         .nest("/", svc)
         .at("/api/openapi.json", spec)
-        .before(|req| async move { body_limit(req) })
+        .before(|req| async move { web::body_limit(req, MAX_BODY_BYTES) })
         .catch_all_error(|err| async move { error::render(err) })
-        .with(security_headers(CSP_API));
+        .with(web::security_headers(web::CSP_API));
     Route::new()
-        .nest("/api/docs", docs.with(security_headers(CSP_DOCS)))
+        .nest("/api/docs", docs.with(web::security_headers(web::CSP_DOCS)))
         .nest("/", api_routes)
         .catch_all_error(|err| async move { error::render(err) })
         .map_to_response()
-        .map(|resp| async move { default_headers(resp) })
-}
-
-/// Responses that no inner layer decorated (an unknown route at the top) get the API's
-/// headers too; inner layers' choices (the docs page's CSP) are kept.
-fn default_headers(mut resp: poem::Response) -> poem::Response {
-    let defaults = [
-        ("content-security-policy", CSP_API),
-        ("x-content-type-options", "nosniff"),
-        ("referrer-policy", "no-referrer"),
-        ("x-frame-options", "DENY"),
-        ("cache-control", "no-store"),
-    ];
-    for (name, value) in defaults {
-        if !resp.headers().contains_key(name) {
-            resp.headers_mut()
-                .insert(name, poem::http::HeaderValue::from_static(value));
-        }
-    }
-    resp
-}
-
-/// Refuse bodies over [`MAX_BODY_BYTES`] before they are read (413), and streamed bodies of
-/// unknown length (411): every client this API serves sends `Content-Length`.
-fn body_limit(req: poem::Request) -> poem::Result<poem::Request> {
-    use poem::http::StatusCode;
-    let length = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .map(|v| v.to_str().ok().and_then(|s| s.parse::<usize>().ok()));
-    match length {
-        Some(Some(n)) if n > MAX_BODY_BYTES => Err(poem::Error::from_string(
-            format!("the request body has {n} bytes; at most {MAX_BODY_BYTES} are accepted"),
-            StatusCode::PAYLOAD_TOO_LARGE,
-        )),
-        Some(None) => Err(poem::Error::from_string(
-            "the Content-Length header is not a number",
-            StatusCode::BAD_REQUEST,
-        )),
-        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-            Err(poem::Error::from_string(
-                "send the body with a Content-Length header",
-                StatusCode::LENGTH_REQUIRED,
-            ))
-        }
-        _ => Ok(req),
-    }
-}
-
-/// The security headers of every response (DESIGN.md §13).
-fn security_headers(csp: &'static str) -> SetHeader {
-    SetHeader::new()
-        .overriding("Content-Security-Policy", csp)
-        .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-        .overriding(header::REFERRER_POLICY, "no-referrer")
-        .overriding(header::X_FRAME_OPTIONS, "DENY")
-        .overriding(header::CACHE_CONTROL, "no-store")
+        .map(|resp| async move { web::default_headers(resp) })
 }
 
 /// Build the state from a configuration: open (and migrate) the database, load the PKCS#11

@@ -14,7 +14,6 @@
 
 use auth::{Action, CsrfToken, SessionState, SessionToken, TokenHash};
 use offline_db::entity::{auth_sessions, users};
-use poem::http::Method;
 use poem::Request;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use secrecy::SecretString;
@@ -27,14 +26,9 @@ use crate::state::AppState;
 /// host-only and `Path=/`.
 pub const SESSION_COOKIE: &str = "__Host-custody-offline";
 /// The CSRF header.
-pub const CSRF_HEADER: &str = "X-CSRF-Token";
+pub use web::CSRF_HEADER;
 
-/// How the caller presented the session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Via {
-    Cookie,
-    Bearer,
-}
+pub(crate) use web::{client_ip, Via};
 
 /// An authenticated caller.
 #[derive(Debug, Clone)]
@@ -58,39 +52,9 @@ pub(crate) fn auth_role(role: offline_db::Role) -> auth::Role {
     }
 }
 
-/// The client's address for per-IP throttling (the socket peer; no forwarding headers are
-/// trusted, the offline API is served directly on the air-gapped LAN).
-pub(crate) fn client_ip(req: &Request) -> String {
-    match req.remote_addr().as_socket_addr() {
-        Some(addr) => addr.ip().to_string(),
-        None => "unknown".to_owned(),
-    }
-}
-
 /// The session token the request presents, if any.
 pub(crate) fn presented_token(req: &Request) -> Option<(String, Via)> {
-    if let Some(value) = req.headers().get(poem::http::header::AUTHORIZATION) {
-        let v = value.to_str().ok()?;
-        let token = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))?;
-        return Some((token.trim().to_owned(), Via::Bearer));
-    }
-    for value in req.headers().get_all(poem::http::header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for pair in text.split(';') {
-            if let Some((name, val)) = pair.trim().split_once('=') {
-                if name == SESSION_COOKIE {
-                    return Some((val.trim().to_owned(), Via::Cookie));
-                }
-            }
-        }
-    }
-    None
-}
-
-fn state_changing(method: &Method) -> bool {
-    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+    web::presented_token(req, SESSION_COOKIE)
 }
 
 fn action_words(action: Action) -> String {
@@ -137,7 +101,7 @@ impl AppState {
     /// Authenticate the request and check that the caller's role may perform `action`.
     pub(crate) async fn authorize(&self, req: &Request, action: Action) -> ApiResult<Caller> {
         let (session, user, via) = self.session_of(req).await?;
-        if via == Via::Cookie && state_changing(req.method()) {
+        if via == Via::Cookie && web::state_changing(req.method()) {
             let expected = TokenHash::from_hex(&session.csrf_hash).map_err(ApiError::internal)?;
             let ok = req
                 .headers()

@@ -34,8 +34,9 @@ fn expected(action: Action) -> &'static [&'static str] {
         // Online zone (issue 5).
         OnlineManageRoles => &["admin"],
         OnlineViewUsers => &["admin", "auditor"],
+        ManageAccountPolicies => &["admin"],
         ImportAccountManifest => &["trader"],
-        ViewAccounts => &["trader", "auditor"],
+        ViewAccounts => &["admin", "trader", "auditor"],
         CreateTransfer => &["trader"],
         ApproveTransfer => &["trader"],
         ExportSigningRequest => &["trader"],
@@ -57,7 +58,7 @@ fn role_matrix_is_exactly_the_expected_table() {
             cells += 1;
         }
     }
-    assert_eq!(cells, 6 * 28);
+    assert_eq!(cells, 6 * 29);
 }
 
 #[test]
@@ -72,7 +73,7 @@ fn role_and_action_lists_are_complete_and_distinct() {
     );
     // `expected` is an exhaustive match, so a new variant fails to compile there; this catches a
     // variant that was added to the enum but not to `ALL`.
-    assert_eq!(Action::ALL.len(), 28);
+    assert_eq!(Action::ALL.len(), 29);
 }
 
 #[test]

@@ -11,4 +11,5 @@
     clippy::panic
 )]
 
+mod export;
 mod hsm;

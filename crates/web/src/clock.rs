@@ -57,7 +57,7 @@ impl Clock for TestClock {
 }
 
 /// `DateTime<Utc>` → `SystemTime` (for `auth`, which works in `SystemTime`).
-pub(crate) fn to_system(t: DateTime<Utc>) -> SystemTime {
+pub fn to_system(t: DateTime<Utc>) -> SystemTime {
     let secs = t.timestamp();
     let nanos = t.timestamp_subsec_nanos();
     if secs >= 0 {
@@ -68,6 +68,6 @@ pub(crate) fn to_system(t: DateTime<Utc>) -> SystemTime {
 }
 
 /// Unix seconds (for `contracts` and `hsm`); times before 1970 are 0.
-pub(crate) fn unix_secs(t: DateTime<Utc>) -> u64 {
+pub fn unix_secs(t: DateTime<Utc>) -> u64 {
     u64::try_from(t.timestamp()).unwrap_or(0)
 }

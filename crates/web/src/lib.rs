@@ -1,0 +1,237 @@
+//! What the offline and the online API share, so both zones answer the same way at the HTTP
+//! edge: time from an injected [`Clock`]; the security headers, the body limit and the
+//! default headers of every response (DESIGN.md §13); the session token a request presents
+//! (cookie or bearer) and the client address; and the RFC 9457 [`Problem`] document.
+//!
+//! What differs between the zones stays in each API: its error kinds, its roles and its
+//! session store.
+
+pub mod clock;
+pub mod config;
+
+use poem::http::{header, HeaderValue, Method, StatusCode};
+use poem::middleware::SetHeader;
+use poem::Request;
+use poem_openapi::Object;
+
+pub use clock::{to_system, unix_secs, Clock, SystemClock, TestClock};
+
+/// The media type of every error body.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// Content-Security-Policy of API responses: nothing may load, nothing may frame.
+pub const CSP_API: &str =
+    "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+/// Content-Security-Policy of the Swagger UI page, whose script and styles are inline.
+pub const CSP_DOCS: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
+
+/// The CSRF header a cookie session must echo on state changes.
+pub const CSRF_HEADER: &str = "X-CSRF-Token";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object)]
+pub struct Problem {
+    /// A URI naming the kind of problem (`urn:custody:<zone>:problem:<slug>`).
+    #[oai(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem; the same for every occurrence.
+    pub title: String,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong this time, in words the user can act on.
+    pub detail: String,
+    /// For validation problems: the input field at fault.
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+/// The security headers of every response.
+pub fn security_headers(csp: &'static str) -> SetHeader {
+    SetHeader::new()
+        .overriding("Content-Security-Policy", csp)
+        .overriding(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+        .overriding(header::REFERRER_POLICY, "no-referrer")
+        .overriding(header::X_FRAME_OPTIONS, "DENY")
+        .overriding(header::CACHE_CONTROL, "no-store")
+}
+
+/// Responses that no inner layer decorated (an unknown route at the top) get the API's
+/// headers too; inner layers' choices (the docs page's CSP) are kept.
+pub fn default_headers(mut resp: poem::Response) -> poem::Response {
+    let defaults = [
+        ("content-security-policy", CSP_API),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cache-control", "no-store"),
+    ];
+    for (name, value) in defaults {
+        if !resp.headers().contains_key(name) {
+            resp.headers_mut()
+                .insert(name, HeaderValue::from_static(value));
+        }
+    }
+    resp
+}
+
+/// Refuse bodies over `max` bytes before they are read (413), and streamed bodies of unknown
+/// length (411): every client these APIs serve sends `Content-Length`.
+pub fn body_limit(req: Request, max: usize) -> poem::Result<Request> {
+    let length = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .map(|v| v.to_str().ok().and_then(|s| s.parse::<usize>().ok()));
+    match length {
+        Some(Some(n)) if n > max => Err(poem::Error::from_string(
+            format!("the request body has {n} bytes; at most {max} are accepted"),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        )),
+        Some(None) => Err(poem::Error::from_string(
+            "the Content-Length header is not a number",
+            StatusCode::BAD_REQUEST,
+        )),
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            Err(poem::Error::from_string(
+                "send the body with a Content-Length header",
+                StatusCode::LENGTH_REQUIRED,
+            ))
+        }
+        _ => Ok(req),
+    }
+}
+
+/// How the caller presented the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// The session cookie (a browser): state changes need the CSRF header.
+    Cookie,
+    /// `Authorization: Bearer` (a tool): a browser never attaches it by itself.
+    Bearer,
+}
+
+/// The session token the request presents, if any: the bearer token, else the cookie named
+/// `cookie_name`.
+pub fn presented_token(req: &Request, cookie_name: &str) -> Option<(String, Via)> {
+    if let Some(value) = req.headers().get(header::AUTHORIZATION) {
+        let v = value.to_str().ok()?;
+        let token = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))?;
+        return Some((token.trim().to_owned(), Via::Bearer));
+    }
+    for value in req.headers().get_all(header::COOKIE) {
+        let Ok(text) = value.to_str() else { continue };
+        for pair in text.split(';') {
+            if let Some((name, val)) = pair.trim().split_once('=') {
+                if name == cookie_name {
+                    return Some((val.trim().to_owned(), Via::Cookie));
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether the method changes state (anything but GET, HEAD and OPTIONS).
+pub fn state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// The CSRF token the request carries in [`CSRF_HEADER`], if any.
+pub fn presented_csrf(req: &Request) -> Option<&str> {
+    req.headers().get(CSRF_HEADER).and_then(|v| v.to_str().ok())
+}
+
+/// The client's address for per-IP throttling: the socket peer. No forwarding header is
+/// trusted; put a proxy in front only together with a change here.
+pub fn client_ip(req: &Request) -> String {
+    match req.remote_addr().as_socket_addr() {
+        Some(addr) => addr.ip().to_string(),
+        None => "unknown".to_owned(),
+    }
+}
+
+/// The `Set-Cookie` value of a session cookie: `__Host-` names need Secure, host-only and
+/// `Path=/`; HttpOnly keeps it from scripts, SameSite=Strict from cross-site requests.
+pub fn session_cookie(name: &str, token: &str, max_age_secs: u64) -> String {
+    format!("{name}={token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}")
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn clear_cookie(name: &str) -> String {
+    format!("{name}=; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Whole seconds to wait, rounded up, at least 1 (for `Retry-After`).
+pub fn retry_after_secs(d: std::time::Duration) -> u64 {
+    let secs = d.as_secs();
+    if d.subsec_nanos() > 0 {
+        secs.saturating_add(1)
+    } else {
+        secs.max(1)
+    }
+}
+
+/// A problem as a response: the JSON body with [`PROBLEM_JSON`] and the status.
+pub fn problem_response(problem: &Problem, status: StatusCode) -> poem::Response {
+    use poem_openapi::types::ToJSON;
+    poem::Response::builder()
+        .status(status)
+        .content_type(PROBLEM_JSON)
+        .body(problem.to_json_string())
+}
+
+/// The problem for one of poem's own client errors (unparsable body, unknown route, body too
+/// large…), typed under `type_prefix`; `None` for a server error, which the caller makes
+/// opaque and logs.
+pub fn poem_problem(err: &poem::Error, type_prefix: &str, oversized_slug: &str) -> Option<Problem> {
+    let status = err.status();
+    if status.is_server_error() {
+        return None;
+    }
+    let (slug, title) = match status {
+        StatusCode::NOT_FOUND => ("not-found", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method-not-allowed", "Method not allowed"),
+        StatusCode::PAYLOAD_TOO_LARGE => (oversized_slug, "The input is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported-media-type", "Unsupported media type"),
+        _ => ("bad-request", "The request could not be read"),
+    };
+    Some(Problem {
+        kind: format!("{type_prefix}{slug}"),
+        title: title.to_owned(),
+        status: status.as_u16(),
+        detail: err.to_string(),
+        field: None,
+    })
+}
+
+/// The OpenAPI description of every handler's error responses: any 4xx or 5xx is a
+/// [`Problem`]. An API's error type returns this from `ApiResponse::meta`.
+pub fn problem_responses_meta() -> poem_openapi::registry::MetaResponses {
+    use poem_openapi::registry::{MetaMediaType, MetaResponse, MetaResponses};
+    use poem_openapi::types::Type;
+    let content = || {
+        vec![MetaMediaType {
+            content_type: PROBLEM_JSON,
+            schema: <Problem as Type>::schema_ref(),
+        }]
+    };
+    MetaResponses {
+        responses: vec![
+            MetaResponse {
+                description: "The request was rejected; the problem says why and what to do.",
+                status: None,
+                status_range: Some("4XX".to_owned()),
+                content: content(),
+                headers: vec![],
+            },
+            MetaResponse {
+                description: "A server fault; nothing was changed.",
+                status: None,
+                status_range: Some("5XX".to_owned()),
+                content: content(),
+                headers: vec![],
+            },
+        ],
+    }
+}

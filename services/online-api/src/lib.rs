@@ -1,0 +1,262 @@
+//! The online zone's REST API (DESIGN.md §3, §6, §7, §10, §11; issue 5): sign-up and sign-in
+//! with cookie or bearer sessions, roles granted by administrators (a fresh user has none);
+//! custody accounts imported from the offline zone's signed manifests; ETH and ERC-20
+//! balances read from the node at one block; transfers validated against the balance and the
+//! account's policy, built with the node's nonce and fees, exported as a `SigningRequest`
+//! signed by the export key on a PKCS#11 token, and completed by importing the offline zone's
+//! `SignatureResponse`, which queues the broadcast for the chain worker; balance attestations;
+//! and the operation and transaction logs for auditors (JSON, CSV, verification).
+//!
+//! The crate is a library: [`run`] serves a [`Config`] until a shutdown future resolves, [`app`]
+//! builds the endpoint over an [`AppState`] (tests drive it directly), [`openapi_json`] prints
+//! the document committed as `schemas/online-api.openapi.json`, and [`create_admin`] is the
+//! first-administrator bootstrap behind `custodyd online-admin create`. The API holds no key
+//! that can move funds and talks to no broker: every change goes through `online_db` in one
+//! transaction with its log record and, for a broadcast, its outbox row.
+
+mod accounts;
+mod api;
+mod audit;
+pub mod config;
+mod dto;
+pub mod error;
+mod export;
+pub mod session;
+pub mod state;
+mod transfers;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::listener::TcpListener;
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+pub use audit::to_csv;
+pub use config::{Config, ConfigError};
+pub use error::{ApiError, Problem};
+pub use state::{AppState, AppStateBuilder};
+pub use web::clock::{Clock, SystemClock, TestClock};
+
+/// The largest request body accepted (bytes): an armored envelope of the largest size, QR part
+/// texts, in a JSON string.
+pub const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// The OpenAPI title.
+const TITLE: &str = "Custody online zone API";
+
+/// The OpenAPI description.
+const DESCRIPTION: &str = "Errors are RFC 9457 problems (application/problem+json). Sessions: \
+    the `__Host-custody-online` cookie (state changes need `X-CSRF-Token`) or \
+    `Authorization: Bearer <token>` (no CSRF header needed). Amounts are decimal strings of \
+    base units; addresses are EIP-55 checksummed.";
+
+/// Errors of [`run`] and [`create_admin`].
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The database could not be opened or migrated, or an operation failed.
+    #[error(transparent)]
+    Db(#[from] online_db::Error),
+    /// The export key could not be opened.
+    #[error("cannot open the export key: {0}")]
+    Hsm(#[from] hsm::Error),
+    /// The PKCS#11 module could not be loaded.
+    #[error("cannot load the PKCS#11 module: {0}")]
+    P11(#[from] p11::Error),
+    /// The Ethereum node is unreachable or serves another chain.
+    #[error(transparent)]
+    Chain(#[from] chain::Error),
+    /// Password policy, hashing or another authentication rule.
+    #[error(transparent)]
+    Auth(#[from] auth::Error),
+    /// The listener failed.
+    #[error("the server failed: {0}")]
+    Io(#[from] std::io::Error),
+    /// A pinned key is not a valid P-256 key.
+    #[error("offline_keys[{index}] is not a P-256 public key in hex SEC1")]
+    PinnedKey {
+        /// Which one.
+        index: usize,
+    },
+}
+
+type Apis = (
+    api::Api,
+    accounts::AccountsApi,
+    transfers::TransfersApi,
+    audit::AuditApi,
+);
+
+fn apis(state: Option<AppState>) -> Apis {
+    (
+        api::Api {
+            state: state.clone(),
+        },
+        accounts::AccountsApi {
+            state: state.clone(),
+        },
+        transfers::TransfersApi {
+            state: state.clone(),
+        },
+        audit::AuditApi { state },
+    )
+}
+
+fn service(state: Option<AppState>) -> OpenApiService<Apis, ()> {
+    OpenApiService::new(apis(state), TITLE, env!("CARGO_PKG_VERSION")).description(DESCRIPTION)
+}
+
+/// The OpenAPI document (pretty JSON), as committed in `schemas/online-api.openapi.json`.
+pub fn openapi_json() -> String {
+    let mut s = service(None).spec();
+    s.push('\n');
+    s
+}
+
+/// The application: `/api/...` with security headers on every response and every error
+/// rendered as a problem.
+pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
+    let svc = service(Some(state));
+    let spec = svc.spec_endpoint();
+    let docs = svc.swagger_ui();
+    let api_routes = Route::new()
+        .nest("/", svc)
+        .at("/api/openapi.json", spec)
+        .before(|req| async move { web::body_limit(req, MAX_BODY_BYTES) })
+        .catch_all_error(|err| async move { error::render(err) })
+        .with(web::security_headers(web::CSP_API));
+    Route::new()
+        .nest("/api/docs", docs.with(web::security_headers(web::CSP_DOCS)))
+        .nest("/", api_routes)
+        .catch_all_error(|err| async move { error::render(err) })
+        .map_to_response()
+        .map(|resp| async move { web::default_headers(resp) })
+}
+
+/// Whether a TCP connection to the broker of `amqp_url` opens within two seconds.
+pub(crate) async fn broker_reachable(amqp_url: &str) -> bool {
+    let Some(rest) = amqp_url
+        .strip_prefix("amqp://")
+        .or_else(|| amqp_url.strip_prefix("amqps://"))
+    else {
+        return false;
+    };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host_port = authority.rsplit('@').next().unwrap_or_default();
+    let target = if host_port.contains(':') {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    };
+    matches!(
+        tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(target)
+        )
+        .await,
+        Ok(Ok(_))
+    )
+}
+
+/// Build the state from a configuration: open (and migrate) the database, connect to the
+/// node (checking its chain id), open the export key's token with the PIN from its file, pin
+/// the offline keys.
+pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
+    let db = online_db::Db::connect(&config.db_url()).await?;
+    let chain = chain::Chain::connect(&config.rpc_url, config.chain_id).await?;
+    let pin = config.export_pin()?;
+    let module_path = config.export_key.module.clone();
+    let label = config.export_key.token_label.clone();
+    let key = tokio::task::spawn_blocking(move || -> Result<hsm::ExportKey, Error> {
+        let module = p11::Module::load(&module_path)?;
+        Ok(hsm::ExportKey::open(
+            &module,
+            &hsm::TokenSelector::Label(label),
+            &pin,
+        )?)
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
+    let mut builder = AppState::builder(db, chain, Arc::new(key), hasher, Arc::new(SystemClock))
+        .session_policy(config.session.policy()?)
+        .balance_cache_secs(config.balance_cache_secs)
+        .request_ttl_secs(config.request_ttl_secs)
+        .amqp(config.amqp.clone());
+    for (index, key) in config.offline_keys.iter().enumerate() {
+        let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
+        builder = builder.pin_offline_key(key);
+    }
+    Ok(builder.build())
+}
+
+/// Serve `config` until `shutdown` resolves.
+pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> Result<(), Error> {
+    let state = state_from_config(&config).await?;
+    tracing::info!(listen = %config.listen, "online API listening");
+    serve(TcpListener::bind(config.listen.clone()), state, shutdown).await
+}
+
+/// Serve `state` on `listener` until `shutdown` resolves (tests bind port 0 and use this).
+pub async fn serve<L: poem::listener::Listener + 'static>(
+    listener: L,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), Error> {
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(app(state), shutdown, None)
+        .await?;
+    Ok(())
+}
+
+/// The new administrator, as `create_admin` reports it.
+#[derive(Debug, Clone)]
+pub struct CreatedAdmin {
+    /// The user id.
+    pub id: String,
+    /// The login name.
+    pub username: String,
+}
+
+/// Bootstrap an administrator (`custodyd online-admin create`): username and password are
+/// checked by the same policy as a registration; the log records `cli:online-admin` as the
+/// actor.
+pub async fn create_admin(
+    db_url: &str,
+    username: &str,
+    display_name: &str,
+    password: secrecy::SecretString,
+) -> Result<CreatedAdmin, Error> {
+    use secrecy::ExposeSecret;
+    const ACTOR: &str = "cli:online-admin";
+    let db = online_db::Db::connect(&config::db_url(db_url)).await?;
+    let username = auth::Username::parse(username)?;
+    let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
+    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
+    let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
+        .await
+        .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let now = SystemClock.now();
+    let user = db
+        .create_user(
+            online_db::NewUser {
+                username: username.as_str().to_owned(),
+                display_name: display_name.to_owned(),
+                password_hash: hash.into_string(),
+            },
+            ACTOR,
+            now,
+        )
+        .await?;
+    let user = db
+        .set_role(&user.id, online_db::Role::Admin, ACTOR, now)
+        .await?;
+    Ok(CreatedAdmin {
+        id: user.id,
+        username: user.username,
+    })
+}

@@ -1,0 +1,141 @@
+//! Who is calling: the session (cookie or bearer token), the CSRF check and the role check.
+//!
+//! Browsers get the session in the `__Host-custody-online` cookie and the CSRF token in the
+//! login response body; every state change with the cookie must echo it in `X-CSRF-Token`.
+//! Tools sign in with `"client": "bearer"` and send `Authorization: Bearer <token>`, which a
+//! browser never attaches by itself. Order of checks, so the status says what to fix: no or
+//! invalid session → 401; cookie state change without the right CSRF token → 403; role not
+//! allowed (`auth::Action`) → 403.
+
+use auth::{Action, CsrfToken, SessionState, SessionToken, TokenHash};
+use online_db::entity::{auth_sessions, users};
+use poem::Request;
+use secrecy::SecretString;
+use web::{presented_csrf, to_system, Via};
+
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+/// The session cookie's name. `__Host-` makes the browser refuse it unless it is Secure,
+/// host-only and `Path=/`.
+pub const SESSION_COOKIE: &str = "__Host-custody-online";
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub user: users::Model,
+    pub session_id: String,
+}
+
+/// The database role as the permission table's role.
+pub fn auth_role(role: online_db::Role) -> auth::Role {
+    match role {
+        online_db::Role::Unassigned => auth::Role::Unassigned,
+        online_db::Role::Admin => auth::Role::Admin,
+        online_db::Role::Trader => auth::Role::Trader,
+        online_db::Role::Auditor => auth::Role::Auditor,
+    }
+}
+
+impl AppState {
+    /// The session row and user of the presented token, if valid now.
+    pub(crate) async fn session_of(
+        &self,
+        req: &Request,
+    ) -> ApiResult<(auth_sessions::Model, users::Model, Via)> {
+        let unauth = || {
+            ApiError::Unauthenticated("sign in first: this request has no valid session".to_owned())
+        };
+        let (raw, via) = web::presented_token(req, SESSION_COOKIE).ok_or_else(unauth)?;
+        let token = SessionToken::parse(&raw).map_err(|_| unauth())?;
+        let db = &self.inner.db;
+        let session = db
+            .session_by_token_hash(&token.token_hash().to_hex())
+            .await?
+            .ok_or_else(unauth)?;
+        let user = db.user(&session.user_id).await?.ok_or_else(unauth)?;
+        let state = SessionState {
+            created_at: to_system(session.created_at),
+            last_seen_at: to_system(session.last_seen_at),
+            revoked_at: session.revoked_at.map(to_system),
+            user_disabled: user.status != online_db::UserStatus::Active,
+            password_changed_at: None,
+        };
+        self.inner
+            .policy
+            .check(&state, to_system(self.now()))
+            .map_err(|why| ApiError::Unauthenticated(why.to_string()))?;
+        Ok((session, user, via))
+    }
+
+    /// Authenticate the request and check that the caller's role may perform `action`.
+    pub(crate) async fn authorize(&self, req: &Request, action: Action) -> ApiResult<Caller> {
+        let (session, user, via) = self.session_of(req).await?;
+        if via == Via::Cookie && web::state_changing(req.method()) {
+            let expected = TokenHash::from_hex(&session.csrf_hash).map_err(ApiError::internal)?;
+            let ok = presented_csrf(req)
+                .is_some_and(|presented| CsrfToken::verify(presented, &expected));
+            if !ok {
+                return Err(ApiError::Csrf);
+            }
+        }
+        let role = auth_role(user.role);
+        if !role.may(action) {
+            return Err(ApiError::Forbidden {
+                role: role.as_str(),
+                action: format!("{action:?}"),
+            });
+        }
+        self.inner.db.touch_session(&session.id, self.now()).await?;
+        Ok(Caller {
+            user,
+            session_id: session.id,
+        })
+    }
+
+    /// Argon2id off the async threads; `stored = None` runs against a dummy hash so an unknown
+    /// user costs as much as a known one.
+    pub(crate) async fn verify_password(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> ApiResult<bool> {
+        let hasher = self.inner.hasher.clone();
+        let candidate = SecretString::from(password);
+        tokio::task::spawn_blocking(move || hasher.verify_login(&candidate, stored.as_deref()))
+            .await?
+            .map_err(|e| match e {
+                auth::Error::UnusableStoredHash => {
+                    tracing::warn!(
+                        "a stored password hash is unusable; the password must be reset"
+                    );
+                    ApiError::InvalidCredentials
+                }
+                other => ApiError::internal(other),
+            })
+    }
+
+    /// Per-IP throttling: `Err(Throttled)` when an attempt from this address may not be
+    /// evaluated now. (Per account, the database's lockout applies.)
+    pub(crate) async fn throttle_ip(&self, ip: &str) -> ApiResult<()> {
+        let now = self.now();
+        let throttle = &self.inner.ip_throttle;
+        let since = now
+            - chrono::Duration::from_std(throttle.window()).unwrap_or(chrono::Duration::hours(1));
+        let attempts: Vec<auth::Attempt> = self
+            .inner
+            .db
+            .login_attempts(ip, true, since)
+            .await?
+            .into_iter()
+            .map(|r| auth::Attempt {
+                at: to_system(r.at),
+                success: r.success,
+            })
+            .collect();
+        match throttle.decide(&attempts, to_system(now)) {
+            auth::Decision::Allow => Ok(()),
+            auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
+        }
+    }
+}

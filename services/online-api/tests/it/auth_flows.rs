@@ -1,0 +1,217 @@
+//! Registration, roles, the lockout, CSRF and sign-out.
+
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use serde_json::json;
+
+use crate::common::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
+    on_both(|w: World| async move {
+        let r = w
+            .call(
+                "POST",
+                "/api/auth/register",
+                None,
+                Some(
+                    json!({"username": "newbie", "display_name": "New Bie", "password": PASSWORD}),
+                ),
+            )
+            .await;
+        assert_eq!(r.ok()["role"], "none");
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        // Weak passwords and taken names are refused with the field named.
+        for (name, password, field) in [
+            ("newbie2", "short", "password"),
+            ("newbie3", "newbie3 newbie3 newbie3", "password"),
+            ("newbie", PASSWORD, "username"),
+            ("x", PASSWORD, "username"),
+        ] {
+            let r = w
+                .call(
+                    "POST",
+                    "/api/auth/register",
+                    None,
+                    Some(json!({"username": name, "display_name": "N", "password": password})),
+                )
+                .await;
+            assert!(r.status.is_client_error(), "{name}: {}", r.body);
+            if r.status == StatusCode::UNPROCESSABLE_ENTITY {
+                assert_eq!(r.body["field"], field, "{name}: {}", r.body);
+            }
+        }
+        let newbie = w.login_bearer("newbie").await;
+        for path in [
+            "/api/accounts",
+            "/api/transfers",
+            "/api/audit/operations",
+            "/api/users",
+        ] {
+            let r = w.call("GET", path, Some(&newbie), None).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}: {}", r.body);
+        }
+        // Only an admin grants roles; a trader cannot.
+        let r = w
+            .call(
+                "PUT",
+                &format!("/api/users/{id}/role"),
+                Some(&w.trader),
+                Some(json!({"role": "trader"})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = w
+            .call(
+                "PUT",
+                &format!("/api/users/{id}/role"),
+                Some(&w.admin),
+                Some(json!({"role": "superuser"})),
+            )
+            .await;
+        assert_eq!(r.body["field"], "role");
+        let r = w
+            .call(
+                "PUT",
+                &format!("/api/users/{id}/role"),
+                Some(&w.admin),
+                Some(json!({"role": "auditor"})),
+            )
+            .await;
+        assert_eq!(r.ok()["role"], "auditor");
+        let r = w
+            .call(
+                "GET",
+                "/api/audit/operations?action=user.role_changed",
+                Some(&newbie),
+                None,
+            )
+            .await;
+        assert!(!r.ok().as_array().unwrap().is_empty());
+        // Disabling ends the session at once.
+        let r = w
+            .call(
+                "PUT",
+                &format!("/api/users/{id}/status"),
+                Some(&w.admin),
+                Some(json!({"status": "DISABLED"})),
+            )
+            .await;
+        assert_eq!(r.ok()["status"], "DISABLED");
+        let r = w.call("GET", "/api/auth/me", Some(&newbie), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn five_failed_logins_lock_the_account_even_for_the_right_password_until_the_lock_ends() {
+    on_both(|w: World| async move {
+        let login = |password: &'static str| {
+            let w = &w;
+            async move {
+                w.call(
+                    "POST",
+                    "/api/auth/login",
+                    None,
+                    Some(json!({"username": "trader2", "password": password, "client": "bearer"})),
+                )
+                .await
+            }
+        };
+        for _ in 0..4 {
+            let r = login("wrong password here").await;
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+            assert_eq!(r.problem(), "invalid-credentials");
+        }
+        let r = login("wrong password here").await;
+        assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS, "{}", r.body);
+        assert_eq!(r.problem(), "account-locked");
+        let r = login(PASSWORD).await;
+        assert_eq!(
+            r.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "the right password is not evaluated"
+        );
+        let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((800..=900).contains(&wait), "{wait}");
+        w.clock.advance(Duration::from_secs(wait + 1));
+        let r = login(PASSWORD).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        // The log has the failures and the lock (the clock moved past the auditor's idle
+        // timeout, so they sign in again).
+        let auditor = w.login_bearer("auditor").await;
+        let r = w
+            .call(
+                "GET",
+                "/api/audit/operations?action=auth.login_failed",
+                Some(&auditor),
+                None,
+            )
+            .await;
+        assert!(r.ok().as_array().unwrap().len() >= 5);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_session_needs_its_csrf_token_for_changes_and_logout_ends_it() {
+    on_both(|w: World| async move {
+        let session = w.login_cookie("trader").await;
+        let Session::Cookie { csrf, .. } = &session else {
+            unreachable!()
+        };
+        let body = json!({
+            "account_id": w.account_id, "asset": "ETH",
+            "to": dev_address(PAYEE).to_checksum(), "amount": "1000",
+        });
+        let r = w
+            .call_raw(
+                "POST",
+                "/api/transfers",
+                Some(&session),
+                None,
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert_eq!(r.problem(), "csrf-token-invalid");
+        let r = w
+            .call_raw(
+                "POST",
+                "/api/transfers",
+                Some(&session),
+                Some("forged"),
+                Some(body.clone()),
+            )
+            .await;
+        assert_eq!(r.problem(), "csrf-token-invalid");
+        let r = w
+            .call_raw(
+                "POST",
+                "/api/transfers",
+                Some(&session),
+                Some(csrf),
+                Some(body),
+            )
+            .await;
+        assert_eq!(r.ok()["status"], "DRAFT");
+        // Reads need no CSRF token.
+        let r = w
+            .call_raw("GET", "/api/transfers", Some(&session), None, None)
+            .await;
+        assert_eq!(r.ok().as_array().unwrap().len(), 1);
+        let r = w
+            .call("POST", "/api/auth/logout", Some(&session), None)
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        assert!(r.headers["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0"));
+        let r = w.call("GET", "/api/auth/me", Some(&session), None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
