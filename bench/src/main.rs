@@ -1,8 +1,9 @@
 //! `bench`: measures the project's paths against the raw libraries they stand on, in the same
 //! run on the same machine, and prints a table plus `RATIO <name> <value>` lines.
 //!
-//! Usage: `cargo run --release -p bench -- tss [--quick]`.
+//! Usage: `cargo run --release -p bench -- tss|online [--quick]`.
 
+mod online_bench;
 mod raw;
 mod stats;
 mod tss_bench;
@@ -18,7 +19,8 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     match args.first().map(String::as_str) {
         Some("tss") => runtime.block_on(tss_bench::run(quick)),
-        Some(other) => bail!("unknown bench {other:?}; available: tss"),
-        None => bail!("usage: bench <tss> [--quick]"),
+        Some("online") => runtime.block_on(online_bench::run(quick)),
+        Some(other) => bail!("unknown bench {other:?}; available: tss, online"),
+        None => bail!("usage: bench <tss|online> [--quick]"),
     }
 }

@@ -235,3 +235,27 @@ pub fn problem_responses_meta() -> poem_openapi::registry::MetaResponses {
         ],
     }
 }
+
+/// Argon2id verification of a sign-in off the async threads (`stored = None` runs against a
+/// dummy hash, so an unknown user costs as much as a known one). A stored hash that cannot be
+/// used answers like a wrong password and logs a warning for the operators. `Err` is a server
+/// fault (its text carries no secret).
+pub async fn verify_login(
+    hasher: std::sync::Arc<auth::PasswordHasher>,
+    password: String,
+    stored: Option<String>,
+) -> Result<bool, String> {
+    let candidate = secrecy::SecretString::from(password);
+    let verdict =
+        tokio::task::spawn_blocking(move || hasher.verify_login(&candidate, stored.as_deref()))
+            .await
+            .map_err(|e| format!("a blocking task failed: {e}"))?;
+    match verdict {
+        Ok(ok) => Ok(ok),
+        Err(auth::Error::UnusableStoredHash) => {
+            tracing::warn!("a stored password hash is unusable; the password must be reset");
+            Ok(false)
+        }
+        Err(other) => Err(other.to_string()),
+    }
+}

@@ -92,8 +92,7 @@ fn online_config(args: &OnlineApiArgs) -> anyhow::Result<online_api::Config> {
     let prefix = online_api::config::ENV_PREFIX;
     let mut flag = |key: &str, value: Option<String>| {
         if let Some(v) = value {
-            // A quoted TOML string, so a value that looks like a number stays text.
-            pairs.push((format!("{prefix}{key}"), toml_string(&v)));
+            pairs.push((format!("{prefix}{key}"), v));
         }
     };
     flag("LISTEN", args.listen.clone());

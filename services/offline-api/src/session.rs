@@ -16,7 +16,6 @@ use auth::{Action, CsrfToken, SessionState, SessionToken, TokenHash};
 use offline_db::entity::{auth_sessions, users};
 use poem::Request;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-use secrecy::SecretString;
 
 use crate::clock::to_system;
 use crate::error::{ApiError, ApiResult};
@@ -156,21 +155,9 @@ impl AppState {
         password: String,
         stored: Option<String>,
     ) -> ApiResult<bool> {
-        let hasher = self.inner.hasher.clone();
-        let candidate = SecretString::from(password);
-        tokio::task::spawn_blocking(move || hasher.verify_login(&candidate, stored.as_deref()))
-            .await?
-            .map_err(|e| match e {
-                // A stored hash we cannot use: the same answer as a wrong password to the
-                // client, and a log line for the operators.
-                auth::Error::UnusableStoredHash => {
-                    tracing::warn!(
-                        "a stored password hash is unusable; the password must be reset"
-                    );
-                    ApiError::InvalidCredentials
-                }
-                other => ApiError::internal(other),
-            })
+        web::verify_login(self.inner.hasher.clone(), password, stored)
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// Per-account and per-IP throttling: `Err(Throttled)` when an attempt may not be

@@ -111,6 +111,14 @@ fn parse_role(text: &str) -> ApiResult<online_db::Role> {
 
 #[OpenApi(prefix_path = "/api")]
 impl Api {
+    /// Liveness: the process serves HTTP. Touches nothing else (readiness is `/health`).
+    #[oai(path = "/live", method = "get", tag = "Tag::Meta")]
+    async fn live(&self) -> Json<Live> {
+        Json(Live {
+            status: "ok".to_owned(),
+        })
+    }
+
     /// Whether the service, its database, the node and the broker answer.
     #[oai(path = "/health", method = "get", tag = "Tag::Meta")]
     async fn health(&self) -> ApiResult<Json<Health>> {

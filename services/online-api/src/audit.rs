@@ -5,9 +5,9 @@ use auth::Action;
 use chrono::{DateTime, Utc};
 use online_db::LogFilter;
 use poem::Request;
-use poem_openapi::param::Query;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::{ApiResponse, Enum, OpenApi};
 
 use crate::api::{state, Tag};
 use crate::dto::*;
@@ -36,6 +36,25 @@ pub enum CsvReply {
 pub struct AuditApi {
     /// `None` only when the service is built to print the OpenAPI document.
     pub(crate) state: Option<AppState>,
+}
+
+/// A log's name in the path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum LogName {
+    /// The operation log.
+    Operations,
+    /// The transaction log.
+    Transactions,
+}
+
+impl From<LogName> for Log {
+    fn from(name: LogName) -> Log {
+        match name {
+            LogName::Operations => Log::Operation,
+            LogName::Transactions => Log::Transaction,
+        }
+    }
 }
 
 /// Which log.
@@ -207,13 +226,15 @@ impl AuditApi {
 
 #[OpenApi(prefix_path = "/api")]
 impl AuditApi {
-    /// The operation log (logins, failed logins, balance queries, exports, imports, role
-    /// changes), oldest first. Page with `after_seq` = the last `seq` seen. Auditors only.
+    /// A log, oldest first: `operations` (logins, failed logins, balance queries, exports,
+    /// imports, role changes) or `transactions` (every transfer state change). Page with
+    /// `after_seq` = the last `seq` seen. Auditors only.
     #[allow(clippy::too_many_arguments, reason = "one parameter per filter")]
-    #[oai(path = "/audit/operations", method = "get", tag = "Tag::Audit")]
-    async fn operations(
+    #[oai(path = "/audit/logs/:log", method = "get", tag = "Tag::Audit")]
+    async fn log(
         &self,
         req: &Request,
+        log: Path<LogName>,
         user: Query<Option<String>>,
         action: Query<Option<String>>,
         from: Query<Option<String>>,
@@ -233,45 +254,17 @@ impl AuditApi {
             after_seq: after_seq.0,
         };
         let limit = limit.0.unwrap_or(100).clamp(1, MAX_PAGE);
-        let records = self.records(req, Log::Operation, params, limit).await?;
+        let records = self.records(req, log.0.into(), params, limit).await?;
         Ok(Json(records.into_iter().map(view).collect()))
     }
 
-    /// The transaction log (every transfer state change), oldest first. Auditors only.
+    /// A log as CSV: the same filters, every matching record up to 100 000.
     #[allow(clippy::too_many_arguments, reason = "one parameter per filter")]
-    #[oai(path = "/audit/transactions", method = "get", tag = "Tag::Audit")]
-    async fn transactions(
+    #[oai(path = "/audit/logs/:log/csv", method = "get", tag = "Tag::Audit")]
+    async fn log_csv(
         &self,
         req: &Request,
-        user: Query<Option<String>>,
-        action: Query<Option<String>>,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
-        account_id: Query<Option<String>>,
-        tx_hash: Query<Option<String>>,
-        after_seq: Query<Option<i64>>,
-        limit: Query<Option<u64>>,
-    ) -> ApiResult<Json<Vec<LogRecordView>>> {
-        let params = Params {
-            user: user.0,
-            action: action.0,
-            from: from.0,
-            to: to.0,
-            account_id: account_id.0,
-            tx_hash: tx_hash.0,
-            after_seq: after_seq.0,
-        };
-        let limit = limit.0.unwrap_or(100).clamp(1, MAX_PAGE);
-        let records = self.records(req, Log::Transaction, params, limit).await?;
-        Ok(Json(records.into_iter().map(view).collect()))
-    }
-
-    /// The operation log as CSV (same filters, every matching record up to 100 000).
-    #[allow(clippy::too_many_arguments, reason = "one parameter per filter")]
-    #[oai(path = "/audit/operations.csv", method = "get", tag = "Tag::Audit")]
-    async fn operations_csv(
-        &self,
-        req: &Request,
+        log: Path<LogName>,
         user: Query<Option<String>>,
         action: Query<Option<String>>,
         from: Query<Option<String>>,
@@ -288,32 +281,7 @@ impl AuditApi {
             tx_hash: tx_hash.0,
             after_seq: None,
         };
-        self.csv(req, Log::Operation, params).await
-    }
-
-    /// The transaction log as CSV (same filters, every matching record up to 100 000).
-    #[allow(clippy::too_many_arguments, reason = "one parameter per filter")]
-    #[oai(path = "/audit/transactions.csv", method = "get", tag = "Tag::Audit")]
-    async fn transactions_csv(
-        &self,
-        req: &Request,
-        user: Query<Option<String>>,
-        action: Query<Option<String>>,
-        from: Query<Option<String>>,
-        to: Query<Option<String>>,
-        account_id: Query<Option<String>>,
-        tx_hash: Query<Option<String>>,
-    ) -> ApiResult<CsvReply> {
-        let params = Params {
-            user: user.0,
-            action: action.0,
-            from: from.0,
-            to: to.0,
-            account_id: account_id.0,
-            tx_hash: tx_hash.0,
-            after_seq: None,
-        };
-        self.csv(req, Log::Transaction, params).await
+        self.csv(req, log.0.into(), params).await
     }
 
     /// Verify both hash chains from the first record to the last. Auditors only.

@@ -4,6 +4,13 @@
 use online_db::entity::{accounts, policies, tokens, transfers, users};
 use poem_openapi::{Enum, Object};
 
+/// Liveness.
+#[derive(Debug, Object)]
+pub struct Live {
+    /// Always `ok`.
+    pub status: String,
+}
+
 /// Service health.
 #[derive(Debug, Object)]
 pub struct Health {

@@ -10,7 +10,6 @@
 use auth::{Action, CsrfToken, SessionState, SessionToken, TokenHash};
 use online_db::entity::{auth_sessions, users};
 use poem::Request;
-use secrecy::SecretString;
 use web::{presented_csrf, to_system, Via};
 
 use crate::error::{ApiError, ApiResult};
@@ -100,19 +99,9 @@ impl AppState {
         password: String,
         stored: Option<String>,
     ) -> ApiResult<bool> {
-        let hasher = self.inner.hasher.clone();
-        let candidate = SecretString::from(password);
-        tokio::task::spawn_blocking(move || hasher.verify_login(&candidate, stored.as_deref()))
-            .await?
-            .map_err(|e| match e {
-                auth::Error::UnusableStoredHash => {
-                    tracing::warn!(
-                        "a stored password hash is unusable; the password must be reset"
-                    );
-                    ApiError::InvalidCredentials
-                }
-                other => ApiError::internal(other),
-            })
+        web::verify_login(self.inner.hasher.clone(), password, stored)
+            .await
+            .map_err(ApiError::internal)
     }
 
     /// Per-IP throttling: `Err(Throttled)` when an attempt from this address may not be

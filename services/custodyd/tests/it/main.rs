@@ -359,3 +359,73 @@ fn chain_worker_refuses_a_node_on_another_chain_with_a_clear_error() {
         "the RPC URL may carry a key: {stderr}"
     );
 }
+
+#[test]
+fn online_api_takes_its_configuration_from_file_environment_and_flags() {
+    let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args([
+            "online-api",
+            "--config",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../ops/online-api.example.toml"
+            ),
+        ])
+        .args(["--listen", "127.0.0.1:9998", "--chain-id", "11155111"])
+        .args(["--offline-key", "02ab", "--print-config"])
+        .env("CUSTODY_ONLINE__EXPORT_KEY__TOKEN_LABEL", "from-env")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("listen = \"127.0.0.1:9998\""), "{text}");
+    assert!(text.contains("chain_id = 11155111"), "{text}");
+    assert!(text.contains("\"02ab\""), "{text}");
+    assert!(text.contains("token_label = \"from-env\""), "{text}");
+    // Without a file, a missing required setting is named.
+    let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args(["online-api", "--listen", "127.0.0.1:9997", "--print-config"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("missing field"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn online_admin_create_makes_an_admin_on_the_online_database() {
+    use std::io::Write;
+    let test_db = TestDb::sqlite().unwrap();
+    let arg = db_arg(&test_db);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args(["online-admin", "create", "--db", &arg])
+        .args(["--username", "root-admin", "--display-name", "Root"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        child.stdin.take().unwrap(),
+        "correct horse battery staple 42"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let db = online_db::Db::connect(test_db.url()).await.unwrap();
+    let admin = db.user_by_username("root-admin").await.unwrap().unwrap();
+    assert_eq!(admin.role, online_db::Role::Admin);
+    assert!(admin.password_hash.starts_with("$argon2id$"));
+    let logs = db.verify_logs().await.unwrap();
+    assert!(logs.is_intact());
+    assert_eq!(logs.operation.records, 2, "created, then made admin");
+}

@@ -38,7 +38,7 @@ async fn the_logs_record_what_people_do_and_auditors_filter_page_and_download_th
                 let r = w
                     .call(
                         "GET",
-                        &format!("/api/audit/operations{query}"),
+                        &format!("/api/audit/logs/operations{query}"),
                         Some(&w.auditor),
                         None,
                     )
@@ -78,7 +78,7 @@ async fn the_logs_record_what_people_do_and_auditors_filter_page_and_download_th
         let r = w
             .call(
                 "GET",
-                "/api/audit/operations?from=yesterday",
+                "/api/audit/logs/operations?from=yesterday",
                 Some(&w.auditor),
                 None,
             )
@@ -87,7 +87,12 @@ async fn the_logs_record_what_people_do_and_auditors_filter_page_and_download_th
 
         // CSV: a header, one line per record, formulas neutralised.
         let r = w
-            .call("GET", "/api/audit/operations.csv", Some(&w.auditor), None)
+            .call(
+                "GET",
+                "/api/audit/logs/operations/csv",
+                Some(&w.auditor),
+                None,
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.headers["content-type"]
@@ -102,14 +107,19 @@ async fn the_logs_record_what_people_do_and_auditors_filter_page_and_download_th
         assert!(text.starts_with("seq,at,actor,action,object,details,hash\n"));
         assert_eq!(text.lines().count(), all.len() + 1);
         let tx_csv = w
-            .call("GET", "/api/audit/transactions.csv", Some(&w.auditor), None)
+            .call(
+                "GET",
+                "/api/audit/logs/transactions/csv",
+                Some(&w.auditor),
+                None,
+            )
             .await;
         assert!(tx_csv.body.as_str().unwrap().contains("transfer.exported"));
 
         // Only auditors read the logs.
         for who in [&w.admin, &w.trader] {
             let r = w
-                .call("GET", "/api/audit/operations", Some(who), None)
+                .call("GET", "/api/audit/logs/operations", Some(who), None)
                 .await;
             assert_eq!(r.status, StatusCode::FORBIDDEN);
         }

@@ -46,7 +46,7 @@ async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
         for path in [
             "/api/accounts",
             "/api/transfers",
-            "/api/audit/operations",
+            "/api/audit/logs/operations",
             "/api/users",
         ] {
             let r = w.call("GET", path, Some(&newbie), None).await;
@@ -83,7 +83,7 @@ async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
         let r = w
             .call(
                 "GET",
-                "/api/audit/operations?action=user.role_changed",
+                "/api/audit/logs/operations?action=user.role_changed",
                 Some(&newbie),
                 None,
             )
@@ -145,7 +145,7 @@ async fn five_failed_logins_lock_the_account_even_for_the_right_password_until_t
         let r = w
             .call(
                 "GET",
-                "/api/audit/operations?action=auth.login_failed",
+                "/api/audit/logs/operations?action=auth.login_failed",
                 Some(&auditor),
                 None,
             )

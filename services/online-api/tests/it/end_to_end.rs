@@ -166,7 +166,7 @@ async fn eth_and_token_transfers_go_from_manifest_to_confirmed_and_balances_chan
             .call(
                 "GET",
                 &format!(
-                    "/api/audit/transactions?tx_hash={}",
+                    "/api/audit/logs/transactions?tx_hash={}",
                     eth["tx_hash"].as_str().unwrap()
                 ),
                 Some(&w.auditor),
@@ -246,7 +246,9 @@ async fn a_signature_imported_while_the_broker_is_down_is_broadcast_once_when_it
         let log = w
             .call(
                 "GET",
-                &format!("/api/audit/transactions?tx_hash={tx_hash}&action=transfer.broadcast"),
+                &format!(
+                    "/api/audit/logs/transactions?tx_hash={tx_hash}&action=transfer.broadcast"
+                ),
                 Some(&w.auditor),
                 None,
             )
