@@ -782,6 +782,17 @@ impl Db {
             .await?)
     }
 
+    /// The account's transfers that may still take funds: EXPORTED, SIGNED and BROADCAST
+    /// (a broadcast one may not be mined yet). What a new transfer must leave room for.
+    pub async fn in_flight(&self, account_id: &str) -> Result<Vec<transfers::Model>> {
+        Ok(transfers::Entity::find()
+            .filter(transfers::Column::AccountId.eq(account_id))
+            .filter(transfers::Column::Status.is_in(TransferStatus::IN_FLIGHT))
+            .order_by_asc(transfers::Column::Nonce)
+            .all(self.conn())
+            .await?)
+    }
+
     /// The transfer exported under the signing request `request_id`.
     pub async fn transfer_by_request_id(
         &self,

@@ -4,6 +4,7 @@
 //! key, and completed by importing the offline zone's `SignatureResponse`, which queues the
 //! broadcast through the outbox.
 
+use alloy_primitives::U256;
 use auth::Action;
 use contracts::envelope::Person;
 use contracts::eth::{self, Eip1559Fields};
@@ -29,6 +30,44 @@ const ETH_TRANSFER_GAS: u64 = 21_000;
 const GAS_HEADROOM_PERCENT: u64 = 20;
 /// The most transfers one listing returns.
 const MAX_LIST: u64 = 500;
+
+/// What the account's transfers in flight may still take: ether (amounts and the most their
+/// fees can cost) and each token's amounts.
+struct Reserved {
+    eth: U256,
+    tokens: Vec<(contracts::EthAddress, U256)>,
+}
+
+impl Reserved {
+    fn of(in_flight: &[transfers::Model]) -> ApiResult<Reserved> {
+        let mut r = Reserved {
+            eth: U256::ZERO,
+            tokens: Vec::new(),
+        };
+        for t in in_flight {
+            let fee = U256::from(u64::try_from(t.gas_limit).unwrap_or(0))
+                .saturating_mul(t.max_fee_per_gas().map_err(ApiError::from)?.0);
+            r.eth = r.eth.saturating_add(fee);
+            let amount = t.amount().map_err(ApiError::from)?.0;
+            match t.asset().map_err(ApiError::from)? {
+                Asset::Eth => r.eth = r.eth.saturating_add(amount),
+                Asset::Token(token) => match r.tokens.iter_mut().find(|(k, _)| *k == token) {
+                    Some((_, total)) => *total = total.saturating_add(amount),
+                    None => r.tokens.push((token, amount)),
+                },
+            }
+        }
+        Ok(r)
+    }
+
+    fn token(&self, token: contracts::EthAddress) -> U256 {
+        self.tokens
+            .iter()
+            .find(|(k, _)| *k == token)
+            .map(|(_, v)| *v)
+            .unwrap_or(U256::ZERO)
+    }
+}
 
 /// The transfer endpoints.
 pub struct TransfersApi {
@@ -161,6 +200,7 @@ impl TransfersApi {
         }
         let chain = &st.inner.chain;
         let (balances, _) = balances_of(st, &account, true).await?;
+        let reserved = Reserved::of(&st.inner.db.in_flight(&account.id).await?)?;
         let fees = chain.fees().await?;
         let gas_limit = match asset {
             Asset::Eth => ETH_TRANSFER_GAS,
@@ -171,9 +211,11 @@ impl TransfersApi {
                     .find(|b| b.token.0 == token)
                     .map(|b| b.amount)
                     .unwrap_or_default();
-                if value > held {
+                let reserved = reserved.token(token);
+                if value.0.saturating_add(reserved) > held.0 {
                     return Err(ApiError::Policy(format!(
-                        "the amount {value} exceeds the account's token balance {held}"
+                        "the amount {value} exceeds the account's token balance {held} less \
+                         {reserved} committed to transfers in flight"
                     )));
                 }
                 let estimate = chain
@@ -189,18 +231,17 @@ impl TransfersApi {
                 estimate.saturating_add(estimate.saturating_mul(GAS_HEADROOM_PERCENT) / 100)
             }
         };
-        let max_fee = Amount(
-            alloy_primitives::U256::from(gas_limit)
-                .saturating_mul(Amount::from(fees.max_fee_per_gas).0),
-        );
+        let max_fee =
+            Amount(U256::from(gas_limit).saturating_mul(Amount::from(fees.max_fee_per_gas).0));
         let needed = match asset {
             Asset::Eth => Amount(value.0.saturating_add(max_fee.0)),
             Asset::Token(_) => max_fee,
         };
-        if needed > balances.eth {
+        if needed.0.saturating_add(reserved.eth) > balances.eth.0 {
             return Err(ApiError::Policy(format!(
-                "the account holds {} wei; this transfer needs up to {needed} wei (amount and fees)",
-                balances.eth
+                "the account holds {} wei, of which up to {} are committed to transfers in \
+                 flight; this transfer needs up to {needed} wei (amount and fees)",
+                balances.eth, reserved.eth
             )));
         }
         let chain_nonce = chain.next_nonce(from).await?;

@@ -203,6 +203,22 @@ async fn bad_transfers_and_callers_are_refused_and_nothing_changes() {
             .await;
         assert_eq!(r.problem(), "not-permitted");
         assert_eq!(w.counts().await, listed, "a refused request changed something");
+
+        // Transfers in flight keep their funds: with 6 000 of the 10 000 ETH exported, 5 000
+        // more do not fit although the chain still shows 10 000.
+        let cold = dev_address(7);
+        w.exported("ETH", cold, 6_000 * ETHER).await;
+        let before = w.counts().await;
+        let r = w.create(&w.trader, "ETH", &cold.to_checksum(), 5_000 * ETHER).await;
+        assert_eq!(r.problem(), "policy-violation", "{}", r.body);
+        assert!(
+            r.body["detail"].as_str().unwrap().contains("in flight"),
+            "{}",
+            r.body
+        );
+        assert_eq!(w.counts().await, before);
+        let r = w.create(&w.trader, "ETH", &cold.to_checksum(), 3_000 * ETHER).await;
+        assert_eq!(r.ok()["status"], "DRAFT");
     })
     .await;
 }
