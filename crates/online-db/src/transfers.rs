@@ -466,6 +466,46 @@ impl Db {
         Ok(t)
     }
 
+    /// Record that an EXPORTED transfer's signing request was sealed again under its same
+    /// request id (the file was lost or a QR code did not scan); the transfer does not change.
+    /// Operation log: `transfer.request_reexported`.
+    pub async fn record_reexport(
+        &self,
+        transfer_id: &str,
+        envelope_id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<transfers::Model> {
+        check_text("envelope_id", envelope_id)?;
+        let txn = audit::begin_write(self.conn()).await?;
+        let t = find_transfer(&txn, transfer_id).await?;
+        if t.status != TransferStatus::Exported {
+            return Err(Error::Conflict(format!(
+                "transfer {} is {}; only an exported transfer's request can be exported again",
+                t.id, t.status
+            )));
+        }
+        if !granted(&txn, &t.account_id, actor).await? {
+            return Err(Error::Forbidden(format!(
+                "user {actor} may not use the transfer's account"
+            )));
+        }
+        record_operation(
+            &txn,
+            now,
+            actor,
+            "transfer.request_reexported",
+            &t.id,
+            json!({
+                "transfer_id": t.id, "account_id": t.account_id, "request_id": t.request_id,
+                "envelope_id": envelope_id, "signing_hash": t.signing_hash,
+            }),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(t)
+    }
+
     /// Attach an imported signature response: the response id must be new (a replay is
     /// [`Error::Replay`], nothing written), the request must be an EXPORTED transfer, the
     /// signed transaction must be exactly the exported one and recover to the account's

@@ -26,6 +26,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
+/// Load `path` (if given) and overlay the process environment's variables starting with
+/// `prefix`.
+pub fn load<T: DeserializeOwned>(path: Option<&Path>, prefix: &str) -> Result<T, ConfigError> {
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "configuration is where the environment is read"
+    )]
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    load_with_env(path, prefix, env)
+}
+
 /// Load `path` (if given), overlay the `env` pairs whose names start with `prefix` (`__`
 /// separates nested keys), and deserialize.
 pub fn load_with_env<T: DeserializeOwned>(

@@ -259,3 +259,109 @@ pub async fn verify_login(
         Err(other) => Err(other.to_string()),
     }
 }
+
+/// The application around an OpenAPI service: the service's `/api/...` routes with the body
+/// limit, the document at `/api/openapi.json`, Swagger UI at `/api/docs`, the security headers
+/// on every response and every error rendered by `render` (the zone's problem renderer).
+pub fn app<T: poem_openapi::OpenApi + 'static>(
+    svc: poem_openapi::OpenApiService<T, ()>,
+    max_body: usize,
+    render: fn(poem::Error) -> poem::Response,
+) -> impl poem::Endpoint<Output = poem::Response> {
+    use poem::{EndpointExt, Route};
+    let spec = svc.spec_endpoint();
+    let docs = svc.swagger_ui();
+    let api_routes = Route::new()
+        .nest("/", svc)
+        .at("/api/openapi.json", spec)
+        .before(move |req| async move { body_limit(req, max_body) })
+        .catch_all_error(move |err| async move { render(err) })
+        .with(security_headers(CSP_API));
+    Route::new()
+        .nest("/api/docs", docs.with(security_headers(CSP_DOCS)))
+        .nest("/", api_routes)
+        .catch_all_error(move |err| async move { render(err) })
+        .map_to_response()
+        .map(|resp| async move { default_headers(resp) })
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves.
+pub async fn serve<L, E>(
+    listener: L,
+    app: E,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> std::io::Result<()>
+where
+    L: poem::listener::Listener + 'static,
+    E: poem::Endpoint + 'static,
+{
+    poem::Server::new(listener)
+        .run_with_graceful_shutdown(app, shutdown, None)
+        .await
+}
+
+/// An API error that renders as a [`Problem`]: each zone's error type says its kind, title,
+/// status and field; the rendering (an opaque, logged 500; `Retry-After` on 429) is the same.
+pub trait ProblemError: std::fmt::Display {
+    /// The prefix of the problem `type` URI, e.g. `urn:custody:online:problem:`.
+    const TYPE_PREFIX: &'static str;
+
+    /// The slug, the title and the status.
+    fn parts(&self) -> (&'static str, &'static str, StatusCode);
+
+    /// For validation problems, the input field at fault.
+    fn field(&self) -> Option<String> {
+        None
+    }
+
+    /// How long to wait before trying again (429).
+    fn retry_after(&self) -> Option<std::time::Duration> {
+        None
+    }
+
+    /// Whether the detail is withheld from the client (and logged instead): server faults.
+    fn opaque(&self) -> bool {
+        self.parts().2.is_server_error()
+    }
+
+    /// The problem document. A 5xx's detail is fixed text; its cause is logged here.
+    fn problem(&self) -> Problem {
+        let (slug, title, status) = self.parts();
+        let detail = if self.opaque() {
+            tracing::error!(cause = %self, "request failed with an internal error");
+            "The server could not complete the request. Nothing was changed; the cause was logged for the operators.".to_owned()
+        } else {
+            self.to_string()
+        };
+        Problem {
+            kind: format!("{}{slug}", Self::TYPE_PREFIX),
+            title: title.to_owned(),
+            status: status.as_u16(),
+            detail,
+            field: self.field(),
+        }
+    }
+
+    /// The complete response: problem body, status, and `Retry-After` when there is a wait.
+    fn to_response(&self) -> poem::Response {
+        let mut resp = problem_response(&self.problem(), self.parts().2);
+        if let Some(wait) = self.retry_after() {
+            if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        resp
+    }
+}
+
+/// The sign-out response: no body, and the cookie cleared.
+#[derive(poem_openapi::ApiResponse)]
+pub enum LogoutReply {
+    /// Signed out.
+    #[oai(status = 204)]
+    Done(
+        /// Expires the session cookie.
+        #[oai(header = "Set-Cookie")]
+        String,
+    ),
+}

@@ -141,17 +141,7 @@ pub enum LoginReply {
     ),
 }
 
-/// The logout response: clears the cookie.
-#[derive(ApiResponse)]
-pub enum LogoutReply {
-    /// Signed out.
-    #[oai(status = 204)]
-    Done(
-        /// Expires the session cookie.
-        #[oai(header = "Set-Cookie")]
-        String,
-    ),
-}
+pub use web::LogoutReply;
 
 /// A deletion.
 #[derive(ApiResponse)]

@@ -58,12 +58,7 @@ pub use web::config::SessionConfig;
 impl Config {
     /// Load `path` (if given) and overlay the process environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
-        #[allow(
-            clippy::disallowed_methods,
-            reason = "configuration is where the environment is read"
-        )]
-        let env: Vec<(String, String)> = std::env::vars().collect();
-        Self::load_with_env(path, env)
+        web::config::load(path, ENV_PREFIX)
     }
 
     /// Load `path` (if given) and overlay `env` (name, value) pairs; for tests.

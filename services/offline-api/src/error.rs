@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use poem::http::{header, HeaderValue, StatusCode};
+use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
@@ -175,7 +175,7 @@ pub enum ApiError {
 /// Result alias for handlers.
 pub type ApiResult<T> = Result<T, ApiError>;
 
-use web::retry_after_secs;
+use web::{retry_after_secs, ProblemError};
 
 impl ApiError {
     /// A validation error.
@@ -198,6 +198,17 @@ impl ApiError {
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         ApiError::Internal(cause.to_string())
     }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        ProblemError::parts(self).2
+    }
+}
+
+use web::problem_response;
+
+impl ProblemError for ApiError {
+    const TYPE_PREFIX: &'static str = PROBLEM_TYPE_PREFIX;
 
     fn parts(&self) -> (&'static str, &'static str, StatusCode) {
         match self {
@@ -256,47 +267,20 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.parts().2
-    }
-
-    /// The problem document. A 500's detail is fixed text; its cause is logged here.
-    pub fn problem(&self) -> Problem {
-        let (slug, title, status) = self.parts();
-        let detail = match self {
-            ApiError::Internal(cause) => {
-                tracing::error!(cause = %cause, "request failed with an internal error");
-                "The server could not complete the request. Nothing was changed; the cause was logged for the operators.".to_owned()
-            }
-            other => other.to_string(),
-        };
-        Problem {
-            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
-            title: title.to_owned(),
-            status: status.as_u16(),
-            detail,
-            field: match self {
-                ApiError::Validation { field, .. } => Some(field.clone()),
-                _ => None,
-            },
+    fn field(&self) -> Option<String> {
+        match self {
+            ApiError::Validation { field, .. } => Some(field.clone()),
+            _ => None,
         }
     }
 
-    /// The complete response: problem body, status, and `Retry-After` for 429.
-    pub fn to_response(&self) -> Response {
-        let problem = self.problem();
-        let mut resp = problem_response(&problem, self.status());
-        if let ApiError::Throttled(wait) = self {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs(*wait).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Throttled(wait) => Some(*wait),
+            _ => None,
         }
-        resp
     }
 }
-
-use web::problem_response;
 
 /// Renders any error that reached the edge. [`ApiError`]s keep their problem; poem's own
 /// errors (unparsable body, unknown route, body too large…) become a problem with their

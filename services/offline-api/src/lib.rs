@@ -28,7 +28,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use poem::listener::TcpListener;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::Endpoint;
 use poem_openapi::OpenApiService;
 
 pub use api::ROUTES;
@@ -118,21 +118,7 @@ pub fn openapi_json() -> String {
 /// The application: `/api/...` with security headers on every response and every error
 /// rendered as a problem.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
-    let svc = service(&state);
-    let spec = svc.spec_endpoint();
-    let docs = svc.swagger_ui();
-    let api_routes = Route::new()
-        .nest("/", svc)
-        .at("/api/openapi.json", spec)
-        .before(|req| async move { web::body_limit(req, MAX_BODY_BYTES) })
-        .catch_all_error(|err| async move { error::render(err) })
-        .with(web::security_headers(web::CSP_API));
-    Route::new()
-        .nest("/api/docs", docs.with(web::security_headers(web::CSP_DOCS)))
-        .nest("/", api_routes)
-        .catch_all_error(|err| async move { error::render(err) })
-        .map_to_response()
-        .map(|resp| async move { web::default_headers(resp) })
+    web::app(service(&state), MAX_BODY_BYTES, error::render)
 }
 
 /// Build the state from a configuration: open (and migrate) the database, load the PKCS#11
@@ -176,9 +162,7 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    poem::Server::new(listener)
-        .run_with_graceful_shutdown(app(state), shutdown, None)
-        .await?;
+    web::serve(listener, app(state), shutdown).await?;
     Ok(())
 }
 

@@ -42,17 +42,7 @@ pub enum LoginReply {
     ),
 }
 
-/// The logout response: clears the cookie.
-#[derive(ApiResponse)]
-pub enum LogoutReply {
-    /// Signed out.
-    #[oai(status = 204)]
-    Done(
-        /// Expires the session cookie.
-        #[oai(header = "Set-Cookie")]
-        String,
-    ),
-}
+pub use web::LogoutReply;
 
 /// The API's meta, auth and user endpoints.
 pub struct Api {

@@ -10,12 +10,12 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use poem::http::{header, HeaderValue, StatusCode};
+use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
-use web::{problem_response, retry_after_secs};
+use web::{problem_response, retry_after_secs, ProblemError};
 
 pub use web::{Problem, PROBLEM_JSON};
 
@@ -200,6 +200,15 @@ impl ApiError {
         ApiError::Internal(cause.to_string())
     }
 
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        ProblemError::parts(self).2
+    }
+}
+
+impl ProblemError for ApiError {
+    const TYPE_PREFIX: &'static str = PROBLEM_TYPE_PREFIX;
+
     fn parts(&self) -> (&'static str, &'static str, StatusCode) {
         match self {
             ApiError::Unauthenticated(_) => (
@@ -272,46 +281,23 @@ impl ApiError {
         }
     }
 
-    /// The HTTP status.
-    pub fn status(&self) -> StatusCode {
-        self.parts().2
-    }
-
-    /// The problem document. A 500's detail is fixed text; its cause is logged here.
-    pub fn problem(&self) -> Problem {
-        let (slug, title, status) = self.parts();
-        let detail = match self {
-            ApiError::Internal(cause) => {
-                tracing::error!(cause = %cause, "request failed with an internal error");
-                "The server could not complete the request. Nothing was changed; the cause was logged for the operators.".to_owned()
-            }
-            other => other.to_string(),
-        };
-        Problem {
-            kind: format!("{PROBLEM_TYPE_PREFIX}{slug}"),
-            title: title.to_owned(),
-            status: status.as_u16(),
-            detail,
-            field: match self {
-                ApiError::Validation { field, .. } => Some(field.clone()),
-                _ => None,
-            },
+    fn field(&self) -> Option<String> {
+        match self {
+            ApiError::Validation { field, .. } => Some(field.clone()),
+            _ => None,
         }
     }
 
-    /// The complete response: problem body, status, and `Retry-After` for 429.
-    pub fn to_response(&self) -> Response {
-        let mut resp = problem_response(&self.problem(), self.status());
-        let wait = match self {
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
             ApiError::Throttled(wait) | ApiError::Locked { wait, .. } => Some(*wait),
             _ => None,
-        };
-        if let Some(wait) = wait {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs(wait).to_string()) {
-                resp.headers_mut().insert(header::RETRY_AFTER, v);
-            }
         }
-        resp
+    }
+
+    /// Only internal faults are opaque: a node that cannot be asked is worth saying.
+    fn opaque(&self) -> bool {
+        matches!(self, ApiError::Internal(_))
     }
 }
 

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::TcpListener;
-use poem::{Endpoint, EndpointExt, Route};
+use poem::Endpoint;
 use poem_openapi::OpenApiService;
 
 pub use audit::to_csv;
@@ -120,21 +120,7 @@ pub fn openapi_json() -> String {
 /// The application: `/api/...` with security headers on every response and every error
 /// rendered as a problem.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
-    let svc = service(Some(state));
-    let spec = svc.spec_endpoint();
-    let docs = svc.swagger_ui();
-    let api_routes = Route::new()
-        .nest("/", svc)
-        .at("/api/openapi.json", spec)
-        .before(|req| async move { web::body_limit(req, MAX_BODY_BYTES) })
-        .catch_all_error(|err| async move { error::render(err) })
-        .with(web::security_headers(web::CSP_API));
-    Route::new()
-        .nest("/api/docs", docs.with(web::security_headers(web::CSP_DOCS)))
-        .nest("/", api_routes)
-        .catch_all_error(|err| async move { error::render(err) })
-        .map_to_response()
-        .map(|resp| async move { web::default_headers(resp) })
+    web::app(service(Some(state)), MAX_BODY_BYTES, error::render)
 }
 
 /// Whether a TCP connection to the broker of `amqp_url` opens within two seconds.
@@ -207,9 +193,7 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    poem::Server::new(listener)
-        .run_with_graceful_shutdown(app(state), shutdown, None)
-        .await?;
+    web::serve(listener, app(state), shutdown).await?;
     Ok(())
 }
 

@@ -324,7 +324,8 @@ impl TransfersApi {
     }
 
     /// Export a DRAFT transfer as a `SigningRequest` signed by the export key, as a file
-    /// (armored text) and as QR codes. The transfer becomes EXPORTED.
+    /// (armored text) and as QR codes. The transfer becomes EXPORTED. An EXPORTED transfer's
+    /// request is sealed again under the same request id (a lost file, an unreadable QR code).
     #[oai(
         path = "/transfers/:id/export",
         method = "post",
@@ -334,9 +335,31 @@ impl TransfersApi {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ExportSigningRequest).await?;
         let t = visible_transfer(st, &caller, &id.0).await?;
+        if t.status == online_db::TransferStatus::Exported {
+            // The same request again (lost file, unreadable QR): same request id, so the
+            // offline zone still accepts it only once; a fresh envelope and expiry.
+            let request_id = t
+                .request_id
+                .as_deref()
+                .map(Id::parse)
+                .transpose()
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::internal("an exported transfer has no request id"))?;
+            let body = signing_request(st, &t, request_id).await?;
+            let (envelope, document) = export::seal(st, body, st.inner.request_ttl_secs).await?;
+            let t = st
+                .inner
+                .db
+                .record_reexport(&t.id, &envelope.id().to_string(), &caller.user.id, st.now())
+                .await?;
+            return Ok(Json(ExportedRequest {
+                transfer: TransferView::from(&t),
+                document,
+            }));
+        }
         if t.status != online_db::TransferStatus::Draft {
             return Err(ApiError::Conflict(format!(
-                "transfer {} is {}; only a draft can be exported",
+                "transfer {} is {}; only a draft (or an exported transfer, again) can be exported",
                 t.id, t.status
             )));
         }

@@ -298,7 +298,27 @@ async fn a_transfer_that_needs_approval_is_exported_only_after_a_second_trader_a
             to_armor(&from_qr).unwrap(),
             body["document"]["armored"].as_str().unwrap()
         );
-        // Exported once: a second export is refused.
+        // Exported again (a lost file): the same request id in a fresh envelope, logged; the
+        // transfer does not change. Once signed, it cannot be exported any more.
+        let again = export(w.trader.clone()).await;
+        let again = again.ok();
+        assert_eq!(again["transfer"]["status"], "EXPORTED");
+        assert_ne!(again["document"]["id"], body["document"]["id"]);
+        let (request_again, response) = w.offline_sign(
+            again["document"]["armored"].as_str().unwrap(),
+            &case_key(),
+            &offline_hsm(),
+        );
+        assert_eq!(request_again.request_id, request.request_id);
+        let r = export(w.trader2.clone()).await;
+        assert_eq!(
+            r.ok()["transfer"]["status"],
+            "EXPORTED",
+            "any granted trader may"
+        );
+        let r = export(w.outsider.clone()).await;
+        assert_eq!(r.problem(), "not-permitted");
+        assert_eq!(w.import(&response).await.ok()["status"], "SIGNED");
         let r = export(w.trader.clone()).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
     })
