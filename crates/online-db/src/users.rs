@@ -160,6 +160,20 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
+        self.create_user_with_role(new, Role::Unassigned, actor, now)
+            .await
+    }
+
+    /// Create a user who has `role` from the start, in one transaction (the first
+    /// administrator, bootstrapped from the command line). Operation log: `user.created`,
+    /// naming the role.
+    pub async fn create_user_with_role(
+        &self,
+        new: NewUser,
+        role: Role,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<users::Model> {
         check_text("username", &new.username)?;
         check_text("display_name", &new.display_name)?;
         if new.password_hash.is_empty() {
@@ -181,7 +195,7 @@ impl Db {
             username: Set(new.username),
             display_name: Set(new.display_name),
             password_hash: Set(new.password_hash),
-            role: Set(Role::Unassigned),
+            role: Set(role),
             status: Set(UserStatus::Active),
             failed_logins: Set(0),
             locked_until: Set(None),

@@ -226,18 +226,16 @@ pub async fn create_admin(
         .map_err(|e| Error::Io(std::io::Error::other(e)))??;
     let now = SystemClock.now();
     let user = db
-        .create_user(
+        .create_user_with_role(
             online_db::NewUser {
                 username: username.as_str().to_owned(),
                 display_name: display_name.to_owned(),
                 password_hash: hash.into_string(),
             },
+            online_db::Role::Admin,
             ACTOR,
             now,
         )
-        .await?;
-    let user = db
-        .set_role(&user.id, online_db::Role::Admin, ACTOR, now)
         .await?;
     Ok(CreatedAdmin {
         id: user.id,

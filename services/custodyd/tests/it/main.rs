@@ -427,5 +427,30 @@ async fn online_admin_create_makes_an_admin_on_the_online_database() {
     assert!(admin.password_hash.starts_with("$argon2id$"));
     let logs = db.verify_logs().await.unwrap();
     assert!(logs.is_intact());
-    assert_eq!(logs.operation.records, 2, "created, then made admin");
+    assert_eq!(
+        logs.operation.records, 1,
+        "created as an admin, in one record"
+    );
+    // A second admin with the same name is refused and writes nothing.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args(["online-admin", "create", "--db", &arg])
+        .args(["--username", "root-admin", "--display-name", "Again"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(
+        child.stdin.take().unwrap(),
+        "correct horse battery staple 42"
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(db.verify_logs().await.unwrap().operation.records, 1);
 }
