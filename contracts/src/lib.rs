@@ -14,6 +14,7 @@
 //! unix seconds) and long-term keys stay behind [`channel::IdentitySigner`].
 
 pub mod bus;
+pub mod coord;
 pub mod envelope;
 mod error;
 pub mod eth;

@@ -11,6 +11,7 @@ use schemars::JsonSchema;
 use serde_json::Value;
 
 use crate::bus::{self, BusMessage};
+use crate::coord;
 use crate::envelope::{self, Body, Envelope};
 use crate::{Error, Result};
 
@@ -34,6 +35,10 @@ pub fn all() -> Result<Vec<(String, String)>> {
         body_schema::<envelope::SignatureResponse>()?,
         body_schema::<envelope::BalanceAttestation>()?,
         render::<Envelope>("Envelope/v1", "envelope")?,
+        render::<coord::HandshakeRequest>("HandshakeRequest/v1", "coordinator protocol")?,
+        render::<coord::HandshakeReply>("HandshakeReply/v1", "coordinator protocol")?,
+        render::<coord::ClientMessage>("ClientMessage/v1", "coordinator protocol")?,
+        render::<coord::CoordinatorMessage>("CoordinatorMessage/v1", "coordinator protocol")?,
     ];
     out.sort();
     Ok(out)

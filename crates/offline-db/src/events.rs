@@ -25,6 +25,10 @@ pub mod subjects {
     pub const SIGNING_REQUESTED: &str = "custody.signing.requested";
     /// A signing session was created; its managers are to be called.
     pub const SESSION_CREATED: &str = "custody.session.created";
+    /// A manager's share (SE + PIN + handshake) is ready for a session.
+    pub const SHARE_AVAILABLE: &str = "custody.share.available";
+    /// Keygen finished and every client reported the same public key.
+    pub const KEYGEN_COMPLETED: &str = "custody.keygen.completed";
     /// A case was marked for a new keygen and a sweep.
     pub const CASE_REKEY_REQUESTED: &str = "custody.case.rekey_requested";
 }

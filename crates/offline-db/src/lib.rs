@@ -14,6 +14,7 @@
 
 pub mod accounts;
 pub mod bus_adapters;
+pub mod coordination;
 pub mod entity;
 mod events;
 mod ops;
@@ -22,6 +23,7 @@ pub mod signing;
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{NewSessionRow, PENDING_ROLE};
+pub use coordination::{RetrySession, Work, COORDINATOR};
 pub use entity::enums::{
     CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,
     SigningRequestStatus, UserStatus,
@@ -56,6 +58,10 @@ pub enum Error {
     /// The operation is not allowed in the record's current state; nothing was written.
     #[error("{0}")]
     Conflict(String),
+    /// The caller may not take part as asked: the user or SE does not hold that share of the
+    /// case in the key-share table, or is not active; nothing was written.
+    #[error("{0}")]
+    NotPermitted(String),
     /// A signing request with this id was imported before; a request is accepted only once.
     #[error("signing request {request_id} was already imported; each request is accepted only once (possible replay)")]
     Replay {

@@ -158,6 +158,72 @@ async fn eligible_manager<C: ConnectionTrait>(
     Ok(user)
 }
 
+/// The body of [`Db::complete_keygen`] inside the caller's transaction: checks that the case
+/// still waits for a key and that neither the key nor the address is bound elsewhere, writes the
+/// key to the case (ACTIVE) and to its three current key-share rows, and appends
+/// `case.keygen_completed`. The caller has checked the inputs are not empty.
+pub(crate) async fn bind_key<C: ConnectionTrait>(
+    txn: &C,
+    case_id: &str,
+    public_key: &str,
+    address: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<cases::Model> {
+    let case = find_case(txn, case_id).await?;
+    if !matches!(case.status, CaseStatus::Draft | CaseStatus::Keygen) {
+        return Err(Error::Conflict(format!(
+            "case {} already has a key or is archived; a new key needs a re-key",
+            case.name
+        )));
+    }
+    let taken = cases::Entity::find()
+        .filter(
+            sea_orm::Condition::any()
+                .add(cases::Column::PublicKey.eq(public_key))
+                .add(cases::Column::Address.eq(address)),
+        )
+        .count(txn)
+        .await?;
+    if taken > 0 {
+        return Err(invalid(
+            "public_key",
+            "this key or address is already bound to another case",
+        ));
+    }
+    let updated = key_shares::Entity::update_many()
+        .col_expr(
+            key_shares::Column::PublicKey,
+            sea_orm::sea_query::Expr::value(public_key),
+        )
+        .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
+        .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
+        .exec(txn)
+        .await?;
+    if updated.rows_affected != 3 {
+        return Err(Error::Conflict(format!(
+            "case {} does not have three current key-share rows",
+            case.name
+        )));
+    }
+    let mut am: cases::ActiveModel = case.into();
+    am.public_key = Set(Some(public_key.to_owned()));
+    am.address = Set(Some(address.to_owned()));
+    am.status = Set(CaseStatus::Active);
+    am.updated_at = Set(now);
+    let case = am.update(txn).await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "case.keygen_completed",
+        &case.id,
+        json!({"public_key": public_key, "address": address}),
+    )
+    .await?;
+    Ok(case)
+}
+
 impl Db {
     /// Create a user.
     pub async fn create_user(
@@ -787,7 +853,8 @@ impl Db {
 
     /// Bind the key that keygen produced: the case gets its public key (hex, compressed SEC1)
     /// and address and becomes ACTIVE, and its three current key-share rows get the public key.
-    /// Used by the shard registry once all three clients agree on the key.
+    /// Used by the shard registry once all three clients agree on the key (the coordinator
+    /// uses [`Db::finish_keygen`], which does the same together with closing the session).
     pub async fn complete_keygen(
         &self,
         case_id: &str,
@@ -799,57 +866,7 @@ impl Db {
         check_name("public_key", public_key)?;
         check_name("address", address)?;
         let txn = audit::begin_write(self.conn()).await?;
-        let case = find_case(&txn, case_id).await?;
-        if !matches!(case.status, CaseStatus::Draft | CaseStatus::Keygen) {
-            return Err(Error::Conflict(format!(
-                "case {} already has a key or is archived; a new key needs a re-key",
-                case.name
-            )));
-        }
-        let taken = cases::Entity::find()
-            .filter(
-                sea_orm::Condition::any()
-                    .add(cases::Column::PublicKey.eq(public_key))
-                    .add(cases::Column::Address.eq(address)),
-            )
-            .count(&txn)
-            .await?;
-        if taken > 0 {
-            return Err(invalid(
-                "public_key",
-                "this key or address is already bound to another case",
-            ));
-        }
-        let updated = key_shares::Entity::update_many()
-            .col_expr(
-                key_shares::Column::PublicKey,
-                sea_orm::sea_query::Expr::value(public_key),
-            )
-            .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
-            .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected != 3 {
-            return Err(Error::Conflict(format!(
-                "case {} does not have three current key-share rows",
-                case.name
-            )));
-        }
-        let mut am: cases::ActiveModel = case.into();
-        am.public_key = Set(Some(public_key.to_owned()));
-        am.address = Set(Some(address.to_owned()));
-        am.status = Set(CaseStatus::Active);
-        am.updated_at = Set(now);
-        let case = am.update(&txn).await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "case.keygen_completed",
-            &case.id,
-            json!({"public_key": public_key, "address": address}),
-        )
-        .await?;
+        let case = bind_key(&txn, case_id, public_key, address, actor, now).await?;
         txn.commit().await?;
         Ok(case)
     }

@@ -51,6 +51,9 @@ pub struct NewSigningRequest {
     pub session_id: String,
     /// Hex of the session's execution id (UNIQUE across all sessions).
     pub execution_id: String,
+    /// The envelope's wire bytes (`Envelope::to_bytes`), kept so a manager's client can verify
+    /// the online signature itself.
+    pub envelope: Vec<u8>,
 }
 
 /// What an import stored.
@@ -158,7 +161,10 @@ pub(crate) async fn deletion_evidence<C: ConnectionTrait>(
     Ok(att)
 }
 
-async fn find_request<C: ConnectionTrait>(txn: &C, id: &str) -> Result<signing_requests::Model> {
+pub(crate) async fn find_request<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<signing_requests::Model> {
     signing_requests::Entity::find_by_id(id.to_owned())
         .one(txn)
         .await?
@@ -168,7 +174,10 @@ async fn find_request<C: ConnectionTrait>(txn: &C, id: &str) -> Result<signing_r
         })
 }
 
-async fn find_session<C: ConnectionTrait>(txn: &C, id: &str) -> Result<protocol_sessions::Model> {
+pub(crate) async fn find_session<C: ConnectionTrait>(
+    txn: &C,
+    id: &str,
+) -> Result<protocol_sessions::Model> {
     protocol_sessions::Entity::find_by_id(id.to_owned())
         .one(txn)
         .await?
@@ -178,7 +187,7 @@ async fn find_session<C: ConnectionTrait>(txn: &C, id: &str) -> Result<protocol_
         })
 }
 
-fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
+pub(crate) fn is_unique_violation(e: &sea_orm::DbErr) -> bool {
     matches!(
         e.sql_err(),
         Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
@@ -197,6 +206,9 @@ impl Db {
     ) -> Result<ImportedRequest> {
         check_name("request_id", &new.request_id)?;
         check_name("execution_id", &new.execution_id)?;
+        if new.envelope.is_empty() {
+            return Err(invalid("envelope", "must not be empty"));
+        }
         if new.expires_at <= now {
             return Err(invalid("expires_at", "the request has already expired"));
         }
@@ -238,6 +250,7 @@ impl Db {
             status: Set(SigningRequestStatus::Imported),
             imported_by: Set(actor.to_owned()),
             at: Set(now),
+            envelope: Set(Some(new.envelope)),
         }
         .insert(&txn)
         .await;
@@ -262,6 +275,8 @@ impl Db {
             created_at: Set(now),
             finished_at: Set(None),
             expires_at: Set(Some(expires_at)),
+            progress: Set(None),
+            roster: Set(None),
         }
         .insert(&txn)
         .await
@@ -424,7 +439,8 @@ impl Db {
     }
 
     /// Store the signature a session produced for one of its requests: the request becomes
-    /// SIGNED, and the session COMPLETED once every request in it is signed. The caller has
+    /// SIGNED, and the session COMPLETED (progress `done`, its READY participants in the roster
+    /// DONE) once every request in it is signed. The caller has
     /// verified the signature against the case address.
     pub async fn record_signature(
         &self,
@@ -502,9 +518,26 @@ impl Db {
         }
         let session_id = session.id.clone();
         if open == 0 {
+            // The shares that ran took part in a finished run.
+            let roster = crate::coordination::roster_of(&session);
+            let ready = session_participants::Entity::find()
+                .filter(session_participants::Column::SessionId.eq(session.id.as_str()))
+                .filter(session_participants::Column::Status.eq(ParticipantStatus::Ready))
+                .all(&txn)
+                .await?;
+            for p in ready {
+                if roster.as_ref().is_some_and(|r| !r.contains(&p.share_index)) {
+                    continue;
+                }
+                let mut am: session_participants::ActiveModel = p.into();
+                am.status = Set(ParticipantStatus::Done);
+                am.at = Set(now);
+                am.update(&txn).await?;
+            }
             let mut am: protocol_sessions::ActiveModel = session.into();
             am.status = Set(SessionStatus::Completed);
             am.finished_at = Set(Some(now));
+            am.progress = Set(Some("done".to_owned()));
             am.update(&txn).await?;
         }
         record_audit(
@@ -706,9 +739,10 @@ impl Db {
         Ok(case)
     }
 
-    /// Mark every PENDING or RUNNING session whose expiry has passed EXPIRED, with its
-    /// unsigned requests; returns the sessions it expired. Each is its own transaction with
-    /// its own audit record.
+    /// Mark every PENDING or RUNNING session (signing or keygen) whose expiry has passed
+    /// EXPIRED, with its unsigned requests; a case whose keygen session expired goes back to
+    /// DRAFT when no other keygen session of it is live. Returns the sessions it expired. Each
+    /// is its own transaction with its own audit record.
     pub async fn expire_sessions(&self, now: DateTime<Utc>) -> Result<Vec<String>> {
         let due = protocol_sessions::Entity::find()
             .filter(
@@ -729,40 +763,8 @@ impl Db {
             ) {
                 continue;
             }
-            let links = session_requests::Entity::find()
-                .filter(session_requests::Column::SessionId.eq(session.id.as_str()))
-                .all(&txn)
-                .await?;
-            let mut requests = Vec::new();
-            for link in links {
-                let r = find_request(&txn, &link.signing_request_id).await?;
-                if matches!(
-                    r.status,
-                    SigningRequestStatus::Imported | SigningRequestStatus::Signing
-                ) {
-                    requests.push(r.request_id.clone());
-                    let mut am: signing_requests::ActiveModel = r.into();
-                    am.status = Set(SigningRequestStatus::Expired);
-                    am.update(&txn).await?;
-                }
-            }
             let id = session.id.clone();
-            let mut am: protocol_sessions::ActiveModel = session.into();
-            am.status = Set(SessionStatus::Expired);
-            am.error = Set(Some(
-                "the session expired before enough managers signed".into(),
-            ));
-            am.finished_at = Set(Some(now));
-            am.update(&txn).await?;
-            record_audit(
-                &txn,
-                now,
-                "service:sessions",
-                "session.expired",
-                &id,
-                json!({"request_ids": requests}),
-            )
-            .await?;
+            crate::coordination::expire_in(&txn, session, now).await?;
             txn.commit().await?;
             expired.push(id);
         }

@@ -162,6 +162,17 @@ impl TokenSummary {
     }
 }
 
+#[allow(
+    clippy::disallowed_methods,
+    reason = "PKCS#11 calls block anyway; callers run them off the async threads"
+)]
+fn back_off(attempt: u32) {
+    std::thread::sleep(std::time::Duration::from_millis(25 * u64::from(attempt)));
+}
+
+/// How often a failed token enumeration is retried (see [`Module::tokens`]).
+const TOKEN_LIST_RETRIES: u32 = 8;
+
 impl Module {
     /// Load the library at `path`, or return the context already loaded from it in this process.
     pub fn load(path: impl AsRef<Path>) -> Result<Module> {
@@ -202,6 +213,23 @@ impl Module {
 
     /// Every initialised token currently present.
     pub fn tokens(&self) -> Result<Vec<TokenSummary>> {
+        // SoftHSM's file store can fail a read while another process is rewriting the same
+        // token's files (another manager's client logging in on this PC, an enrolment); such a
+        // failure is transient, so the enumeration is retried a few times before giving up.
+        let mut attempt = 0u32;
+        loop {
+            match self.try_tokens() {
+                Ok(tokens) => return Ok(tokens),
+                Err(_) if attempt < TOKEN_LIST_RETRIES => {
+                    attempt += 1;
+                    back_off(attempt);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn try_tokens(&self) -> Result<Vec<TokenSummary>> {
         let mut out = Vec::new();
         for slot in self.ctx.get_slots_with_initialized_token()? {
             let info = self.ctx.get_token_info(slot)?;

@@ -12,6 +12,7 @@
 
 mod m0007_processed;
 mod m0008_signing_sessions;
+mod m0009_coordination;
 mod schema;
 mod steps;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0006Outbox),
             Box::new(m0007_processed::M0007Processed),
             Box::new(m0008_signing_sessions::M0008SigningSessions),
+            Box::new(m0009_coordination::M0009Coordination),
         ]
     }
 }

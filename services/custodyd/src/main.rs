@@ -28,6 +28,9 @@ enum Command {
     OfflineApi(offline_cmd::ApiArgs),
     /// The offline zone's NATS reactors (case, shard registry, notify) and outbox relay.
     Reactors(offline_cmd::ReactorsArgs),
+    /// The offline zone's coordinator: SE↔HSM handshakes, keygen and 2-of-3 signing sessions
+    /// between the managers' clients (relays their end-to-end encrypted rounds).
+    Coordinator(offline_cmd::CoordinatorArgs),
     /// The online zone's chain worker: broadcasts signed transfers and tracks them to N
     /// confirmations (RabbitMQ work queues, JSON-RPC node).
     ChainWorker(online_cmd::ChainWorkerArgs),
@@ -62,6 +65,10 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
         }
         Command::Reactors(args) => {
             runtime()?.block_on(offline_cmd::run_reactors(args))?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Coordinator(args) => {
+            runtime()?.block_on(offline_cmd::run_coordinator(args))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::ChainWorker(args) => {

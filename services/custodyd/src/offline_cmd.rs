@@ -187,3 +187,71 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
         }
     }
 }
+
+/// Options of `custodyd coordinator`. It reads the offline API's configuration file (same
+/// database and HSM) and takes the same overriding flags.
+#[derive(clap::Args)]
+pub struct CoordinatorArgs {
+    /// TOML configuration file (see ops/offline-api.example.toml).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Database: a SQLite file path, or a sqlite:// or postgres:// URL.
+    #[arg(long)]
+    db: Option<String>,
+    /// NATS server URL.
+    #[arg(long)]
+    nats: Option<String>,
+    /// PKCS#11 module of the HSM.
+    #[arg(long)]
+    hsm_module: Option<PathBuf>,
+    /// Label of the HSM token.
+    #[arg(long)]
+    hsm_token: Option<String>,
+    /// File holding the HSM user PIN.
+    #[arg(long)]
+    hsm_pin_file: Option<PathBuf>,
+    /// A client silent for this many seconds is gone (clients ping every 2 s).
+    #[arg(long, default_value_t = 30)]
+    idle_secs: u64,
+    /// A signing session's runs must finish within this many seconds.
+    #[arg(long, default_value_t = 300)]
+    sign_run_secs: u64,
+    /// Aux info + keygen must finish within this many seconds.
+    #[arg(long, default_value_t = 1200)]
+    keygen_run_secs: u64,
+}
+
+/// Runs the coordinator until Ctrl-C / SIGTERM.
+pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
+    let api_args = ApiArgs {
+        config: args.config.clone(),
+        db: args.db.clone(),
+        listen: None,
+        nats: args.nats.clone(),
+        hsm_module: args.hsm_module.clone(),
+        hsm_token: args.hsm_token.clone(),
+        hsm_pin_file: args.hsm_pin_file.clone(),
+        print_config: false,
+    };
+    let config = effective_config(&api_args)?;
+    let nats_url = config
+        .nats
+        .clone()
+        .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
+    let coordinator = coordinator::Config {
+        db_url: config.db_url(),
+        nats_url: nats_url.clone(),
+        hsm_module: config.hsm.module.clone(),
+        hsm_token_label: config.hsm.token_label.clone(),
+        hsm_pin: config.hsm_pin()?,
+        timeouts: coordinator::Timeouts {
+            idle: std::time::Duration::from_secs(args.idle_secs.max(3)),
+            sign_run: std::time::Duration::from_secs(args.sign_run_secs.max(5)),
+            keygen_run: std::time::Duration::from_secs(args.keygen_run_secs.max(30)),
+            ..coordinator::Timeouts::default()
+        },
+    };
+    println!("offline coordinator on {nats_url}");
+    coordinator::run(coordinator, shutdown_signal()).await?;
+    Ok(())
+}

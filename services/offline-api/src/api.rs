@@ -815,6 +815,7 @@ impl Api {
                     expires_at,
                     session_id,
                     execution_id: hex::encode(execution_id.as_bytes()),
+                    envelope: checked.envelope.clone(),
                 },
                 &caller.user.id,
                 now,

@@ -327,6 +327,9 @@ impl From<offline_db::Error> for ApiError {
             }
             offline_db::Error::NotFound { .. } => ApiError::NotFound(e.to_string()),
             offline_db::Error::Conflict(msg) => ApiError::Conflict(msg),
+            // Refused by the key-share table (the coordinator's rule); no API route asks for it
+            // today, and a 409 names the reason without hinting at a role problem.
+            offline_db::Error::NotPermitted(msg) => ApiError::Conflict(msg),
             offline_db::Error::Replay { .. } => {
                 ApiError::reject(Rejection::Replayed, e.to_string())
             }

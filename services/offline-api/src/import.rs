@@ -20,6 +20,9 @@ pub(crate) struct Checked {
     pub decoded: DecodedTransfer,
     /// When the envelope expires (unix seconds).
     pub expires_at: u64,
+    /// The envelope's wire bytes, stored so a manager's client can verify the online
+    /// signature itself.
+    pub envelope: Vec<u8>,
 }
 
 fn rejection(e: &contracts::Error) -> Rejection {
@@ -57,7 +60,8 @@ fn fail(e: contracts::Error) -> ApiError {
 
 /// Read and verify a signing request.
 pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Checked> {
-    let verified = read(input)?
+    let envelope = read(input)?;
+    let verified = envelope
         .verify::<SigningRequest>(keyring, now)
         .map_err(fail)?;
     let expires_at = verified.expires_at();
@@ -67,6 +71,7 @@ pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Check
         request,
         decoded,
         expires_at,
+        envelope: envelope.to_bytes().map_err(fail)?,
     })
 }
 

@@ -20,6 +20,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
     pub expires_at: Option<DateTimeUtc>,
+    /// Where a session is, for operators: `aux_info`, `keygen`, `signing`, `done`.
+    pub progress: Option<String>,
+    /// The share indices of the run as a JSON array (`[0,1]`), set when it starts.
+    pub roster: Option<String>,
 }
 
 /// Relations are followed by id in the repository; none are declared.

@@ -17,6 +17,9 @@ pub struct Model {
     pub status: SigningRequestStatus,
     pub imported_by: String,
     pub at: DateTimeUtc,
+    /// The imported `SigningRequest` envelope's wire bytes, so a manager's client can verify
+    /// the online signature itself (NULL for requests imported before `m0009`).
+    pub envelope: Option<Vec<u8>>,
 }
 
 /// Relations are followed by id in the repository; none are declared.

@@ -8,6 +8,7 @@
 )]
 
 mod cases;
+mod coordination;
 mod signing;
 
 use chrono::{DateTime, Duration, Utc};

@@ -29,6 +29,7 @@ fn request(w: &crate::World, case_id: &str, id: &str, session: &str) -> NewSigni
         expires_at: now + Duration::hours(2),
         session_id: offline_db::new_id(now),
         execution_id: format!("eid-{session}"),
+        envelope: vec![0x81, 0xa1, b'k'],
     }
 }
 

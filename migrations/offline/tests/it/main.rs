@@ -68,7 +68,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (8, 1));
+    assert_eq!((own, shared), (9, 1));
 }
 
 #[tokio::test]
@@ -92,6 +92,15 @@ async fn migrates_both_backends_idempotently() {
             exec(&db, &format!("SELECT COUNT(*) FROM {table}"))
                 .await
                 .unwrap_or_else(|e| panic!("{}: table {table}: {e}", tdb.kind()));
+        }
+        // m0009: the columns the coordinator writes.
+        for sql in [
+            "SELECT envelope FROM signing_requests",
+            "SELECT progress, roster FROM protocol_sessions",
+        ] {
+            exec(&db, sql)
+                .await
+                .unwrap_or_else(|e| panic!("{}: {sql}: {e}", tdb.kind()));
         }
     }
 }

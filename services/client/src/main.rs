@@ -1,0 +1,291 @@
+//! `custody-client`: the case manager's program. A shell around the `custody_client` library:
+//! it parses the command line, reads the PIN, opens the secure element and hands over to the
+//! coordinator session; every decision lives in the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use contracts::{Id, KeyRing, Kind};
+use custody_client::review::{self, ApprovalPolicy};
+use custody_client::{pin, primes, se_login};
+
+/// Where Debian and Ubuntu install SoftHSM2 (the development SE); `--module` names any other
+/// PKCS#11 library (a real token's).
+const MODULE_CANDIDATES: [&str; 2] = [
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+];
+
+#[derive(Parser)]
+#[command(
+    name = "custody-client",
+    version,
+    about = "The case manager's client: log in with your secure element, take part in keygen and approve signing requests."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Log in to the offline coordinator with your SE and PIN, then work through pending keygen
+    /// and signing; each signing request is decoded and shown for approval.
+    Login(LoginArgs),
+    /// Generate one set of Paillier primes and seal it in the SE, so the next keygen is fast.
+    Primes(PrimesArgs),
+    /// Show whether the SE is connected, enrolled, and how many PIN attempts are left.
+    SeStatus(SeArgs),
+}
+
+/// Which SE, through which PKCS#11 library.
+#[derive(clap::Args)]
+struct SeArgs {
+    /// The PKCS#11 library of the SE (default: SoftHSM2's).
+    #[arg(long, value_name = "PATH")]
+    module: Option<PathBuf>,
+    /// The SE's token serial number.
+    #[arg(long, value_name = "SERIAL")]
+    se_serial: se::SeSerial,
+}
+
+#[derive(clap::Args)]
+struct PrimesArgs {
+    #[command(flatten)]
+    se: SeArgs,
+    /// Read the PIN from this file descriptor (one line) instead of the terminal.
+    #[arg(long, value_name = "N")]
+    pin_fd: Option<u32>,
+    /// How long to wait for the SE to be inserted, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    se_wait_secs: u64,
+}
+
+#[derive(clap::Args)]
+struct LoginArgs {
+    /// Your user id (UUID) in the offline zone.
+    #[arg(long, value_name = "UUID")]
+    user: Id,
+    /// The offline zone's NATS server, e.g. nats://10.0.0.5:4222.
+    #[arg(long, value_name = "URL")]
+    nats: String,
+    #[command(flatten)]
+    se: SeArgs,
+    /// Read the PIN from this file descriptor (one line) instead of the terminal.
+    #[arg(long, value_name = "N")]
+    pin_fd: Option<u32>,
+    /// The offline CA public key (hex SEC1 P-256): the trust anchor for the coordinator's
+    /// certificate.
+    #[arg(long, value_name = "HEX")]
+    ca_key: String,
+    /// The online zone's export public key (hex SEC1 P-256): signing requests must be signed
+    /// by it.
+    #[arg(long, value_name = "HEX")]
+    online_key: String,
+    /// Approve the signing request with exactly this signing hash without asking (repeatable).
+    #[arg(long, value_name = "HASH")]
+    approve_hash: Vec<String>,
+    /// Take part in keygen without asking.
+    #[arg(long)]
+    approve_keygen: bool,
+    /// Log out after this many completed work items.
+    #[arg(long, value_name = "N")]
+    exit_after: Option<u32>,
+    /// Log out after this many seconds without work.
+    #[arg(long, value_name = "S")]
+    idle_exit_secs: Option<u64>,
+    /// How long to wait for the SE to be inserted, in seconds.
+    #[arg(long, value_name = "S", default_value_t = 120)]
+    se_wait_secs: u64,
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Login(args) => login(args),
+        Command::Primes(args) => prepare_primes(args),
+        Command::SeStatus(args) => se_status(&args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("custody-client: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn say(message: &str) {
+    println!("{message}");
+}
+
+fn load_module(path: Option<&PathBuf>) -> anyhow::Result<p11::Module> {
+    let path = match path {
+        Some(p) => p.clone(),
+        None => MODULE_CANDIDATES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.exists())
+            .with_context(|| {
+                format!(
+                    "no PKCS#11 library given (--module) and SoftHSM2 is not installed at {}",
+                    MODULE_CANDIDATES.join(" or ")
+                )
+            })?,
+    };
+    p11::Module::load(&path)
+        .with_context(|| format!("cannot load the PKCS#11 library {}", path.display()))
+}
+
+fn parse_key(hex_text: &str, flag: &str) -> anyhow::Result<p256::PublicKey> {
+    let bytes = hex::decode(hex_text.trim().trim_start_matches("0x"))
+        .with_context(|| format!("{flag} is not hex"))?;
+    p256::PublicKey::from_sec1_bytes(&bytes)
+        .map_err(|_| anyhow::anyhow!("{flag} is not a SEC1-encoded P-256 public key"))
+}
+
+/// Waits for the SE, reads the PIN and opens it.
+fn open(
+    se_args: &SeArgs,
+    pin_fd: Option<u32>,
+    wait: Duration,
+) -> anyhow::Result<(se::OpenSe, channel::Certificate)> {
+    let module = load_module(se_args.module.as_ref())?;
+    let serial = &se_args.se_serial;
+    // Ask for the SE before the PIN: the PIN is typed only once the SE is there.
+    se_login::wait_for_se(&module, serial, wait, &say)?;
+    let pin = pin::read_pin(pin_fd, &format!("PIN of SE {serial}: "))?;
+    Ok(se_login::open_se(&module, serial, &pin, wait, &say)?)
+}
+
+fn login(args: LoginArgs) -> anyhow::Result<()> {
+    // Everything that can be checked without the SE is checked first.
+    let trust = channel::TrustAnchor::new(parse_key(&args.ca_key, "--ca-key")?);
+    let keyring = KeyRing::new().with_key(
+        parse_key(&args.online_key, "--online-key")?,
+        &[Kind::SigningRequest],
+    );
+    let approval = if args.approve_hash.is_empty() && !args.approve_keygen {
+        ApprovalPolicy::Interactive
+    } else {
+        ApprovalPolicy::Preapproved {
+            hashes: args
+                .approve_hash
+                .iter()
+                .map(|h| review::parse_hash(h))
+                .collect::<Result<_, _>>()?,
+            keygen: args.approve_keygen,
+        }
+    };
+    let (se, certificate) = open(
+        &args.se,
+        args.pin_fd,
+        Duration::from_secs(args.se_wait_secs),
+    )?;
+    say(&format!(
+        "SE {} opened; logging in to {} as {}",
+        args.se.se_serial, args.nats, args.user
+    ));
+    let session = Session {
+        nats_url: args.nats,
+        user_id: args.user,
+        trust,
+        keyring,
+        approval,
+        exit_after: args.exit_after,
+        idle_exit: args.idle_exit_secs.map(Duration::from_secs),
+    };
+    run_session(session, se, certificate)
+}
+
+/// What the coordinator session needs (mirrors `custody_client::session::ClientConfig`).
+struct Session {
+    nats_url: String,
+    user_id: Id,
+    trust: channel::TrustAnchor,
+    keyring: KeyRing,
+    approval: ApprovalPolicy,
+    exit_after: Option<u32>,
+    idle_exit: Option<Duration>,
+}
+
+fn run_session(
+    s: Session,
+    se: se::OpenSe,
+    certificate: channel::Certificate,
+) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let config = custody_client::session::ClientConfig {
+        nats_url: s.nats_url,
+        user_id: s.user_id,
+        trust: s.trust,
+        keyring: s.keyring,
+        approval: s.approval,
+        exit_after: s.exit_after,
+        idle_exit: s.idle_exit,
+    };
+    let summary = runtime.block_on(custody_client::session::run(config, se, certificate))?;
+    say(&format!(
+        "logged out: {} session(s) completed, {} failed",
+        summary.completed, summary.failed
+    ));
+    Ok(())
+}
+
+fn prepare_primes(args: PrimesArgs) -> anyhow::Result<()> {
+    let (se, _certificate) = open(
+        &args.se,
+        args.pin_fd,
+        Duration::from_secs(args.se_wait_secs),
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(primes::prepare(&se, &say))?;
+    Ok(())
+}
+
+fn se_status(args: &SeArgs) -> anyhow::Result<()> {
+    let module = load_module(args.module.as_ref())?;
+    let serial = &args.se_serial;
+    let summary = se::Se::list(&module)?
+        .into_iter()
+        .find(|s| &s.serial == serial)
+        .ok_or_else(|| anyhow::anyhow!("secure element {serial} is not connected"))?;
+    println!("SE {serial}: connected");
+    println!("  Label:     {}", summary.label);
+    println!("  Model:     {}", summary.model);
+    println!(
+        "  Enrolled:  {}",
+        if summary.enrolled {
+            "yes (identity key present)"
+        } else {
+            "no"
+        }
+    );
+    if summary.pin.locked {
+        println!("  PIN:       locked: the security officer must reset it");
+    } else {
+        println!(
+            "  PIN:       {} of {} attempts left",
+            summary.pin.tries_left,
+            se::MAX_PIN_TRIES
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,199 @@
+//! The whole offline C/S story with real parts: create case → keygen between three client
+//! processes → key-share table and address written → signing request imported → managers
+//! {0,1} sign → `SignatureResponse` exported, recovering to the address with an independent
+//! implementation → manager replacement: the old manager is refused, the new one (same SE, new
+//! PIN) signs with {1,2}.
+
+use std::time::Duration;
+
+use k256::ecdsa::{RecoveryId, Signature, VerifyingKey};
+use offline_db::{CaseStatus, KeyShareStatus, SessionKind, SessionStatus};
+use sha3::{Digest, Keccak256};
+
+use crate::world::{World, CHAIN_ID};
+
+const KEYGEN_WAIT: Duration = Duration::from_secs(600);
+const SIGN_WAIT: Duration = Duration::from_secs(180);
+
+/// Recovers the signer of `hash` from (r, s, v) with k256 and derives its address with Keccak
+/// (sha3), independently of alloy and cggmp21.
+pub fn recover_address(hash: &[u8; 32], r: &[u8; 32], s: &[u8; 32], y_parity: bool) -> [u8; 20] {
+    let mut rs = [0u8; 64];
+    rs[..32].copy_from_slice(r);
+    rs[32..].copy_from_slice(s);
+    let signature = Signature::from_slice(&rs).unwrap();
+    let key = VerifyingKey::recover_from_prehash(
+        hash,
+        &signature,
+        RecoveryId::from_byte(u8::from(y_parity)).unwrap(),
+    )
+    .unwrap();
+    let point = key.to_encoded_point(false);
+    let digest = Keccak256::digest(&point.as_bytes()[1..]);
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&digest[12..]);
+    out
+}
+
+async fn sign_with(
+    world: &World,
+    address: &contracts::EthAddress,
+    nonce: u64,
+    signers: &[(String, usize)],
+) -> (contracts::SignatureResponse, [u8; 32]) {
+    let (request, envelope) = world.request(address, nonce);
+    let imported = world.import(&envelope).await;
+    let row_id = imported["id"].as_str().unwrap().to_owned();
+    assert_eq!(imported["who_to_call"].as_array().unwrap().len(), 3);
+    let hash = format!("0x{}", hex::encode(request.signing_hash));
+    let mut clients = Vec::new();
+    for (user, se) in signers {
+        let pin = world.ses[*se].pin.clone();
+        clients.push(world.client(
+            user,
+            *se,
+            &pin,
+            &["--approve-hash", &hash, "--exit-after", "1"],
+        ));
+    }
+    for c in &mut clients {
+        let status = c.wait(SIGN_WAIT).await;
+        assert!(status.success(), "client failed:\n{}", c.output());
+        // Clear signing: the manager saw the decoded transaction and its hash.
+        let out = c.output();
+        assert!(
+            out.contains("0x00000000000000000000000000000000000000A1")
+                || out.contains("0x00000000000000000000000000000000000000a1"),
+            "{out}"
+        );
+        assert!(out.contains("1.5 ETH"), "{out}");
+        assert!(out.contains(&hex::encode(request.signing_hash)), "{out}");
+    }
+    let response = world.export_response(&row_id).await;
+    (response, request.signing_hash)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keygen_then_two_of_three_signing_then_a_manager_change() {
+    let mut world = World::new(coordinator::Timeouts::default()).await;
+    for se in 0..3 {
+        world.seal_fixture_primes(se);
+    }
+    let case_id = world.create_case("flow case").await;
+    // A bus observer sees everything from here on: keygen, signing, the manager change.
+    let sniffer = crate::sniff::Sniffer::start(&world.nats.url()).await;
+    let mut pins = vec![];
+    for se in &world.ses {
+        pins.push(se.pin.clone());
+    }
+
+    // Keygen: three client processes, each with its own SE.
+    let mut clients = Vec::new();
+    for i in 0..3 {
+        let pin = world.ses[i].pin.clone();
+        clients.push(world.client(
+            &world.managers[i].clone(),
+            i,
+            &pin,
+            &["--approve-keygen", "--exit-after", "1"],
+        ));
+    }
+    for c in &mut clients {
+        let status = c.wait(KEYGEN_WAIT).await;
+        assert!(status.success(), "keygen client failed:\n{}", c.output());
+        assert!(
+            c.output().contains("aux-info round"),
+            "progress shown:\n{}",
+            c.output()
+        );
+    }
+    let case = world.db.case(&case_id).await.unwrap().unwrap();
+    assert_eq!(case.status, CaseStatus::Active);
+    let address = contracts::EthAddress::parse(case.address.as_deref().unwrap()).unwrap();
+    let public_key = case.public_key.clone().unwrap();
+    let shares = world.db.key_shares_by_case(&case_id).await.unwrap();
+    assert_eq!(shares.len(), 3);
+    for (i, share) in shares.iter().enumerate() {
+        assert_eq!(share.share_index, i as i32);
+        assert_eq!(share.public_key.as_deref(), Some(public_key.as_str()));
+        assert_eq!(share.status, KeyShareStatus::Active);
+        assert_eq!(share.se_id, world.ses[i].id);
+    }
+    let keygens = world
+        .db
+        .sessions(Some(&case_id), Some(SessionStatus::Completed), 10)
+        .await
+        .unwrap();
+    assert_eq!(keygens.len(), 1);
+    assert_eq!(keygens[0].kind, SessionKind::Keygen);
+    // Each SE holds its own share of the case, sealed.
+    for i in 0..3 {
+        let slots = world.open_se(i).list_shares().unwrap();
+        assert!(slots.contains(&se::ShareSlot::new(&case_id, i as u16).unwrap()));
+    }
+
+    // Managers 0 and 1 sign.
+    let m = world.managers.clone();
+    let (response, hash) =
+        sign_with(&world, &address, 0, &[(m[0].clone(), 0), (m[1].clone(), 1)]).await;
+    assert_eq!(
+        recover_address(&hash, &response.r, &response.s, response.y_parity),
+        address.0,
+        "the exported signature recovers to the case address (k256 + keccak)"
+    );
+    let decoded = contracts::eth::decode_signed(&response.signed_tx).unwrap();
+    assert_eq!(decoded.tx.chain_id, CHAIN_ID);
+    assert_eq!(decoded.tx.nonce, 0);
+
+    // Manager 2 hands SE 2 over to a new manager; the SE's PIN is reset.
+    let old_pin = world.ses[2].pin.clone();
+    let newcomer = world.new_manager("manager-new").await;
+    let new_pin = world.replace_manager(&case_id, 2, &newcomer).await;
+    // The old manager with the old PIN: the SE refuses.
+    let mut old = world.client(&m[2].clone(), 2, &old_pin, &["--idle-exit-secs", "3"]);
+    let status = old.wait(SIGN_WAIT).await;
+    assert!(!status.success(), "{}", old.output());
+    assert!(
+        old.output().to_lowercase().contains("pin"),
+        "{}",
+        old.output()
+    );
+    // The old manager even with the new PIN: the coordinator refuses (no share in this SE).
+    let mut old = world.client(&m[2].clone(), 2, &new_pin, &["--idle-exit-secs", "3"]);
+    let status = old.wait(SIGN_WAIT).await;
+    assert!(!status.success(), "{}", old.output());
+    assert!(old.output().contains("refused"), "{}", old.output());
+
+    // The new manager (same SE, new PIN) signs with manager 1.
+    let (response, hash) = sign_with(
+        &world,
+        &address,
+        1,
+        &[(m[1].clone(), 1), (newcomer.clone(), 2)],
+    )
+    .await;
+    assert_eq!(
+        recover_address(&hash, &response.r, &response.s, response.y_parity),
+        address.0
+    );
+    world.stop_coordinator().await;
+
+    // Nothing secret ever crossed the bus, in any message, decoded by its subject.
+    use secrecy::ExposeSecret;
+    pins.push(new_pin.clone());
+    let mut secrets: Vec<(&str, Vec<u8>)> = pins
+        .iter()
+        .map(|p| ("a PIN", p.expose_secret().as_bytes().to_vec()))
+        .collect();
+    for primes in testkit::fixtures::paillier_primes().unwrap() {
+        secrets.push(("Paillier primes", primes.to_bytes().unwrap().to_vec()));
+    }
+    for i in 0..3 {
+        let slot = se::ShareSlot::new(&case_id, i as u16).unwrap();
+        let share = world.open_se(i).unseal_share(&slot).unwrap();
+        secrets.push(("a key share", share.to_vec()));
+    }
+    let (handshakes, frames) = sniffer.check(&secrets);
+    assert!(handshakes >= 14, "handshakes seen: {handshakes}");
+    assert!(frames > 100, "frames seen: {frames}");
+}
