@@ -237,6 +237,7 @@ fn run_session(
         approval: s.approval,
         exit_after: s.exit_after,
         idle_exit: s.idle_exit,
+        quiet: false,
     };
     let summary = runtime.block_on(custody_client::session::run(config, se, certificate))?;
     say(&format!(

@@ -60,6 +60,8 @@ struct Started {
     roster: Vec<u16>,
     runs: Vec<Run>,
     deadline: Instant,
+    /// What the operators are shown (`session_protocol.progress`).
+    phase: &'static str,
     /// Keygen reports by share index: public key and address.
     reports: BTreeMap<u16, (Vec<u8>, EthAddress)>,
 }
@@ -187,6 +189,13 @@ impl Coordinator {
             }
         }
         Ok(items)
+    }
+
+    /// Record where a running session is, for the operators' progress view.
+    async fn progress(&self, sid: &str, phase: &str) {
+        if let Err(e) = self.inner.db.set_progress(sid, phase, self.now()).await {
+            tracing::warn!(session = sid, error = %e, "could not record progress");
+        }
     }
 
     /// Whether `chan`'s manager is offered signing session `sid` (and so may decline it).
@@ -494,14 +503,22 @@ impl Coordinator {
             .filter(|(i, _)| !roster.contains(i))
             .map(|(_, c)| *c)
             .collect();
+        let phase = match live.kind {
+            SessionKind::Keygen => "aux_info",
+            SessionKind::Sign => "signing",
+        };
         live.started = Some(Started {
             roster: roster.clone(),
             runs,
             deadline,
+            phase,
             reports: BTreeMap::new(),
         });
         drop(sessions);
         tracing::info!(session = session_id, ?roster, "session started");
+        if phase == "aux_info" {
+            self.progress(session_id, phase).await;
+        }
         let Some(sid) = parse_id(session_id) else {
             return Err("bad session id".to_owned());
         };
@@ -601,17 +618,27 @@ impl Coordinator {
         let Some((sid, pos)) = self.position(chan).await else {
             return;
         };
-        let target = {
-            let sessions = self.inner.sessions.lock().await;
-            sessions.get(&sid).and_then(|l| {
-                let started = l.started.as_ref()?;
-                if !started.runs.iter().any(|r| r.spec.run == run) {
-                    return None;
+        let (target, entered_keygen) = {
+            let mut sessions = self.inner.sessions.lock().await;
+            let found = sessions.get_mut(&sid).and_then(|l| {
+                let started = l.started.as_mut()?;
+                let kind = started.runs.iter().find(|r| r.spec.run == run)?.spec.kind;
+                // The first keygen round message means aux info is done.
+                let entered = kind == RunKind::Keygen && started.phase == "aux_info";
+                if entered {
+                    started.phase = "keygen";
                 }
                 let index = started.roster.get(usize::from(to))?;
-                l.ready.get(index).copied()
-            })
+                Some((l.ready.get(index).copied(), entered))
+            });
+            match found {
+                Some((target, entered)) => (target, entered),
+                None => (None, false),
+            }
         };
+        if entered_keygen {
+            self.progress(&sid, "keygen").await;
+        }
         if from != pos || to == pos {
             let reason = format!("a round message claiming position {from} from position {pos}");
             self.fail(&sid, &reason).await;

@@ -223,17 +223,37 @@ pub struct CoordinatorArgs {
 
 /// Runs the coordinator until Ctrl-C / SIGTERM.
 pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
-    let api_args = ApiArgs {
-        config: args.config.clone(),
-        db: args.db.clone(),
-        listen: None,
-        nats: args.nats.clone(),
-        hsm_module: args.hsm_module.clone(),
-        hsm_token: args.hsm_token.clone(),
-        hsm_pin_file: args.hsm_pin_file.clone(),
-        print_config: false,
-    };
-    let config = effective_config(&api_args)?;
+    // The coordinator shares the offline API's configuration (database, HSM, NATS); the
+    // flags overlay it like the API's do. It does not listen on HTTP, so `listen` may be absent.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "configuration is where the environment is read"
+    )]
+    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    let prefix = offline_api::config::ENV_PREFIX;
+    if !env.iter().any(|(k, _)| k == &format!("{prefix}LISTEN")) {
+        env.push((format!("{prefix}LISTEN"), "unused".to_owned()));
+    }
+    let flags = [
+        ("DB", args.db.clone()),
+        ("NATS", args.nats.clone()),
+        (
+            "HSM__MODULE",
+            args.hsm_module.as_ref().map(|p| p.display().to_string()),
+        ),
+        ("HSM__TOKEN_LABEL", args.hsm_token.clone()),
+        (
+            "HSM__PIN_FILE",
+            args.hsm_pin_file.as_ref().map(|p| p.display().to_string()),
+        ),
+    ];
+    for (key, value) in flags {
+        if let Some(value) = value {
+            env.push((format!("{prefix}{key}"), value));
+        }
+    }
+    let config = Config::load_with_env(args.config.as_deref(), env)
+        .context("the coordinator's configuration (the offline API's file, environment and flags)")?;
     let nats_url = config
         .nats
         .clone()

@@ -126,6 +126,9 @@ async fn keygen_then_two_of_three_signing_then_a_manager_change() {
         .unwrap();
     assert_eq!(keygens.len(), 1);
     assert_eq!(keygens[0].kind, SessionKind::Keygen);
+    // Operators saw it go through aux info and keygen to the end.
+    assert_eq!(keygens[0].progress.as_deref(), Some("done"));
+    assert_eq!(offline_db::roster_of(&keygens[0]), Some(vec![0, 1, 2]));
     // Each SE holds its own share of the case, sealed.
     for i in 0..3 {
         let slots = world.open_se(i).list_shares().unwrap();

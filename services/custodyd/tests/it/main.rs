@@ -454,3 +454,88 @@ async fn online_admin_create_makes_an_admin_on_the_online_database() {
     );
     assert_eq!(db.verify_logs().await.unwrap().operation.records, 1);
 }
+
+/// `custodyd coordinator` serves the SE↔HSM handshake on NATS with the offline HSM: a login
+/// for a user the zone does not know, or a malformed request, is refused with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_subcommand_answers_handshakes_on_nats() {
+    use contracts::coord::{self, HandshakeReply, HandshakeRequest};
+    use secrecy::ExposeSecret;
+
+    let test_db = TestDb::sqlite().unwrap();
+    Db::connect(test_db.url()).await.unwrap();
+    let nats = testkit::nats::NatsServer::start().unwrap();
+    let softhsm = testkit::softhsm::SoftHsm::global();
+    let label = format!("coord-hsm-{}", std::process::id());
+    let pin = testkit::softhsm::random_pin();
+    hsm::Hsm::provision(
+        &softhsm.module(),
+        &label,
+        &testkit::softhsm::random_pin(),
+        &pin,
+        "coordinator",
+        1_700_000_000,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("hsm.pin");
+    std::fs::write(&pin_file, pin.expose_secret()).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+        .args([
+            "coordinator",
+            "--db",
+            &db_arg(&test_db),
+            "--nats",
+            &nats.url(),
+            "--hsm-module",
+            softhsm.module_path().to_str().unwrap(),
+            "--hsm-token",
+            &label,
+            "--hsm-pin-file",
+            pin_file.to_str().unwrap(),
+        ])
+        .spawn()
+        .unwrap();
+    let _guard = Running(child);
+    let client = async_nats::connect(nats.url()).await.unwrap();
+    let ask = |request: HandshakeRequest| {
+        let client = client.clone();
+        async move {
+            let bytes = coord::encode(&request).unwrap();
+            for _ in 0..100 {
+                match client
+                    .request(contracts::subjects::CHANNEL_HANDSHAKE, bytes.clone().into())
+                    .await
+                {
+                    Ok(reply) => {
+                        return coord::decode::<HandshakeReply>(&reply.payload, "reply").unwrap()
+                    }
+                    // No responder yet: the coordinator is still starting.
+                    Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+                }
+            }
+            panic!("the coordinator never answered");
+        }
+    };
+    let unknown = contracts::Id::new_v7(1_750_000_000);
+    let reply = ask(HandshakeRequest::Hello {
+        version: coord::PROTOCOL_VERSION,
+        user_id: unknown,
+        client_hello: vec![1, 2, 3],
+    })
+    .await;
+    match reply {
+        HandshakeReply::Refused { reason } => assert!(reason.contains("malformed"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    let reply = ask(HandshakeRequest::Hello {
+        version: 9,
+        user_id: unknown,
+        client_hello: vec![],
+    })
+    .await;
+    match reply {
+        HandshakeReply::Refused { reason } => assert!(reason.contains("version 9"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
