@@ -1033,3 +1033,56 @@ fn build_signed(
     response.check_for(unsigned_tx, address)?;
     Ok(signed_tx)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+    use super::*;
+    use contracts::eth::Eip1559Fields;
+    use contracts::Amount;
+
+    /// A real 2-of-3 signature (test-only fixture shares) is accepted for its transaction and
+    /// address; the same signature with s changed, for another address or another transaction
+    /// is refused — what keeps a bad client's report out of the database.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn only_a_signature_that_recovers_to_the_case_address_is_accepted() {
+        let shares = testkit::fixtures::key_shares().unwrap();
+        let address = EthAddress(shares[0].address().unwrap().0);
+        let fields = Eip1559Fields {
+            chain_id: 31337,
+            nonce: 3,
+            max_priority_fee_per_gas: Amount::from(1_000_000_000u128),
+            max_fee_per_gas: Amount::from(20_000_000_000u128),
+            gas_limit: 21_000,
+            to: EthAddress([0xa1; 20]),
+            value: Amount::from(5u128),
+            data: Vec::new(),
+        };
+        let unsigned = fields.encode_unsigned().unwrap();
+        let hash = contracts::eth::signing_hash(&unsigned);
+        let signers = tss::SignerSet::new(&[0, 1]).unwrap();
+        let eid = ExecutionIdBytes::derive(tss::RunKind::Sign, b"s", b"c", &hash);
+        let mut runs = Vec::new();
+        for (share, transport) in shares[..2].iter().zip(tss::InMemoryNetwork::connect(2)) {
+            let share = share.clone();
+            runs.push(tokio::spawn(async move {
+                tss::sign(&eid, &share, &signers, &hash, transport).await
+            }));
+        }
+        let sig = runs.pop().unwrap().await.unwrap().unwrap();
+        let (r, s, v) = (sig.r, sig.s, sig.y_parity);
+        let raw = build_signed(&unsigned, &address, None, r, s, v).unwrap();
+        let decoded = contracts::eth::decode_signed(&raw).unwrap();
+        assert_eq!(contracts::eth::encode_unsigned(&decoded.tx), unsigned);
+
+        let mut bad_s = s;
+        bad_s[31] ^= 1;
+        assert!(build_signed(&unsigned, &address, None, r, bad_s, v).is_err());
+        assert!(build_signed(&unsigned, &EthAddress([7; 20]), None, r, s, v).is_err());
+        let other = Eip1559Fields { nonce: 4, ..fields }
+            .encode_unsigned()
+            .unwrap();
+        assert!(build_signed(&other, &address, None, r, s, v).is_err());
+        assert!(build_signed(&[0x02, 0xc0], &address, None, r, s, v).is_err());
+    }
+}

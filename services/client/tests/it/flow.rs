@@ -128,7 +128,10 @@ async fn keygen_then_two_of_three_signing_then_a_manager_change() {
     assert_eq!(keygens[0].kind, SessionKind::Keygen);
     // Operators saw it go through aux info and keygen to the end.
     assert_eq!(keygens[0].progress.as_deref(), Some("done"));
-    assert_eq!(offline_db::roster_of(&keygens[0]), Some(vec![0, 1, 2]));
+    assert_eq!(
+        offline_db::coordination::roster_of(&keygens[0]),
+        Some(vec![0, 1, 2])
+    );
     // Each SE holds its own share of the case, sealed.
     for i in 0..3 {
         let slots = world.open_se(i).list_shares().unwrap();
@@ -199,4 +202,20 @@ async fn keygen_then_two_of_three_signing_then_a_manager_change() {
     let (handshakes, frames) = sniffer.check(&secrets);
     assert!(handshakes >= 14, "handshakes seen: {handshakes}");
     assert!(frames > 100, "frames seen: {frames}");
+}
+
+/// The same signing path on PostgreSQL (the production database): managers {0,1} sign a
+/// request for a case keyed from the test-only fixture shares.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_managers_sign_on_postgresql() {
+    let testdb = testkit::db::TestDb::postgres().await.unwrap();
+    let world = World::on(testdb, coordinator::Timeouts::default()).await;
+    let (_case_id, address) = world.keyed_case("postgres case").await;
+    let m = world.managers.clone();
+    let (response, hash) =
+        sign_with(&world, &address, 0, &[(m[0].clone(), 0), (m[1].clone(), 1)]).await;
+    assert_eq!(
+        recover_address(&hash, &response.r, &response.s, response.y_parity),
+        address.0
+    );
 }
