@@ -12,6 +12,7 @@
 mod cli;
 mod faults;
 mod flow;
+mod prime_generation;
 mod primes;
 mod review;
 mod se_login;
