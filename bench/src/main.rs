@@ -1,8 +1,9 @@
 //! `bench`: measures the project's paths against the raw libraries they stand on, in the same
 //! run on the same machine, and prints a table plus `RATIO <name> <value>` lines.
 //!
-//! Usage: `cargo run --release -p bench -- tss|online [--quick]`.
+//! Usage: `cargo run --release -p bench -- tss|online|offline-sign|offline-keygen [--quick]`.
 
+mod offline_bench;
 mod online_bench;
 mod raw;
 mod stats;
@@ -20,7 +21,11 @@ fn main() -> anyhow::Result<()> {
     match args.first().map(String::as_str) {
         Some("tss") => runtime.block_on(tss_bench::run(quick)),
         Some("online") => runtime.block_on(online_bench::run(quick)),
-        Some(other) => bail!("unknown bench {other:?}; available: tss, online"),
-        None => bail!("usage: bench <tss|online> [--quick]"),
+        Some("offline-sign") => runtime.block_on(offline_bench::sign(quick)),
+        Some("offline-keygen") => runtime.block_on(offline_bench::keygen(quick)),
+        Some(other) => {
+            bail!("unknown bench {other:?}; available: tss, online, offline-sign, offline-keygen")
+        }
+        None => bail!("usage: bench <tss|online|offline-sign|offline-keygen> [--quick]"),
     }
 }

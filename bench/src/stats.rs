@@ -22,6 +22,14 @@ impl Samples {
         t.get(t.len() / 2).copied().unwrap_or_default()
     }
 
+    pub fn mean(&self) -> Duration {
+        let n = u32::try_from(self.times.len()).unwrap_or(u32::MAX);
+        if n == 0 {
+            return Duration::ZERO;
+        }
+        self.times.iter().sum::<Duration>() / n
+    }
+
     pub fn min(&self) -> Duration {
         self.times.iter().min().copied().unwrap_or_default()
     }
@@ -71,6 +79,27 @@ pub fn print_table(title: &str, rows: &[Comparison]) {
     println!();
     for c in rows {
         println!("RATIO {} {:.4}", c.ratio_name, c.ratio());
+    }
+}
+
+/// Rows of samples with their mean, median and maximum (the offline benches, whose ratios are
+/// of means: a manager waits the mean, poll waits included).
+pub fn print_mean_table(title: &str, rows: &[&Samples]) {
+    println!();
+    println!("{title}");
+    println!(
+        "{:<44} {:>5} {:>12} {:>12} {:>12}",
+        "path", "runs", "mean", "p50", "max"
+    );
+    for s in rows {
+        println!(
+            "{:<44} {:>5} {:>12} {:>12} {:>12}",
+            s.name,
+            s.times.len(),
+            fmt(s.mean()),
+            fmt(s.median()),
+            fmt(s.max())
+        );
     }
 }
 

@@ -267,7 +267,7 @@ impl Action {
             | ExportSignatureResponse
             | ExportAccountManifest
             | ImportBalanceAttestation => &[Operator],
-            ViewSigningSessions => &[Operator, Auditor],
+            ViewSigningSessions => &[Admin, Operator, Auditor],
 
             OnlineManageRoles | ManageAccountPolicies => &[Admin],
             OnlineViewUsers => &[Admin, Auditor],

@@ -1188,6 +1188,7 @@ impl Db {
                     json!({
                         "session_id": new.id, "case_id": new.case_id,
                         "request_id": first.request_id, "signing_hash": first.tx_hash,
+                        "request_ids": open_requests.iter().map(|r| &r.request_id).collect::<Vec<_>>(),
                         "slots": slots_json(participants),
                         "expires_at": new.expires_at.map(|t| t.timestamp()),
                     }),

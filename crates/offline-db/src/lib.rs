@@ -23,7 +23,7 @@ pub mod signing;
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{NewSessionRow, PENDING_ROLE};
-pub use coordination::{RetrySession, Work, COORDINATOR};
+pub use coordination::{roster_of, RetrySession, Work, COORDINATOR};
 pub use entity::enums::{
     CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,
     SigningRequestStatus, UserStatus,
@@ -32,7 +32,8 @@ pub use events::subjects;
 pub use ops::record_audit;
 pub use ops::{ManagerReplacement, ManagerSlot, NewSecureElement, NewUser};
 pub use signing::{
-    ImportedRequest, NewBalanceAttestation, NewSignature, NewSigningRequest, SessionDetail,
+    ImportedBatch, ImportedRequest, NewBalanceAttestation, NewSignature, NewSigningRequest,
+    SessionDetail, MAX_BATCH,
 };
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none

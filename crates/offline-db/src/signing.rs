@@ -7,7 +7,9 @@
 //! case (WAITING — the coordinator marks them READY as they join), the `session_requests` link,
 //! two audit records and the `custody.signing.requested` and `custody.session.created` events.
 //! A request is therefore never stored without a session to sign it, nor a session without its
-//! request.
+//! request. A batch import ([`Db::record_signing_batch`]) does the same for several requests of
+//! one case with ONE session linking them all; the coordinator then runs one full signing per
+//! request, each with its own execution id.
 
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
@@ -33,6 +35,9 @@ pub const ATTESTATION_MAX_AGE: Duration = Duration::hours(24);
 
 /// How long a signing session stays open at most, even for a request that expires later.
 pub const SESSION_MAX_LIFETIME: Duration = Duration::hours(24);
+
+/// The most requests one batch (one signing session) may sign.
+pub const MAX_BATCH: usize = 16;
 
 /// A verified signing request to store, with the session that will sign it.
 #[derive(Clone, Debug)]
@@ -62,6 +67,17 @@ pub struct ImportedRequest {
     /// The request row.
     pub request: signing_requests::Model,
     /// The signing session created for it.
+    pub session: protocol_sessions::Model,
+    /// Its participants (the case's current managers), by share index.
+    pub participants: Vec<session_participants::Model>,
+}
+
+/// What a batch import stored (see [`Db::record_signing_batch`]).
+#[derive(Clone, Debug)]
+pub struct ImportedBatch {
+    /// The request rows, in the order they were given.
+    pub requests: Vec<signing_requests::Model>,
+    /// The one signing session created for them.
     pub session: protocol_sessions::Model,
     /// Its participants (the case's current managers), by share index.
     pub participants: Vec<session_participants::Model>,
@@ -204,25 +220,133 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<ImportedRequest> {
-        check_name("request_id", &new.request_id)?;
-        check_name("execution_id", &new.execution_id)?;
-        if new.envelope.is_empty() {
-            return Err(invalid("envelope", "must not be empty"));
-        }
-        if new.expires_at <= now {
-            return Err(invalid("expires_at", "the request has already expired"));
-        }
-        let txn = audit::begin_write(self.conn()).await?;
-        let seen = signing_requests::Entity::find()
-            .filter(signing_requests::Column::RequestId.eq(new.request_id.as_str()))
-            .count(&txn)
+        let session_id = new.session_id.clone();
+        let execution_id = new.execution_id.clone();
+        let stored = self
+            .record_requests(vec![new], &session_id, &execution_id, actor, now)
             .await?;
-        if seen > 0 {
+        let Some(request) = stored.requests.into_iter().next() else {
+            return Err(Error::Conflict(
+                "the import stored no request; nothing was written".to_owned(),
+            ));
+        };
+        Ok(ImportedRequest {
+            request,
+            session: stored.session,
+            participants: stored.participants,
+        })
+    }
+
+    /// Store a batch of verified signing requests of ONE case and create the one signing
+    /// session that signs them all (one full signing run per request, each with its own
+    /// execution id given when the coordinator starts the session). Everything the single
+    /// import writes is written for each request (the row, a `signing_request.imported` audit
+    /// record, a `custody.signing.requested` event), once for the session (one
+    /// `session.created` record and one `custody.session.created` event, both listing every
+    /// request id), and a `session_requests` link per request.
+    ///
+    /// The session's id and execution id are `session_id` and `execution_id`; the
+    /// `session_id`/`execution_id` fields of the [`NewSigningRequest`]s are not used. The
+    /// session expires at the earliest request expiry, and no later than
+    /// [`SESSION_MAX_LIFETIME`] from `now`.
+    ///
+    /// Refused with nothing written: fewer than 2 or more than [`MAX_BATCH`] requests (a
+    /// single request goes through [`Db::record_signing_request`]), requests of more than one
+    /// case, a request id twice in the batch, an expired request ([`Error::Validation`] naming
+    /// `requests[i]…`); a request id imported before ([`Error::Replay`]); a case that is not
+    /// ACTIVE or lacks three current key-share rows ([`Error::Conflict`]).
+    pub async fn record_signing_batch(
+        &self,
+        requests: Vec<NewSigningRequest>,
+        session_id: &str,
+        execution_id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ImportedBatch> {
+        if requests.len() < 2 || requests.len() > MAX_BATCH {
+            return Err(invalid(
+                "requests",
+                format!(
+                    "a batch signs 2 to {MAX_BATCH} requests, this one has {}; import a single request on its own",
+                    requests.len()
+                ),
+            ));
+        }
+        self.record_requests(requests, session_id, execution_id, actor, now)
+            .await
+    }
+
+    /// The import behind [`Db::record_signing_request`] (one request) and
+    /// [`Db::record_signing_batch`] (several): input fields are named `requests[i].…` only for
+    /// a batch, so a single import reports the same fields as always.
+    async fn record_requests(
+        &self,
+        requests: Vec<NewSigningRequest>,
+        session_id: &str,
+        execution_id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<ImportedBatch> {
+        let batch = requests.len() > 1;
+        let field = |i: usize, name: &str| {
+            if batch {
+                format!("requests[{i}].{name}")
+            } else {
+                name.to_owned()
+            }
+        };
+        let Some(first) = requests.first() else {
+            return Err(invalid("requests", "must not be empty"));
+        };
+        let case_id = first.case_id.clone();
+        for (i, new) in requests.iter().enumerate() {
+            check_name(&field(i, "request_id"), &new.request_id)?;
+            if i == 0 {
+                check_name("execution_id", execution_id)?;
+            }
+            if new.envelope.is_empty() {
+                return Err(invalid(field(i, "envelope"), "must not be empty"));
+            }
+            if new.expires_at <= now {
+                return Err(invalid(
+                    field(i, "expires_at"),
+                    "the request has already expired",
+                ));
+            }
+            if new.case_id != case_id {
+                return Err(invalid(
+                    field(i, "case_id"),
+                    "a batch signs requests of one case",
+                ));
+            }
+            if requests
+                .iter()
+                .take(i)
+                .any(|earlier| earlier.request_id == new.request_id)
+            {
+                return Err(invalid(
+                    field(i, "request_id"),
+                    format!("request {} appears twice in the batch", new.request_id),
+                ));
+            }
+        }
+        let earliest = requests.iter().map(|r| r.expires_at).min().unwrap_or(now);
+        let txn = audit::begin_write(self.conn()).await?;
+        let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
+        let seen = signing_requests::Entity::find()
+            .filter(signing_requests::Column::RequestId.is_in(ids.iter().copied()))
+            .all(&txn)
+            .await?;
+        // The first replayed request in batch order, so the caller can point at it.
+        if let Some(replayed) = ids
+            .iter()
+            .find(|id| seen.iter().any(|s| s.request_id == **id))
+        {
             return Err(Error::Replay {
-                request_id: new.request_id,
+                request_id: (*replayed).to_owned(),
             });
         }
-        let case = find_case(&txn, &new.case_id).await?;
+        let case = find_case(&txn, &case_id).await?;
         if case.status != CaseStatus::Active {
             return Err(Error::Conflict(format!(
                 "case {} is not active; only an active case can sign",
@@ -241,35 +365,38 @@ impl Db {
                 case.name
             )));
         }
-        let inserted = signing_requests::ActiveModel {
-            id: Set(new_id(now)),
-            request_id: Set(new.request_id.clone()),
-            case_id: Set(case.id.clone()),
-            tx_hash: Set(new.tx_hash.clone()),
-            decoded: Set(new.decoded),
-            status: Set(SigningRequestStatus::Imported),
-            imported_by: Set(actor.to_owned()),
-            at: Set(now),
-            envelope: Set(Some(new.envelope)),
-        }
-        .insert(&txn)
-        .await;
-        let request = match inserted {
-            Ok(row) => row,
-            // A concurrent import of the same request won the race on PostgreSQL.
-            Err(e) if is_unique_violation(&e) => {
-                return Err(Error::Replay {
-                    request_id: new.request_id,
-                })
+        let mut stored = Vec::with_capacity(requests.len());
+        for new in requests {
+            let inserted = signing_requests::ActiveModel {
+                id: Set(new_id(now)),
+                request_id: Set(new.request_id.clone()),
+                case_id: Set(case.id.clone()),
+                tx_hash: Set(new.tx_hash.clone()),
+                decoded: Set(new.decoded),
+                status: Set(SigningRequestStatus::Imported),
+                imported_by: Set(actor.to_owned()),
+                at: Set(now),
+                envelope: Set(Some(new.envelope)),
             }
-            Err(e) => return Err(e.into()),
-        };
-        let expires_at = new.expires_at.min(now + SESSION_MAX_LIFETIME);
+            .insert(&txn)
+            .await;
+            stored.push(match inserted {
+                Ok(row) => row,
+                // A concurrent import of the same request won the race on PostgreSQL.
+                Err(e) if is_unique_violation(&e) => {
+                    return Err(Error::Replay {
+                        request_id: new.request_id,
+                    })
+                }
+                Err(e) => return Err(e.into()),
+            });
+        }
+        let expires_at = earliest.min(now + SESSION_MAX_LIFETIME);
         let session = protocol_sessions::ActiveModel {
-            id: Set(new.session_id.clone()),
+            id: Set(session_id.to_owned()),
             kind: Set(SessionKind::Sign),
             case_id: Set(case.id.clone()),
-            execution_id: Set(new.execution_id.clone()),
+            execution_id: Set(execution_id.to_owned()),
             status: Set(SessionStatus::Pending),
             error: Set(None),
             created_at: Set(now),
@@ -290,13 +417,15 @@ impl Db {
                 e.into()
             }
         })?;
-        session_requests::ActiveModel {
-            session_id: Set(session.id.clone()),
-            signing_request_id: Set(request.id.clone()),
-            execution_id: Set(None),
+        for request in &stored {
+            session_requests::ActiveModel {
+                session_id: Set(session.id.clone()),
+                signing_request_id: Set(request.id.clone()),
+                execution_id: Set(None),
+            }
+            .insert(&txn)
+            .await?;
         }
-        .insert(&txn)
-        .await?;
         let mut participants = Vec::with_capacity(shares.len());
         for share in &shares {
             participants.push(
@@ -313,18 +442,21 @@ impl Db {
                 .await?,
             );
         }
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "signing_request.imported",
-            &request.id,
-            json!({
-                "request_id": request.request_id, "case_id": request.case_id,
-                "tx_hash": request.tx_hash,
-            }),
-        )
-        .await?;
+        for request in &stored {
+            record_audit(
+                &txn,
+                now,
+                actor,
+                "signing_request.imported",
+                &request.id,
+                json!({
+                    "request_id": request.request_id, "case_id": request.case_id,
+                    "tx_hash": request.tx_hash,
+                }),
+            )
+            .await?;
+        }
+        let request_ids: Vec<&str> = stored.iter().map(|r| r.request_id.as_str()).collect();
         record_audit(
             &txn,
             now,
@@ -333,28 +465,35 @@ impl Db {
             &session.id,
             json!({
                 "kind": session.kind, "case_id": session.case_id,
-                "execution_id": session.execution_id, "request_ids": [request.request_id],
+                "execution_id": session.execution_id, "request_ids": request_ids,
                 "expires_at": expires_at.to_rfc3339(),
             }),
         )
         .await?;
-        enqueue(
-            &txn,
-            now,
-            subjects::SIGNING_REQUESTED,
-            json!({
-                "request_id": request.request_id, "case_id": request.case_id,
-                "tx_hash": request.tx_hash, "imported_by": actor,
-            }),
-        )
-        .await?;
+        for request in &stored {
+            enqueue(
+                &txn,
+                now,
+                subjects::SIGNING_REQUESTED,
+                json!({
+                    "request_id": request.request_id, "case_id": request.case_id,
+                    "tx_hash": request.tx_hash, "imported_by": actor,
+                }),
+            )
+            .await?;
+        }
+        // `request_id` and `signing_hash` name the first request (what the notify-signing
+        // reactor puts in the invitation); `request_ids` lists every request of the session.
+        let head = stored.first();
         enqueue(
             &txn,
             now,
             subjects::SESSION_CREATED,
             json!({
                 "session_id": session.id, "case_id": case.id,
-                "request_id": request.request_id, "signing_hash": request.tx_hash,
+                "request_id": head.map(|r| &r.request_id),
+                "signing_hash": head.map(|r| &r.tx_hash),
+                "request_ids": request_ids,
                 "slots": participants.iter().map(|p| json!({
                     "share_index": p.share_index, "user_id": p.user_id, "se_id": p.se_id,
                 })).collect::<Vec<_>>(),
@@ -363,8 +502,8 @@ impl Db {
         )
         .await?;
         txn.commit().await?;
-        Ok(ImportedRequest {
-            request,
+        Ok(ImportedBatch {
+            requests: stored,
             session,
             participants,
         })

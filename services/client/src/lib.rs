@@ -16,3 +16,14 @@ pub mod primes;
 pub mod review;
 pub mod se_login;
 pub mod session;
+
+/// Whether [`say`] stays silent (benchmarks run clients in process).
+pub(crate) static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Prints a manager-facing line on stdout, unless the client runs quietly
+/// ([`session::ClientConfig::quiet`]).
+pub(crate) fn say(line: &str) {
+    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
+        println!("{line}");
+    }
+}

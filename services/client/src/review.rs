@@ -388,15 +388,15 @@ impl ApprovalPolicy {
                 Ok(approved)
             }
             ApprovalPolicy::Preapproved { hashes, .. } => {
-                println!("{r}");
+                crate::say(&r.to_string());
                 let approved = hashes.contains(&r.signing_hash);
                 if approved {
-                    println!("approved by --approve-hash");
+                    crate::say("approved by --approve-hash");
                 } else {
-                    println!(
+                    crate::say(&format!(
                         "declined: the request's hash {} is not the approved hash",
                         r.hash_hex()
-                    );
+                    ));
                 }
                 Ok(approved)
             }
@@ -415,13 +415,13 @@ impl ApprovalPolicy {
             }
             ApprovalPolicy::Preapproved { keygen, .. } => {
                 if *keygen {
-                    println!(
+                    crate::say(&format!(
                         "keygen of case \"{case_name}\" (share {share_index}) approved by --approve-keygen"
-                    );
+                    ));
                 } else {
-                    println!(
+                    crate::say(&format!(
                         "declined: keygen of case \"{case_name}\" (share {share_index}) needs --approve-keygen"
-                    );
+                    ));
                 }
                 Ok(*keygen)
             }

@@ -33,6 +33,7 @@ use tss::{
 };
 
 use crate::review::{self, ApprovalPolicy, Reviewed};
+use crate::{say, QUIET};
 
 /// How often the client pings the coordinator.
 const PING_EVERY: Duration = Duration::from_secs(2);
@@ -42,9 +43,6 @@ const DEAD_AFTER: Duration = Duration::from_secs(12);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 /// Pause between work-list polls when there is nothing to do.
 const POLL_EVERY: Duration = Duration::from_millis(250);
-
-/// Whether [`say`] stays silent (benchmarks run clients in process).
-static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// What the client needs besides its SE.
 pub struct ClientConfig {
@@ -120,12 +118,6 @@ fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn say(line: &str) {
-    if !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
-        println!("{line}");
-    }
 }
 
 /// Messages from the channel reader to the work loop.

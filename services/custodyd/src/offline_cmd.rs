@@ -252,8 +252,9 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
             env.push((format!("{prefix}{key}"), value));
         }
     }
-    let config = Config::load_with_env(args.config.as_deref(), env)
-        .context("the coordinator's configuration (the offline API's file, environment and flags)")?;
+    let config = Config::load_with_env(args.config.as_deref(), env).context(
+        "the coordinator's configuration (the offline API's file, environment and flags)",
+    )?;
     let nats_url = config
         .nats
         .clone()

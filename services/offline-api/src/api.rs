@@ -99,6 +99,11 @@ pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
         Some(Action::ImportSigningRequest),
     ),
     (
+        "POST",
+        "/api/signing-requests/batch",
+        Some(Action::ImportSigningRequest),
+    ),
+    (
         "GET",
         "/api/signing-requests",
         Some(Action::ViewSigningSessions),
@@ -168,6 +173,71 @@ impl Api {
         })
     }
 
+    /// Every check of a signing-request import short of the database (see
+    /// [`import::check`]): the envelope verified and decoded, its `from` the address of an
+    /// ACTIVE case, its chain one the case signs on.
+    async fn prepare_import(
+        &self,
+        envelope: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> ApiResult<PreparedImport> {
+        let st = self.s()?;
+        let checked = import::check(&st.inner.keyring, envelope, unix_secs(now))?;
+        let from = checked.request.from.to_checksum();
+        let case = st.inner.db.active_case_by_address(&from)
+            .await?
+            .ok_or_else(|| ApiError::reject(crate::error::Rejection::UnknownAccount, format!("no active case has the account {from}; check that the request is for this offline zone")))?;
+        let chains: Vec<u64> = serde_json::from_value(case.chain_ids.clone()).unwrap_or_default();
+        if !chains.contains(&checked.request.chain_id) {
+            return Err(ApiError::reject(
+                crate::error::Rejection::WrongChain,
+                format!(
+                    "case {} may sign on chains {chains:?}, the request is for chain {}",
+                    case.name, checked.request.chain_id
+                ),
+            ));
+        }
+        let tx = import::decoded_view(&checked);
+        let decoded =
+            serde_json::to_value(import::decoded_json(&checked)).map_err(ApiError::internal)?;
+        let expires_at = chrono::DateTime::from_timestamp(
+            i64::try_from(checked.expires_at).unwrap_or(i64::MAX),
+            0,
+        )
+        .ok_or_else(|| ApiError::invalid("envelope", "the expiry time is out of range"))?;
+        Ok(PreparedImport {
+            checked,
+            case,
+            tx,
+            decoded,
+            expires_at,
+        })
+    }
+
+    /// Whom to call for a signing session of `case_id`: its current managers with their SEs.
+    async fn who_to_call(&self, case_id: &str) -> ApiResult<Vec<Contact>> {
+        let st = self.s()?;
+        let db = st.inner.db.conn();
+        let mut who = Vec::new();
+        for k in st.inner.db.key_shares_by_case(case_id).await? {
+            let user = users::Entity::find_by_id(k.user_id.clone()).one(db).await?;
+            let se = secure_elements::Entity::find_by_id(k.se_id.clone())
+                .one(db)
+                .await?;
+            if let (Some(u), Some(se)) = (user, se) {
+                who.push(Contact {
+                    share_index: k.share_index,
+                    user_id: u.id,
+                    display_name: u.display_name,
+                    phone: u.phone,
+                    se_serial: se.serial,
+                    se_label: se.label,
+                });
+            }
+        }
+        Ok(who)
+    }
+
     async fn key_share_views(&self, rows: Vec<key_shares::Model>) -> ApiResult<Vec<KeyShareView>> {
         let db = self.s()?.inner.db.conn();
         let mut out = Vec::with_capacity(rows.len());
@@ -192,6 +262,85 @@ impl Api {
             });
         }
         Ok(out)
+    }
+}
+
+/// A signing request that passed every check of an import short of the database: verified,
+/// decoded, its account an active case that signs on its chain.
+struct PreparedImport {
+    checked: import::Checked,
+    case: offline_db::entity::cases::Model,
+    tx: DecodedTransaction,
+    decoded: serde_json::Value,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl PreparedImport {
+    /// The row to store, in the session `session_id` / `execution_id`.
+    fn new_request(&self, session_id: String, execution_id: String) -> NewSigningRequest {
+        NewSigningRequest {
+            request_id: self.checked.request.request_id.to_string(),
+            case_id: self.case.id.clone(),
+            tx_hash: self.tx.signing_hash.clone(),
+            decoded: self.decoded.clone(),
+            expires_at: self.expires_at,
+            session_id,
+            execution_id,
+            envelope: self.checked.envelope.clone(),
+        }
+    }
+}
+
+/// A new signing session's id and the hex of its execution id, derived from the id, the case
+/// and the signing hashes of every request it signs (the runs get their own execution ids when
+/// the coordinator starts the session).
+fn sign_session_ids<'a>(
+    now: chrono::DateTime<chrono::Utc>,
+    case_id: &str,
+    requests: impl IntoIterator<Item = &'a import::Checked>,
+) -> (String, String) {
+    let session_id = offline_db::new_id(now);
+    let hashes: Vec<u8> = requests
+        .into_iter()
+        .flat_map(|c| c.decoded.signing_hash)
+        .collect();
+    let execution_id = tss::ExecutionIdBytes::derive(
+        tss::RunKind::Sign,
+        session_id.as_bytes(),
+        case_id.as_bytes(),
+        &hashes,
+    );
+    (session_id, hex::encode(execution_id.as_bytes()))
+}
+
+fn approvers(c: &import::Checked) -> Vec<String> {
+    c.request
+        .approved_by
+        .iter()
+        .map(|p| p.username.clone())
+        .collect()
+}
+
+/// A database refusal of a batch, pinned on the envelope at fault where the refusal names one
+/// (a replayed request id, a `requests[i].…` field).
+fn batch_db_error(e: offline_db::Error, request_ids: &[String]) -> ApiError {
+    let index = match &e {
+        offline_db::Error::Replay { request_id } => {
+            request_ids.iter().position(|r| r == request_id)
+        }
+        offline_db::Error::Validation { field, .. } => field
+            .strip_prefix("requests[")
+            .and_then(|rest| rest.split_once(']'))
+            .and_then(|(i, _)| i.parse().ok()),
+        _ => None,
+    };
+    match (index, e) {
+        (Some(i), offline_db::Error::Validation { field, reason }) => {
+            let inner = field.split_once("].").map_or("", |(_, f)| f);
+            ApiError::invalid(format!("envelopes[{i}].{inner}"), reason)
+        }
+        (Some(i), e) => ApiError::from(e).in_envelope(i),
+        (None, e) => ApiError::from(e),
     }
 }
 
@@ -773,87 +922,131 @@ impl Api {
             .await?;
         let st = self.s()?;
         let now = st.now();
-        let checked = import::check(&st.inner.keyring, &body.0.envelope, unix_secs(now))?;
-        let from = checked.request.from.to_checksum();
-        let case = st.inner.db.active_case_by_address(&from)
-            .await?
-            .ok_or_else(|| ApiError::reject(crate::error::Rejection::UnknownAccount, format!("no active case has the account {from}; check that the request is for this offline zone")))?;
-        let chains: Vec<u64> = serde_json::from_value(case.chain_ids.clone()).unwrap_or_default();
-        if !chains.contains(&checked.request.chain_id) {
-            return Err(ApiError::reject(
-                crate::error::Rejection::WrongChain,
-                format!(
-                    "case {} may sign on chains {chains:?}, the request is for chain {}",
-                    case.name, checked.request.chain_id
-                ),
-            ));
-        }
-        let tx = import::decoded_view(&checked);
-        let decoded =
-            serde_json::to_value(import::decoded_json(&checked)).map_err(ApiError::internal)?;
-        let session_id = offline_db::new_id(now);
-        let execution_id = tss::ExecutionIdBytes::derive(
-            tss::RunKind::Sign,
-            session_id.as_bytes(),
-            case.id.as_bytes(),
-            &checked.decoded.signing_hash,
-        );
-        let expires_at = chrono::DateTime::from_timestamp(
-            i64::try_from(checked.expires_at).unwrap_or(i64::MAX),
-            0,
-        )
-        .ok_or_else(|| ApiError::invalid("envelope", "the expiry time is out of range"))?;
+        let p = self.prepare_import(&body.0.envelope, now).await?;
+        let (session_id, execution_id) = sign_session_ids(now, &p.case.id, [&p.checked]);
         let imported = st
             .inner
             .db
             .record_signing_request(
-                NewSigningRequest {
-                    request_id: checked.request.request_id.to_string(),
-                    case_id: case.id.clone(),
-                    tx_hash: tx.signing_hash.clone(),
-                    decoded,
-                    expires_at,
-                    session_id,
-                    execution_id: hex::encode(execution_id.as_bytes()),
-                    envelope: checked.envelope.clone(),
-                },
+                p.new_request(session_id, execution_id),
                 &caller.user.id,
                 now,
             )
             .await?;
         let row = imported.request;
-        let mut who = Vec::new();
-        let db = st.inner.db.conn();
-        for k in st.inner.db.key_shares_by_case(&case.id).await? {
-            let user = users::Entity::find_by_id(k.user_id.clone()).one(db).await?;
-            let se = secure_elements::Entity::find_by_id(k.se_id.clone())
-                .one(db)
-                .await?;
-            if let (Some(u), Some(se)) = (user, se) {
-                who.push(Contact {
-                    share_index: k.share_index,
-                    user_id: u.id,
-                    display_name: u.display_name,
-                    phone: u.phone,
-                    se_serial: se.serial,
-                    se_label: se.label,
-                });
-            }
-        }
         Ok(Json(ImportResult {
             id: row.id,
             request_id: row.request_id,
+            who_to_call: self.who_to_call(&p.case.id).await?,
+            case_id: p.case.id,
+            case_name: p.case.name,
+            transaction: p.tx,
+            created_by: p.checked.request.created_by.username.clone(),
+            approved_by: approvers(&p.checked),
+            session_id: imported.session.id,
+            session_expires_at: imported
+                .session
+                .expires_at
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+        }))
+    }
+
+    /// Import 2 to 16 signing requests of ONE case as a batch that ONE signing session signs
+    /// (one full signing run per request, each approved by the managers). Every envelope gets
+    /// the checks of the single import; if any fails, the whole batch is refused with that
+    /// envelope's problem, its position in the problem's `field` (`envelopes[i]`) and detail,
+    /// and nothing is written.
+    #[oai(
+        path = "/signing-requests/batch",
+        method = "post",
+        tag = "Tag::SigningRequests"
+    )]
+    async fn import_signing_batch(
+        &self,
+        req: &Request,
+        body: Json<ImportSigningBatch>,
+    ) -> ApiResult<Json<BatchImportResult>> {
+        let caller = self
+            .s()?
+            .authorize(req, Action::ImportSigningRequest)
+            .await?;
+        let st = self.s()?;
+        let now = st.now();
+        let envelopes = body.0.envelopes;
+        if envelopes.len() < 2 || envelopes.len() > offline_db::MAX_BATCH {
+            return Err(ApiError::invalid(
+                "envelopes",
+                format!(
+                    "a batch has 2 to {} envelopes, this one has {}; import a single request with POST /api/signing-requests",
+                    offline_db::MAX_BATCH,
+                    envelopes.len()
+                ),
+            ));
+        }
+        let mut prepared: Vec<PreparedImport> = Vec::with_capacity(envelopes.len());
+        for (i, envelope) in envelopes.iter().enumerate() {
+            let p = self
+                .prepare_import(envelope, now)
+                .await
+                .map_err(|e| e.in_envelope(i))?;
+            if let Some(first) = prepared.first() {
+                if p.case.id != first.case.id {
+                    return Err(ApiError::invalid(
+                        format!("envelopes[{i}]"),
+                        format!(
+                            "a batch signs requests of one case: envelopes[0] is for case {}, this one for case {}",
+                            first.case.name, p.case.name
+                        ),
+                    ));
+                }
+            }
+            let id = p.checked.request.request_id;
+            if prepared.iter().any(|q| q.checked.request.request_id == id) {
+                return Err(ApiError::invalid(
+                    format!("envelopes[{i}]"),
+                    format!("request {id} appears twice in the batch"),
+                ));
+            }
+            prepared.push(p);
+        }
+        let Some(first) = prepared.first() else {
+            return Err(ApiError::invalid("envelopes", "must not be empty"));
+        };
+        let case = first.case.clone();
+        let (session_id, execution_id) =
+            sign_session_ids(now, &case.id, prepared.iter().map(|p| &p.checked));
+        let request_ids: Vec<String> = prepared
+            .iter()
+            .map(|p| p.checked.request.request_id.to_string())
+            .collect();
+        let new: Vec<NewSigningRequest> = prepared
+            .iter()
+            .map(|p| p.new_request(session_id.clone(), execution_id.clone()))
+            .collect();
+        let imported = st
+            .inner
+            .db
+            .record_signing_batch(new, &session_id, &execution_id, &caller.user.id, now)
+            .await
+            .map_err(|e| batch_db_error(e, &request_ids))?;
+        let requests = imported
+            .requests
+            .into_iter()
+            .zip(prepared)
+            .map(|(row, p)| BatchImportedRequest {
+                id: row.id,
+                request_id: row.request_id,
+                created_by: p.checked.request.created_by.username.clone(),
+                approved_by: approvers(&p.checked),
+                transaction: p.tx,
+            })
+            .collect();
+        Ok(Json(BatchImportResult {
+            who_to_call: self.who_to_call(&case.id).await?,
             case_id: case.id,
             case_name: case.name,
-            transaction: tx,
-            created_by: checked.request.created_by.username.clone(),
-            approved_by: checked
-                .request
-                .approved_by
-                .iter()
-                .map(|p| p.username.clone())
-                .collect(),
-            who_to_call: who,
+            requests,
             session_id: imported.session.id,
             session_expires_at: imported
                 .session

@@ -442,6 +442,48 @@ pub struct ImportResult {
     pub session_expires_at: String,
 }
 
+/// Import several signing requests of one case as one batch, signed in one session.
+#[derive(Debug, Object)]
+pub struct ImportSigningBatch {
+    /// 2 to 16 envelopes, each in any form the single import accepts (armored text, QR part
+    /// texts one per line, or base64 of the envelope bytes). The whole body counts against
+    /// the request size limit.
+    pub envelopes: Vec<String>,
+}
+
+/// One request of an imported batch.
+#[derive(Debug, Object)]
+pub struct BatchImportedRequest {
+    /// The row id.
+    pub id: String,
+    /// The envelope's request id.
+    pub request_id: String,
+    /// The decoded transaction.
+    pub transaction: DecodedTransaction,
+    /// Who built it in the online zone.
+    pub created_by: String,
+    /// Who approved it in the online zone.
+    pub approved_by: Vec<String>,
+}
+
+/// An imported batch: one signing session for all its requests.
+#[derive(Debug, Object)]
+pub struct BatchImportResult {
+    /// The case every request belongs to.
+    pub case_id: String,
+    /// The case name.
+    pub case_name: String,
+    /// The requests, in the order of the envelopes.
+    pub requests: Vec<BatchImportedRequest>,
+    /// Whom to call: the case's current managers (any two of them sign every request).
+    pub who_to_call: Vec<Contact>,
+    /// The one signing session created for the batch.
+    pub session_id: String,
+    /// When the session expires (RFC 3339): the earliest expiry of its requests, at most a
+    /// day away.
+    pub session_expires_at: String,
+}
+
 /// A stored signing request.
 #[derive(Debug, Object)]
 pub struct SigningRequestView {
@@ -562,6 +604,11 @@ pub struct SessionView {
     pub execution_id: String,
     /// Why it failed or expired.
     pub error: Option<String>,
+    /// Where a started session is: `aux_info`, `keygen`, `signing`, `done`; `null` before it
+    /// starts.
+    pub progress: Option<String>,
+    /// The share indices taking part in the run, once it started (`null` before).
+    pub roster: Option<Vec<i32>>,
     /// When it was created (RFC 3339).
     pub created_at: String,
     /// When it finished (RFC 3339).
@@ -587,6 +634,9 @@ pub struct ParticipantView {
     pub se_id: String,
     /// The SE serial to bring.
     pub se_serial: Option<String>,
+    /// Whether the manager's client is connected: the share was made available through a
+    /// secure channel that is still open.
+    pub connected: bool,
     /// Last change (RFC 3339).
     pub at: String,
 }

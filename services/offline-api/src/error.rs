@@ -166,6 +166,8 @@ pub enum ApiError {
         rejection: Rejection,
         /// The detail shown to the operator.
         detail: String,
+        /// In a batch, the envelope at fault (`envelopes[i]`).
+        field: Option<String>,
     },
     /// A server-side fault; the client sees an opaque 500, the cause goes to the log.
     #[error("internal error: {0}")]
@@ -191,6 +193,35 @@ impl ApiError {
         ApiError::Import {
             rejection,
             detail: detail.into(),
+            field: None,
+        }
+    }
+
+    /// The same problem, pinned on envelope `index` of a batch import: the problem's `field`
+    /// becomes `envelopes[index]` (or a field inside it) and the detail names the envelope, so
+    /// the operator knows which one to look at. Server faults stay as they are.
+    pub fn in_envelope(self, index: usize) -> Self {
+        let at = format!("envelopes[{index}]");
+        match self {
+            ApiError::Import {
+                rejection, detail, ..
+            } => ApiError::Import {
+                rejection,
+                detail: format!("{at}: {detail}"),
+                field: Some(at),
+            },
+            ApiError::Validation { field, reason } => {
+                // The single import's own field (`envelope`) is the envelope itself.
+                let field = if field == "envelope" {
+                    at
+                } else {
+                    format!("{at}.{field}")
+                };
+                ApiError::Validation { field, reason }
+            }
+            ApiError::Conflict(m) => ApiError::Conflict(format!("{at}: {m}")),
+            ApiError::NotFound(m) => ApiError::NotFound(format!("{at}: {m}")),
+            other => other,
         }
     }
 
@@ -270,6 +301,7 @@ impl ProblemError for ApiError {
     fn field(&self) -> Option<String> {
         match self {
             ApiError::Validation { field, .. } => Some(field.clone()),
+            ApiError::Import { field, .. } => field.clone(),
             _ => None,
         }
     }

@@ -35,6 +35,7 @@ pub struct ExchangeApi {
 }
 
 fn session_view(s: offline_db::entity::protocol_sessions::Model) -> SessionView {
+    let roster = offline_db::roster_of(&s);
     SessionView {
         id: s.id,
         kind: db_str(s.kind),
@@ -42,6 +43,8 @@ fn session_view(s: offline_db::entity::protocol_sessions::Model) -> SessionView 
         status: db_str(s.status),
         execution_id: s.execution_id,
         error: s.error,
+        progress: s.progress,
+        roster,
         created_at: s.created_at.to_rfc3339(),
         finished_at: s.finished_at.map(|t| t.to_rfc3339()),
         expires_at: s.expires_at.map(|t| t.to_rfc3339()),
@@ -154,6 +157,15 @@ impl ExchangeApi {
         for p in d.participants {
             let user = st.inner.db.user(&p.user_id).await?;
             let se = st.inner.db.secure_element(&p.se_id).await?;
+            let connected = match p.channel_id.as_deref() {
+                Some(channel) => st
+                    .inner
+                    .db
+                    .channel(channel)
+                    .await?
+                    .is_some_and(|c| c.status == offline_db::coordination::CHANNEL_ESTABLISHED),
+                None => false,
+            };
             participants.push(ParticipantView {
                 share_index: p.share_index,
                 status: db_str(p.status),
@@ -162,6 +174,7 @@ impl ExchangeApi {
                 user_id: p.user_id,
                 se_serial: se.map(|s| s.serial),
                 se_id: p.se_id,
+                connected,
                 at: p.at.to_rfc3339(),
             });
         }

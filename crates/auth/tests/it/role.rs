@@ -29,7 +29,7 @@ fn expected(action: Action) -> &'static [&'static str] {
         ExportSignatureResponse => &["operator"],
         ExportAccountManifest => &["operator"],
         ImportBalanceAttestation => &["operator"],
-        ViewSigningSessions => &["operator", "auditor"],
+        ViewSigningSessions => &["admin", "operator", "auditor"],
         OfflineViewAuditLog => &["admin", "auditor"],
         // Online zone (issue 5).
         OnlineManageRoles => &["admin"],

@@ -7,6 +7,7 @@
     reason = "tests fail loudly on purpose"
 )]
 
+mod batch;
 mod cases;
 mod coordination;
 mod signing;

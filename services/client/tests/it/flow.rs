@@ -219,3 +219,91 @@ async fn two_managers_sign_on_postgresql() {
         address.0
     );
 }
+
+/// Batch signing: one session signs three requests of the same case, one full signing run per
+/// request in parallel (each with its own execution id), each request reviewed and approved by
+/// both managers; the operator's progress view shows the roster and the runs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_session_signs_a_batch_of_three_requests() {
+    let world = World::new(coordinator::Timeouts::default()).await;
+    let (_case_id, address) = world.keyed_case("batch case").await;
+    let mut requests = Vec::new();
+    let mut armored = Vec::new();
+    for nonce in 0..3 {
+        let (request, envelope) = world.request(&address, nonce);
+        armored.push(contracts::transfer_format::to_armor(&envelope).unwrap());
+        requests.push(request);
+    }
+    let r = world
+        .api
+        .post("/api/signing-requests/batch")
+        .header("authorization", format!("Bearer {}", world.operator))
+        .body_json(&serde_json::json!({ "envelopes": armored }))
+        .send()
+        .await;
+    r.assert_status_is_ok();
+    let batch: serde_json::Value = r.json().await.value().deserialize();
+    let session_id = batch["session_id"].as_str().unwrap().to_owned();
+    let rows: Vec<String> = batch["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(rows.len(), 3);
+
+    let mut approvals = Vec::new();
+    for request in &requests {
+        approvals.push("--approve-hash".to_owned());
+        approvals.push(format!("0x{}", hex::encode(request.signing_hash)));
+    }
+    approvals.push("--exit-after".to_owned());
+    approvals.push("1".to_owned());
+    let args: Vec<&str> = approvals.iter().map(String::as_str).collect();
+    let m = world.managers.clone();
+    let mut clients = vec![
+        world.client(&m[0], 0, &world.ses[0].pin.clone(), &args),
+        world.client(&m[1], 1, &world.ses[1].pin.clone(), &args),
+    ];
+    for c in &mut clients {
+        let status = c.wait(SIGN_WAIT).await;
+        assert!(status.success(), "client failed:\n{}", c.output());
+        // Every request of the batch was shown and approved on its own.
+        assert_eq!(c.output().matches("approved by --approve-hash").count(), 3);
+    }
+    for (row, request) in rows.iter().zip(&requests) {
+        let response = world.export_response(row).await;
+        assert_eq!(response.request_id, request.request_id);
+        assert_eq!(
+            recover_address(
+                &request.signing_hash,
+                &response.r,
+                &response.s,
+                response.y_parity
+            ),
+            address.0
+        );
+    }
+    let r = world
+        .api
+        .get(format!("/api/sessions/{session_id}"))
+        .header("authorization", format!("Bearer {}", world.operator))
+        .send()
+        .await;
+    r.assert_status_is_ok();
+    let view: serde_json::Value = r.json().await.value().deserialize();
+    assert_eq!(view["session"]["status"], "COMPLETED", "{view}");
+    assert_eq!(
+        view["session"]["roster"],
+        serde_json::json!([0, 1]),
+        "{view}"
+    );
+    assert_eq!(view["signatures"].as_array().unwrap().len(), 3, "{view}");
+    let runs: std::collections::HashSet<String> = view["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|q| q["execution_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(runs.len(), 3, "one execution id per request: {view}");
+}

@@ -12,6 +12,7 @@
 
 mod audit_log;
 mod auth_flows;
+mod batch;
 mod bootstrap;
 mod cases;
 mod common;

@@ -32,6 +32,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
             json!({"share_index": 0, "new_user_id": "x", "pin_reset_by": "y", "reason": "r", "password": PASSWORD})
         }
         ("POST", "/api/signing-requests") => json!({"envelope": "not an envelope"}),
+        ("POST", "/api/signing-requests/batch") => {
+            json!({"envelopes": ["not an envelope", "nor this"]})
+        }
         ("POST", "/api/balance-attestations") => json!({"envelope": "not an envelope"}),
         ("POST", "/api/cases/:id/rekey") => json!({"reason": "SE lost"}),
         _ => return None,
