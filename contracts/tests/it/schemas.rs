@@ -32,7 +32,7 @@ fn schemas_are_not_stale() {
             "schema {name} no longer corresponds to a type; {fix}"
         );
     }
-    assert_eq!(generated.len(), 14);
+    assert_eq!(generated.len(), 18);
 }
 
 #[test]
