@@ -25,6 +25,11 @@ pub const CSP_API: &str =
 /// Content-Security-Policy of the Swagger UI page, whose script and styles are inline.
 pub const CSP_DOCS: &str = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 
+/// Content-Security-Policy of the web front end (the built Vue app): its own scripts and styles
+/// only, no inline script, no eval; images may be data/blob URLs (QR codes); the camera stream
+/// for QR scanning is a blob.
+pub const CSP_WEB: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self'; connect-src 'self'; manifest-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
+
 /// The CSRF header a cookie session must echo on state changes.
 pub const CSRF_HEADER: &str = "X-CSRF-Token";
 
@@ -263,10 +268,15 @@ pub async fn verify_login(
 /// The application around an OpenAPI service: the service's `/api/...` routes with the body
 /// limit, the document at `/api/openapi.json`, Swagger UI at `/api/docs`, the security headers
 /// on every response and every error rendered by `render` (the zone's problem renderer).
+///
+/// With `web_dir`, every path outside `/api` is a file of the built web front end in that
+/// folder (`index.html` for any path that is not a file: the app's own routes), under
+/// [`CSP_WEB`]; without it, such paths are 404 problems.
 pub fn app<T: poem_openapi::OpenApi + 'static>(
     svc: poem_openapi::OpenApiService<T, ()>,
     max_body: usize,
     render: fn(poem::Error) -> poem::Response,
+    web_dir: Option<&std::path::Path>,
 ) -> impl poem::Endpoint<Output = poem::Response> {
     use poem::{EndpointExt, Route};
     let spec = svc.spec_endpoint();
@@ -277,12 +287,53 @@ pub fn app<T: poem_openapi::OpenApi + 'static>(
         .before(move |req| async move { body_limit(req, max_body) })
         .catch_all_error(move |err| async move { render(err) })
         .with(security_headers(CSP_API));
-    Route::new()
+    let api = Route::new()
         .nest("/api/docs", docs.with(security_headers(CSP_DOCS)))
         .nest("/", api_routes)
         .catch_all_error(move |err| async move { render(err) })
         .map_to_response()
         .map(|resp| async move { default_headers(resp) })
+        .boxed();
+    let web = web_dir.map(|dir| {
+        poem::endpoint::StaticFilesEndpoint::new(dir)
+            .index_file("index.html")
+            .fallback_to_index()
+            .with(security_headers(CSP_WEB))
+            .catch_all_error(move |err| async move { render(err) })
+            .map_to_response()
+            .map(|resp| async move { default_headers(resp) })
+            .boxed()
+    });
+    ZoneEndpoint { api, web }
+}
+
+/// `/api/...` to the API, anything else to the web front end (if there is one).
+struct ZoneEndpoint {
+    api: poem::endpoint::BoxEndpoint<'static, poem::Response>,
+    web: Option<poem::endpoint::BoxEndpoint<'static, poem::Response>>,
+}
+
+impl poem::Endpoint for ZoneEndpoint {
+    type Output = poem::Response;
+
+    async fn call(&self, req: Request) -> poem::Result<poem::Response> {
+        let path = req.uri().path();
+        match &self.web {
+            Some(web) if !(path == "/api" || path.starts_with("/api/")) => {
+                if req.method() == Method::GET || req.method() == Method::HEAD {
+                    web.call(req).await
+                } else {
+                    Ok(default_headers(
+                        poem::Response::builder()
+                            .status(StatusCode::METHOD_NOT_ALLOWED)
+                            .header(header::ALLOW, "GET, HEAD")
+                            .finish(),
+                    ))
+                }
+            }
+            _ => self.api.call(req).await,
+        }
+    }
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves.

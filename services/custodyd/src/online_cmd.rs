@@ -78,6 +78,9 @@ pub struct OnlineApiArgs {
     /// A pinned offline HSM envelope key (hex SEC1); repeat for several.
     #[arg(long = "offline-key")]
     offline_keys: Vec<String>,
+    /// The built web front end to serve beside the API (web/online/dist).
+    #[arg(long)]
+    web_dir: Option<std::path::PathBuf>,
     /// Print the effective configuration (it holds no secret: the PIN is a file path) and exit.
     #[arg(long)]
     print_config: bool,
@@ -98,6 +101,10 @@ fn online_config(args: &OnlineApiArgs) -> anyhow::Result<online_api::Config> {
     flag("LISTEN", args.listen.clone());
     flag("DB", args.db.clone());
     flag("AMQP", args.amqp.clone());
+    flag(
+        "WEB_DIR",
+        args.web_dir.as_ref().map(|p| p.display().to_string()),
+    );
     flag("RPC_URL", args.rpc_url.clone());
     flag(
         "EXPORT_KEY__MODULE",

@@ -118,7 +118,13 @@ pub fn openapi_json() -> String {
 /// The application: `/api/...` with security headers on every response and every error
 /// rendered as a problem.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
-    web::app(service(&state), MAX_BODY_BYTES, error::render)
+    let web_dir = state.inner.web_dir.clone();
+    web::app(
+        service(&state),
+        MAX_BODY_BYTES,
+        error::render,
+        web_dir.as_deref(),
+    )
 }
 
 /// Build the state from a configuration: open (and migrate) the database, load the PKCS#11
@@ -141,7 +147,8 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
     let mut builder = AppState::builder(db, hsm, hasher, Arc::new(SystemClock))
         .session_policy(config.session.policy()?)
-        .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600));
+        .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600))
+        .web_dir(config.web_dir.clone());
     for (index, key) in config.online_export_keys.iter().enumerate() {
         let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
         builder = builder.pin_online_key(key);

@@ -15,6 +15,7 @@ pub struct AppState {
 }
 
 pub(crate) struct Inner {
+    pub web_dir: Option<std::path::PathBuf>,
     pub db: offline_db::Db,
     pub hsm: hsm::Hsm,
     pub keyring: KeyRing,
@@ -28,6 +29,7 @@ pub(crate) struct Inner {
 
 /// Builds an [`AppState`].
 pub struct AppStateBuilder {
+    web_dir: Option<std::path::PathBuf>,
     db: offline_db::Db,
     hsm: hsm::Hsm,
     hasher: auth::PasswordHasher,
@@ -47,6 +49,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> AppStateBuilder {
         AppStateBuilder {
+            web_dir: None,
             db,
             hsm,
             hasher,
@@ -87,6 +90,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Serve the built web front end from this folder (every path outside `/api`).
+    pub fn web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.web_dir = dir;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let mut keyring = KeyRing::new();
@@ -95,6 +104,7 @@ impl AppStateBuilder {
         }
         AppState {
             inner: Arc::new(Inner {
+                web_dir: self.web_dir,
                 db: self.db,
                 hsm: self.hsm,
                 keyring,

@@ -44,6 +44,10 @@ pub struct Config {
     /// How long an exported signing request stays valid, seconds.
     #[serde(default = "default_request_ttl_secs")]
     pub request_ttl_secs: u64,
+    /// The built web front end (`web/online/dist`), served on the same port as the API; none:
+    /// the API only.
+    #[serde(default)]
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 fn default_balance_cache_secs() -> u64 {

@@ -120,7 +120,13 @@ pub fn openapi_json() -> String {
 /// The application: `/api/...` with security headers on every response and every error
 /// rendered as a problem.
 pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
-    web::app(service(Some(state)), MAX_BODY_BYTES, error::render)
+    let web_dir = state.inner.web_dir.clone();
+    web::app(
+        service(Some(state)),
+        MAX_BODY_BYTES,
+        error::render,
+        web_dir.as_deref(),
+    )
 }
 
 /// Whether a TCP connection to the broker of `amqp_url` opens within two seconds.
@@ -172,6 +178,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
         .session_policy(config.session.policy()?)
         .balance_cache_secs(config.balance_cache_secs)
         .request_ttl_secs(config.request_ttl_secs)
+        .web_dir(config.web_dir.clone())
         .amqp(config.amqp.clone());
     for (index, key) in config.offline_keys.iter().enumerate() {
         let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;

@@ -26,6 +26,7 @@ pub(crate) struct CachedBalances {
 }
 
 pub(crate) struct Inner {
+    pub web_dir: Option<std::path::PathBuf>,
     pub db: online_db::Db,
     pub chain: chain::Chain,
     pub signer: Arc<dyn IdentitySigner>,
@@ -43,6 +44,7 @@ pub(crate) struct Inner {
 
 /// Builds an [`AppState`].
 pub struct AppStateBuilder {
+    web_dir: Option<std::path::PathBuf>,
     db: online_db::Db,
     chain: chain::Chain,
     signer: Arc<dyn IdentitySigner>,
@@ -68,6 +70,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
     ) -> AppStateBuilder {
         AppStateBuilder {
+            web_dir: None,
             db,
             chain,
             signer,
@@ -175,6 +178,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Serve the built web front end from this folder (every path outside `/api`).
+    pub fn web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
+        self.web_dir = dir;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let mut keyring = KeyRing::new();
@@ -183,6 +192,7 @@ impl AppStateBuilder {
         }
         AppState {
             inner: Arc::new(Inner {
+                web_dir: self.web_dir,
                 db: self.db,
                 chain: self.chain,
                 signer: self.signer,
