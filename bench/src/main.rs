@@ -1,8 +1,9 @@
 //! `bench`: measures the project's paths against the raw libraries they stand on, in the same
 //! run on the same machine, and prints a table plus `RATIO <name> <value>` lines.
 //!
-//! Usage: `cargo run --release -p bench -- tss|online|offline-sign|offline-keygen [--quick]`.
+//! Usage: `cargo run --release -p bench -- tss|online|offline-sign|offline-keygen|e2e [--quick]`.
 
+mod e2e_bench;
 mod offline_bench;
 mod online_bench;
 mod raw;
@@ -23,9 +24,10 @@ fn main() -> anyhow::Result<()> {
         Some("online") => runtime.block_on(online_bench::run(quick)),
         Some("offline-sign") => runtime.block_on(offline_bench::sign(quick)),
         Some("offline-keygen") => runtime.block_on(offline_bench::keygen(quick)),
+        Some("e2e") => runtime.block_on(e2e_bench::run(quick)),
         Some(other) => {
-            bail!("unknown bench {other:?}; available: tss, online, offline-sign, offline-keygen")
+            bail!("unknown bench {other:?}; available: tss, online, offline-sign, offline-keygen, e2e")
         }
-        None => bail!("usage: bench <tss|online|offline-sign|offline-keygen> [--quick]"),
+        None => bail!("usage: bench <tss|online|offline-sign|offline-keygen|e2e> [--quick]"),
     }
 }

@@ -307,6 +307,7 @@ impl Zone {
             exit_after,
             idle_exit: None,
             quiet: true,
+            nats_access: None,
         };
         Ok(tokio::spawn(custody_client::session::run(config, se, cert)))
     }

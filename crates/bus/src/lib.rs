@@ -13,6 +13,7 @@
 //! bytes (MessagePack, encoded by the caller); this crate only sets the transport headers.
 //! Ops subjects (`custody.ops.*`) are the exception: they answer in JSON ([`serve_ping`]).
 
+mod access;
 mod consumer;
 mod ops;
 mod outbox;
@@ -25,6 +26,7 @@ use async_nats::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use secrecy::{ExposeSecret, SecretString};
 
+pub use access::NatsAccess;
 pub use async_nats;
 pub use consumer::{
     consume, handle_once, ConsumerSpec, Delivery, HandlerError, MemoryProcessed, Once, Processed,
@@ -61,6 +63,52 @@ pub enum Error {
         /// What went wrong.
         #[source]
         source: async_nats::ConnectError,
+    },
+    /// The server refused the credentials (wrong user or password, or none given).
+    #[error(
+        "NATS at {url} refused the login{as_user}: {source} (check the NATS user and its \
+         password file)",
+        as_user = user.as_deref().map(|u| format!(" of user {u}")).unwrap_or_default()
+    )]
+    Unauthorized {
+        /// The server URL.
+        url: String,
+        /// The user that tried to log in, if any.
+        user: Option<String>,
+        /// What the server said.
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// A NATS user is configured without a password file.
+    #[error(
+        "NATS user {user} has no password file (nats_access.password_file, --nats-password-file)"
+    )]
+    NatsPasswordFileMissing {
+        /// The user.
+        user: String,
+    },
+    /// A NATS password file is configured without a user.
+    #[error("the NATS password file {path} is set without a user (nats_access.user, --nats-user)")]
+    NatsUserMissing {
+        /// The password file.
+        path: std::path::PathBuf,
+    },
+    /// The NATS password file cannot be read or is empty. Names the file, never its content.
+    #[error("cannot use the NATS password file {path}: {reason}")]
+    NatsPasswordFile {
+        /// The password file.
+        path: std::path::PathBuf,
+        /// Why (an I/O error, or an empty file).
+        reason: String,
+    },
+    /// The CA file that should verify the NATS server cannot be read.
+    #[error("cannot read the NATS CA file {path}: {source}")]
+    NatsCaFile {
+        /// The CA file.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
     },
     /// Creating, updating or reading a JetStream stream failed.
     #[error("JetStream stream {stream}: {source}")]
@@ -248,6 +296,10 @@ impl Bus {
         if options.retry_initial_connect {
             connect = connect.retry_on_initial_connect();
         }
+        let user = match &options.auth {
+            Auth::UserPassword { user, .. } => Some(user.clone()),
+            Auth::None | Auth::Token(_) => None,
+        };
         connect = match options.auth {
             Auth::None => connect,
             Auth::UserPassword { user, password } => {
@@ -267,9 +319,17 @@ impl Bus {
         let client = connect
             .connect(url)
             .await
-            .map_err(|source| Error::Connect {
-                url: url.to_owned(),
-                source,
+            .map_err(|source| match source.kind() {
+                async_nats::ConnectErrorKind::AuthorizationViolation
+                | async_nats::ConnectErrorKind::Authentication => Error::Unauthorized {
+                    url: url.to_owned(),
+                    user,
+                    source,
+                },
+                _ => Error::Connect {
+                    url: url.to_owned(),
+                    source,
+                },
             })?;
         let jetstream = jetstream::ContextBuilder::new()
             .timeout(options.request_timeout)

@@ -44,6 +44,8 @@ pub struct NatsServer {
     child: Option<Child>,
     /// Counts starts, so each start logs to its own file and readiness is read from it alone.
     generation: u32,
+    /// Configuration appended to the generated file (users, accounts…); empty by default.
+    extra: String,
 }
 
 impl std::fmt::Debug for NatsServer {
@@ -85,6 +87,13 @@ impl NatsServer {
     /// Start a nats-server with JetStream on a free port of 127.0.0.1 and a fresh store, and
     /// wait until it is ready.
     pub fn start() -> Result<NatsServer> {
+        NatsServer::start_with_config("")
+    }
+
+    /// [`NatsServer::start`] with `extra` appended to the generated configuration file, e.g. an
+    /// `authorization { users: [...] }` or `accounts { ... }` block so that clients must log in.
+    /// It is kept across [`NatsServer::restart`].
+    pub fn start_with_config(extra: &str) -> Result<NatsServer> {
         let binary = binary()?;
         let dir = tempfile::Builder::new()
             .prefix("custody-nats-")
@@ -96,6 +105,7 @@ impl NatsServer {
             port: 0,
             child: None,
             generation: 0,
+            extra: extra.to_owned(),
         };
         // Port -1 lets the server pick a free port itself, so there is no window in which
         // another process could take a port we probed; restarts then reuse the port it chose.
@@ -159,8 +169,9 @@ impl NatsServer {
         // A fixed server name keeps the JetStream identity stable across restarts.
         let text = format!(
             "server_name: custody-test\nhost: 127.0.0.1\nport: {port}\n\
-             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n",
-            store = store.display().to_string()
+             jetstream {{\n  store_dir: {store:?}\n  sync_interval: always\n}}\n{extra}\n",
+            store = store.display().to_string(),
+            extra = self.extra
         );
         std::fs::write(&config, text).map_err(io_context("writing nats-server.conf"))?;
         Ok(config)

@@ -34,7 +34,7 @@ struct Cli {
 enum Command {
     /// Log in to the offline coordinator with your SE and PIN, then work through pending keygen
     /// and signing; each signing request is decoded and shown for approval.
-    Login(LoginArgs),
+    Login(Box<LoginArgs>),
     /// Generate one set of Paillier primes and seal it in the SE, so the next keygen is fast.
     Primes(PrimesArgs),
     /// Show whether the SE is connected, enrolled, and how many PIN attempts are left.
@@ -72,6 +72,15 @@ struct LoginArgs {
     /// The offline zone's NATS server, e.g. nats://10.0.0.5:4222.
     #[arg(long, value_name = "URL")]
     nats: String,
+    /// The NATS user of the managers' clients (`client` in ops/nats/nats-server.conf).
+    #[arg(long, value_name = "USER")]
+    nats_user: Option<String>,
+    /// A file holding the NATS user's password (and nothing else but a trailing newline).
+    #[arg(long, value_name = "PATH")]
+    nats_password_file: Option<PathBuf>,
+    /// The CA (PEM) that signed the NATS server's certificate; TLS is then required.
+    #[arg(long, value_name = "PATH")]
+    nats_ca: Option<PathBuf>,
     #[command(flatten)]
     se: SeArgs,
     /// Read the PIN from this file descriptor (one line) instead of the terminal.
@@ -113,7 +122,7 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Login(args) => login(args),
+        Command::Login(args) => login(*args),
         Command::Primes(args) => prepare_primes(args),
         Command::SeStatus(args) => se_status(&args),
     };
@@ -176,6 +185,15 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
         parse_key(&args.online_key, "--online-key")?,
         &[Kind::SigningRequest],
     );
+    let nats_access = bus::NatsAccess {
+        user: args.nats_user.clone(),
+        password_file: args.nats_password_file.clone(),
+        ca_file: args.nats_ca.clone(),
+    };
+    // A missing or unreadable password or CA file is named before the SE is asked for.
+    nats_access.credentials()?;
+    nats_access.checked_ca_file()?;
+    let nats_access = (!nats_access.is_empty()).then_some(nats_access);
     let approval = if args.approve_hash.is_empty() && !args.approve_keygen {
         ApprovalPolicy::Interactive
     } else {
@@ -199,6 +217,7 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
     ));
     let session = Session {
         nats_url: args.nats,
+        nats_access,
         user_id: args.user,
         trust,
         keyring,
@@ -212,6 +231,7 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
 /// What the coordinator session needs (mirrors `custody_client::session::ClientConfig`).
 struct Session {
     nats_url: String,
+    nats_access: Option<bus::NatsAccess>,
     user_id: Id,
     trust: channel::TrustAnchor,
     keyring: KeyRing,
@@ -238,6 +258,7 @@ fn run_session(
         exit_after: s.exit_after,
         idle_exit: s.idle_exit,
         quiet: false,
+        nats_access: s.nats_access,
     };
     let summary = runtime.block_on(custody_client::session::run(config, se, certificate))?;
     say(&format!(

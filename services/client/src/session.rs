@@ -62,6 +62,9 @@ pub struct ClientConfig {
     pub idle_exit: Option<Duration>,
     /// Print nothing (the manager-facing lines go to stdout otherwise).
     pub quiet: bool,
+    /// The NATS user, its password file and the server's CA (`custody-client login
+    /// --nats-user/--nats-password-file/--nats-ca`); none: connect without credentials.
+    pub nats_access: Option<bus::NatsAccess>,
 }
 
 /// What a client run did.
@@ -497,14 +500,19 @@ pub async fn run(
         QUIET.store(true, std::sync::atomic::Ordering::Relaxed);
     }
     let se = Arc::new(se);
-    let nats = async_nats::ConnectOptions::new()
-        .name("custody-client")
-        .max_reconnects(None)
+    let nats = connect_options(&config)?
         .connect(config.nats_url.as_str())
         .await
         .map_err(|e| SessionError::Connect {
             url: config.nats_url.clone(),
-            reason: e.to_string(),
+            reason: match (e.kind(), &config.nats_access) {
+                (
+                    async_nats::ConnectErrorKind::AuthorizationViolation
+                    | async_nats::ConnectErrorKind::Authentication,
+                    Some(bus::NatsAccess { user: Some(user), .. }),
+                ) => format!("{e} (the server refused user {user}: check --nats-user and --nats-password-file)"),
+                _ => e.to_string(),
+            },
         })?;
     let mut memory = Memory::default();
     loop {
@@ -532,6 +540,31 @@ pub async fn run(
             Err(e) => return Err(e),
         }
     }
+}
+
+/// The NATS connection options: the client's name, reconnects for ever, and the user, password
+/// and CA of [`ClientConfig::nats_access`] (the password read from its file now, never shown).
+fn connect_options(config: &ClientConfig) -> Result<async_nats::ConnectOptions, SessionError> {
+    use secrecy::ExposeSecret;
+    let mut options = async_nats::ConnectOptions::new()
+        .name("custody-client")
+        .max_reconnects(None);
+    let Some(access) = &config.nats_access else {
+        return Ok(options);
+    };
+    let refused = |e: bus::Error| SessionError::Connect {
+        url: config.nats_url.clone(),
+        reason: e.to_string(),
+    };
+    if let Some((user, password)) = access.credentials().map_err(refused)? {
+        options = options.user_and_password(user, password.expose_secret().to_owned());
+    }
+    if let Some(ca) = access.checked_ca_file().map_err(refused)? {
+        options = options
+            .add_root_certificates(ca.to_owned())
+            .require_tls(true);
+    }
+    Ok(options)
 }
 
 async fn work(

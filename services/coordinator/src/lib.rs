@@ -57,6 +57,8 @@ pub struct Config {
     pub db_url: String,
     /// `nats://host:port`.
     pub nats_url: String,
+    /// The NATS user, its password file and the server's CA (none: no credentials).
+    pub nats_access: bus::NatsAccess,
     /// The PKCS#11 module of the HSM.
     pub hsm_module: PathBuf,
     /// The HSM token's label.
@@ -92,6 +94,11 @@ pub enum Error {
 
 /// Run the coordinator on the system clock until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
+    // The password file is read before anything else, so a wrong setting is named at once.
+    let bus_options = config.nats_access.apply(bus::BusOptions {
+        name: "custody-coordinator".to_owned(),
+        ..bus::BusOptions::default()
+    })?;
     let db = Db::connect(&config.db_url).await?;
     let (module, label, pin) = (
         config.hsm_module.clone(),
@@ -108,14 +115,7 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
-    let bus = bus::Bus::connect(
-        &config.nats_url,
-        bus::BusOptions {
-            name: "custody-coordinator".to_owned(),
-            ..bus::BusOptions::default()
-        },
-    )
-    .await?;
+    let bus = bus::Bus::connect(&config.nats_url, bus_options).await?;
     let coordinator = Coordinator::new(
         db,
         hsm,

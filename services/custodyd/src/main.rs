@@ -21,8 +21,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Demo of the cryptographic core: provision an HSM and three SEs (SoftHSM2), run a real
-    /// 2-of-3 keygen between three case managers, seal the shares, sign a transaction with two.
+    /// The whole custody story on embedded defaults: both zones (SQLite, SoftHSM2, nats-server,
+    /// RabbitMQ, anvil), three simulated managers; `--check` runs it and exits 0 only if every
+    /// step verified.
     Demo(demo::Args),
     /// The offline zone's REST API (users, SEs, cases, key-share table, signing requests, audit).
     OfflineApi(offline_cmd::ApiArgs),
@@ -88,10 +89,9 @@ fn main() -> anyhow::Result<std::process::ExitCode> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Demo(args) => {
-            // SoftHSM reads its configuration when the module is loaded; point it at the demo's
-            // own token store before any thread starts.
-            let prepared = demo::prepare(&args)?;
-            runtime()?.block_on(demo::run(args, prepared))?;
+            // The state directory (and TMPDIR inside it) is set up before any thread starts.
+            let opts = demo::prepare(&args)?;
+            runtime()?.block_on(demo::run(opts))?;
             Ok(std::process::ExitCode::SUCCESS)
         }
     }

@@ -33,6 +33,9 @@ pub struct ApiArgs {
     /// File holding the HSM user PIN.
     #[arg(long)]
     hsm_pin_file: Option<PathBuf>,
+    /// The built web front end to serve beside the API (web/offline/dist).
+    #[arg(long)]
+    web_dir: Option<PathBuf>,
     /// Print the effective configuration (it holds no secret: the PIN is a file path) and exit.
     #[arg(long)]
     print_config: bool,
@@ -70,6 +73,9 @@ fn effective_config(args: &ApiArgs) -> anyhow::Result<Config> {
     if let Some(nats) = &args.nats {
         config.nats = Some(nats.clone());
     }
+    if let Some(dir) = &args.web_dir {
+        config.web_dir = Some(dir.clone());
+    }
     if let Some(module) = &args.hsm_module {
         config.hsm.module = module.clone();
     }
@@ -91,6 +97,41 @@ pub struct ReactorsArgs {
     /// NATS server URL.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
+    #[command(flatten)]
+    nats_access: NatsAccessArgs,
+}
+
+/// How a service logs in to NATS (ops/nats/nats-server.conf: TLS and one user per role).
+#[derive(clap::Args)]
+pub struct NatsAccessArgs {
+    /// NATS user (`reactors`, `coordinator` in ops/nats/nats-server.conf).
+    #[arg(long, value_name = "USER")]
+    nats_user: Option<String>,
+    /// File holding the NATS user's password (and nothing else but a trailing newline).
+    #[arg(long, value_name = "PATH")]
+    nats_password_file: Option<PathBuf>,
+    /// CA (PEM) that signed the NATS server's certificate; TLS is then required.
+    #[arg(long, value_name = "PATH")]
+    nats_ca: Option<PathBuf>,
+}
+
+impl NatsAccessArgs {
+    /// `base` with each flag given replacing its setting.
+    fn overlay(
+        &self,
+        mut base: offline_api::config::NatsAccess,
+    ) -> offline_api::config::NatsAccess {
+        if let Some(user) = &self.nats_user {
+            base.user = Some(user.clone());
+        }
+        if let Some(file) = &self.nats_password_file {
+            base.password_file = Some(file.clone());
+        }
+        if let Some(ca) = &self.nats_ca {
+            base.ca_file = Some(ca.clone());
+        }
+        base
+    }
 }
 
 /// Completes on Ctrl-C or SIGTERM (systemd's stop).
@@ -121,6 +162,9 @@ pub async fn run_reactors(args: ReactorsArgs) -> anyhow::Result<()> {
     let config = reactors::Config {
         db_url: offline_api::config::db_url(&args.db),
         nats_url: args.nats,
+        nats_access: args
+            .nats_access
+            .overlay(offline_api::config::NatsAccess::default()),
     };
     println!("offline reactors and outbox relay on {}", config.nats_url);
     reactors::run(config, shutdown_signal()).await?;
@@ -201,6 +245,9 @@ pub struct CoordinatorArgs {
     /// NATS server URL.
     #[arg(long)]
     nats: Option<String>,
+    /// NATS user, password file and CA; override `[nats_access]` of the configuration.
+    #[command(flatten)]
+    nats_access: NatsAccessArgs,
     /// PKCS#11 module of the HSM.
     #[arg(long)]
     hsm_module: Option<PathBuf>,
@@ -262,6 +309,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
     let coordinator = coordinator::Config {
         db_url: config.db_url(),
         nats_url: nats_url.clone(),
+        nats_access: args.nats_access.overlay(config.nats_access.clone()),
         hsm_module: config.hsm.module.clone(),
         hsm_token_label: config.hsm.token_label.clone(),
         hsm_pin: config.hsm_pin()?,

@@ -1,6 +1,7 @@
 //! The service configuration: a TOML file overlaid by `CUSTODY_OFFLINE__…` environment
 //! variables (`CUSTODY_OFFLINE__HSM__TOKEN_LABEL=x` sets `hsm.token_label`). Unknown keys are
-//! refused. Secrets are never inline: the HSM PIN is read from the file `hsm.pin_file` names.
+//! refused. Secrets are never inline: the HSM PIN is read from the file `hsm.pin_file` names,
+//! the NATS password from the file `nats_access.password_file` names.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +11,7 @@ use serde::{Deserialize, Serialize};
 /// The environment prefix; `__` separates nested keys.
 pub const ENV_PREFIX: &str = "CUSTODY_OFFLINE__";
 
+pub use bus::NatsAccess;
 pub use web::config::{db_url, ConfigError};
 
 /// The offline API's configuration.
@@ -23,6 +25,10 @@ pub struct Config {
     /// The NATS server (not used by the API yet; the outbox relay will use it).
     #[serde(default)]
     pub nats: Option<String>,
+    /// How `custodyd coordinator` logs in to NATS (`[nats_access]`: user, password file, CA
+    /// file; `CUSTODY_OFFLINE__NATS_ACCESS__USER` etc.). Secrets by file path only.
+    #[serde(default, skip_serializing_if = "NatsAccess::is_empty")]
+    pub nats_access: NatsAccess,
     /// The offline HSM.
     pub hsm: HsmConfig,
     /// The online zone's envelope-export public keys (hex SEC1, P-256), pinned: only signing
@@ -35,6 +41,10 @@ pub struct Config {
     /// Validity of SE certificates issued at enrolment, in days.
     #[serde(default = "default_se_cert_days")]
     pub se_certificate_days: u64,
+    /// The built web front end (`web/offline/dist`), served on the same port as the API; none:
+    /// the API only.
+    #[serde(default)]
+    pub web_dir: Option<std::path::PathBuf>,
 }
 
 fn default_se_cert_days() -> u64 {

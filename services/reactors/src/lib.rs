@@ -50,6 +50,8 @@ pub struct Config {
     pub db_url: String,
     /// `nats://host:port`.
     pub nats_url: String,
+    /// The NATS user, its password file and the server's CA (none: no credentials).
+    pub nats_access: bus::NatsAccess,
 }
 
 /// Why the reactors could not start.
@@ -106,14 +108,11 @@ pub async fn run_with_clock(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
     let db = Db::connect(&config.db_url).await?;
-    let bus = Bus::connect(
-        &config.nats_url,
-        BusOptions {
-            name: "custody-reactors".to_owned(),
-            ..BusOptions::default()
-        },
-    )
-    .await?;
+    let options = config.nats_access.apply(BusOptions {
+        name: "custody-reactors".to_owned(),
+        ..BusOptions::default()
+    })?;
+    let bus = Bus::connect(&config.nats_url, options).await?;
     ensure_streams(&bus).await?;
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let stopped = move || {

@@ -1,6 +1,7 @@
 //! Integration tests of the bus against a real nats-server (testkit), never a mock: JetStream
 //! de-duplication, redelivery and the idempotency guard, the outbox relay across a broker
-//! outage, replay from the file store after a server restart, and the ops ping.
+//! outage, replay from the file store after a server restart, the ops ping, and logging in with
+//! a user and a password file.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -9,6 +10,7 @@
     reason = "tests fail loudly"
 )]
 
+mod access;
 mod consumer;
 mod dedupe;
 mod ops;

@@ -539,3 +539,204 @@ async fn coordinator_subcommand_answers_handshakes_on_nats() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A nats-server configured like the offline zone's (the users and subject permissions of
+/// ops/nats/nats-server.conf, without TLS: the test has no certificates), with these passwords.
+fn nats_with_the_zone_users(coordinator: &str, client: &str) -> testkit::nats::NatsServer {
+    let conf = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops/nats/nats-server.conf"),
+    )
+    .unwrap();
+    // The `accounts { … }` block, braces matched.
+    let start = conf.find("\naccounts {").expect("no accounts block") + 1;
+    let mut depth = 0usize;
+    let mut end = None;
+    for (i, c) in conf[start..].char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth -= 1;
+                if depth == 0 {
+                    end = Some(start + i + 1);
+                    break;
+                }
+            }
+            _ => {}
+        }
+    }
+    let accounts = conf[start..end.expect("unbalanced accounts block")]
+        .replace("$NATS_COORDINATOR_PASSWORD", &format!("\"{coordinator}\""))
+        .replace(
+            "$NATS_REACTORS_PASSWORD",
+            "\"reactors-unused-in-this-test\"",
+        )
+        .replace("$NATS_CLIENT_PASSWORD", &format!("\"{client}\""));
+    testkit::nats::NatsServer::start_with_config(&accounts).unwrap()
+}
+
+/// Wait up to 60 s for a process to exit; its status and stderr.
+fn exit_of(mut child: std::process::Child) -> (std::process::ExitStatus, String) {
+    use std::io::Read;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut err = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return (status, err);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the process did not exit"
+        );
+        #[allow(clippy::disallowed_methods, reason = "polling a child process")]
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `custodyd coordinator` logs in to a nats-server that requires the zone's users: with
+/// `[nats_access]` (user in the file, password file from the environment) it answers
+/// handshakes asked by a client logged in as `client`; without credentials or with a wrong
+/// password it stops with an error that names the refusal and never shows the password.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
+    use contracts::coord::{self, HandshakeReply, HandshakeRequest};
+    use secrecy::ExposeSecret;
+
+    let coordinator_password = "coord-pw-5e1b7a9d03c2";
+    let client_password = "client-pw-8a2f6c4e19d7";
+    let nats = nats_with_the_zone_users(coordinator_password, client_password);
+    let test_db = TestDb::sqlite().unwrap();
+    Db::connect(test_db.url()).await.unwrap();
+    let softhsm = testkit::softhsm::SoftHsm::global();
+    let label = format!("coord-auth-hsm-{}", std::process::id());
+    let pin = testkit::softhsm::random_pin();
+    hsm::Hsm::provision(
+        &softhsm.module(),
+        &label,
+        &testkit::softhsm::random_pin(),
+        &pin,
+        "coordinator",
+        1_700_000_000,
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("hsm.pin");
+    std::fs::write(&pin_file, pin.expose_secret()).unwrap();
+    let password_file = dir.path().join("nats-coordinator.password");
+    std::fs::write(&password_file, format!("{coordinator_password}\n")).unwrap();
+    let wrong_file = dir.path().join("nats-wrong.password");
+    std::fs::write(&wrong_file, "wrong-pw-0b9c8d7e6f5a\n").unwrap();
+    let config = dir.path().join("offline-api.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "nats = {:?}\n\n[nats_access]\nuser = \"coordinator\"\n",
+            nats.url()
+        ),
+    )
+    .unwrap();
+    let coordinator = |config_file: Option<&std::path::Path>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_custodyd"));
+        command.arg("coordinator");
+        if let Some(file) = config_file {
+            command.arg("--config").arg(file);
+        }
+        command
+            .args([
+                "--db",
+                &db_arg(&test_db),
+                "--nats",
+                &nats.url(),
+                "--hsm-module",
+                softhsm.module_path().to_str().unwrap(),
+                "--hsm-token",
+                &label,
+                "--hsm-pin-file",
+                pin_file.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        command
+    };
+
+    // Without credentials the server refuses the coordinator, and it says so.
+    let (status, err) = exit_of(coordinator(None).spawn().unwrap());
+    assert!(!status.success());
+    assert!(err.contains("refused the login"), "{err}");
+    // A wrong password (the flag overrides nothing else): refused, naming the user, not the
+    // password.
+    let (status, err) = exit_of(
+        coordinator(Some(&config))
+            .arg("--nats-password-file")
+            .arg(&wrong_file)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(!status.success());
+    assert!(
+        err.contains("refused the login of user coordinator"),
+        "{err}"
+    );
+    assert!(!err.contains("wrong-pw-0b9c8d7e6f5a"), "{err}");
+    assert!(!err.contains(coordinator_password), "{err}");
+    // A password file that is not there is named.
+    let absent = dir.path().join("absent.password");
+    let (status, err) = exit_of(
+        coordinator(Some(&config))
+            .arg("--nats-password-file")
+            .arg(&absent)
+            .spawn()
+            .unwrap(),
+    );
+    assert!(!status.success());
+    assert!(err.contains(&absent.display().to_string()), "{err}");
+
+    // The right password, its file named by the environment overlay.
+    let child = coordinator(Some(&config))
+        .env(
+            "CUSTODY_OFFLINE__NATS_ACCESS__PASSWORD_FILE",
+            password_file.to_str().unwrap(),
+        )
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let _guard = Running(child);
+    // The manager's side logs in as `client`, which may only ask for the handshake.
+    let client = async_nats::ConnectOptions::new()
+        .user_and_password("client".to_owned(), client_password.to_owned())
+        .connect(nats.url())
+        .await
+        .unwrap();
+    let request = coord::encode(&HandshakeRequest::Hello {
+        version: 9,
+        user_id: contracts::Id::new_v7(1_750_000_000),
+        client_hello: vec![],
+    })
+    .unwrap();
+    let mut reply = None;
+    for _ in 0..150 {
+        match client
+            .request(
+                contracts::subjects::CHANNEL_HANDSHAKE,
+                request.clone().into(),
+            )
+            .await
+        {
+            Ok(answer) => {
+                reply = Some(coord::decode::<HandshakeReply>(&answer.payload, "reply").unwrap());
+                break;
+            }
+            // No responder yet: the coordinator is still starting.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+        }
+    }
+    match reply.expect("the coordinator never answered") {
+        HandshakeReply::Refused { reason } => assert!(reason.contains("version 9"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}

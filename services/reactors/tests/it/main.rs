@@ -105,6 +105,7 @@ async fn with_reactors<F: Future<Output = ()>>(tdb: &TestDb, nats: &str, body: F
     let config = reactors::Config {
         db_url: tdb.url().to_owned(),
         nats_url: nats.to_owned(),
+        nats_access: bus::NatsAccess::default(),
     };
     let (result, ()) = tokio::join!(
         reactors::run(config, async move {
@@ -594,6 +595,7 @@ async fn the_sweep_expires_a_session_whose_time_is_up_on_the_injected_clock() {
     let config = reactors::Config {
         db_url: tdb.url().to_owned(),
         nats_url: nats.url(),
+        nats_access: bus::NatsAccess::default(),
     };
     let clock = std::sync::Arc::new(FixedClock(at(7200)));
     let db = world.db.clone();
