@@ -126,13 +126,22 @@ pub async fn simulate(
         if *stop.borrow() {
             return;
         }
-        let hashes = match pending_hashes(&stack).await {
-            Ok(h) => h,
+        // Log in only when there is work, approving exactly what is waiting at that moment: a
+        // client that is already logged in when a new request arrives would have to decline
+        // it (it approves only the hashes it was given), failing that session.
+        let (hashes, keygen) = match pending_work(&stack).await {
+            Ok(work) => work,
             Err(e) => {
                 eprintln!("[{name}] {e}");
-                Vec::new()
+                (Vec::new(), false)
             }
         };
+        if hashes.is_empty() && !keygen {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                _ = stop.changed() => return,
+            }
+        }
         let task = start_client(
             &stack,
             &user_id,
@@ -143,7 +152,7 @@ pub async fn simulate(
                 keygen: true,
             },
             None,
-            Some(Duration::from_secs(3)),
+            Some(Duration::from_secs(2)),
         );
         let outcome = match task {
             Ok(t) => tokio::select! {
@@ -174,6 +183,20 @@ pub async fn simulate(
             }
         }
     }
+}
+
+/// What waits for the managers: the signing hashes of requests waiting for signatures, and
+/// whether a case waits for its keygen.
+async fn pending_work(stack: &Stack) -> anyhow::Result<(Vec<[u8; 32]>, bool)> {
+    use offline_db::entity::cases;
+    use offline_db::CaseStatus;
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let keygen = cases::Entity::find()
+        .filter(cases::Column::Status.is_in([CaseStatus::Draft, CaseStatus::Keygen]))
+        .count(stack.offline_db.conn())
+        .await?
+        > 0;
+    Ok((pending_hashes(stack).await?, keygen))
 }
 
 /// The signing hashes of requests waiting for signatures.

@@ -355,11 +355,11 @@ async fn offline_user(
     display: &str,
     role: &str,
 ) -> anyhow::Result<String> {
-    let phone = format!(
-        "+86 139 {:04} {:04}",
-        username.len() * 37,
-        username.len() * 1013
-    );
+    // A distinct, obviously fictitious number per user (derived from the name's bytes).
+    let n = username.bytes().fold(7u32, |acc, b| {
+        acc.wrapping_mul(31).wrapping_add(u32::from(b))
+    });
+    let phone = format!("+86 139 {:04} {:04}", n % 10_000, (n / 10_000) % 10_000);
     let v = stack
         .offline
         .call(
