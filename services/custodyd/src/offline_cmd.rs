@@ -60,6 +60,57 @@ pub enum AdminCommand {
         #[arg(long)]
         phone: Option<String>,
     },
+    /// Provision the offline HSM once: initialise the token if it does not exist, generate the
+    /// CA, channel, envelope and audit-checkpoint keys (non-extractable), issue the channel
+    /// certificate, and print the public keys the other parties pin. Refuses a token that
+    /// already holds any of the keys (they are never replaced).
+    ProvisionHsm {
+        /// PKCS#11 module of the HSM.
+        #[arg(long)]
+        module: PathBuf,
+        /// Token label.
+        #[arg(long, default_value = "offline-hsm")]
+        token: String,
+        /// File holding the token's user PIN.
+        #[arg(long)]
+        pin_file: PathBuf,
+        /// File holding the token's SO PIN (used only if the token must be initialised).
+        #[arg(long)]
+        so_pin_file: PathBuf,
+        /// The coordinator's name in its channel certificate.
+        #[arg(long, default_value = "coordinator")]
+        server_name: String,
+    },
+    /// Print the public keys of a provisioned offline HSM (to pin them again elsewhere).
+    HsmKeys {
+        /// PKCS#11 module of the HSM.
+        #[arg(long)]
+        module: PathBuf,
+        /// Token label.
+        #[arg(long, default_value = "offline-hsm")]
+        token: String,
+        /// File holding the token's user PIN.
+        #[arg(long)]
+        pin_file: PathBuf,
+    },
+}
+
+/// The public keys of the offline HSM that other parties pin, one per line.
+fn print_hsm_keys(hsm: &hsm::Hsm) {
+    let hex_of = |key: p256::PublicKey| hex::encode(p256::EncodedPoint::from(key).as_bytes());
+    println!("offline HSM token {}:", hsm.token_serial());
+    println!(
+        "  CA key        (custody-client login --ca-key):          {}",
+        hex_of(hsm.ca_public_key())
+    );
+    println!(
+        "  envelope key  (online zone offline_keys):               {}",
+        hex_of(hsm.envelope_public_key())
+    );
+    println!(
+        "  audit key     (audit checkpoints):                      {}",
+        hex_of(hsm.audit_public_key())
+    );
 }
 
 fn effective_config(args: &ApiArgs) -> anyhow::Result<Config> {
@@ -227,6 +278,55 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
                 "administrator {} created (id {})",
                 created.username, created.id
             );
+            Ok(())
+        }
+        AdminCommand::ProvisionHsm {
+            module,
+            token,
+            pin_file,
+            so_pin_file,
+            server_name,
+        } => {
+            let pin = web::config::read_secret_file(&pin_file)?;
+            let so_pin = web::config::read_secret_file(&so_pin_file)?;
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .context("the system clock is before 1970")?
+                .as_secs();
+            let hsm = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::Hsm> {
+                let module = p11::Module::load(&module)?;
+                Ok(hsm::Hsm::provision(
+                    &module,
+                    &token,
+                    &so_pin,
+                    &pin,
+                    &server_name,
+                    now,
+                )?)
+            })
+            .await?
+            .context("the offline HSM was not provisioned")?;
+            println!("offline HSM provisioned; pin these public keys:");
+            print_hsm_keys(&hsm);
+            Ok(())
+        }
+        AdminCommand::HsmKeys {
+            module,
+            token,
+            pin_file,
+        } => {
+            let pin = web::config::read_secret_file(&pin_file)?;
+            let hsm = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::Hsm> {
+                let module = p11::Module::load(&module)?;
+                Ok(hsm::Hsm::open(
+                    &module,
+                    &hsm::TokenSelector::Label(token),
+                    &pin,
+                )?)
+            })
+            .await?
+            .context("the offline HSM could not be opened")?;
+            print_hsm_keys(&hsm);
             Ok(())
         }
     }

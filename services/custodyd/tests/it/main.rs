@@ -740,3 +740,114 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
         other => panic!("{other:?}"),
     }
 }
+
+/// `offline-admin provision-hsm` creates the offline HSM's keys on a new token and prints the
+/// keys to pin; the same keys are what the token holds and what `hsm-keys` prints again; a
+/// second provisioning is refused and changes nothing; a wrong PIN opens nothing.
+#[test]
+fn offline_admin_provisions_the_hsm_once_and_prints_its_keys() {
+    use secrecy::ExposeSecret;
+
+    let softhsm = testkit::softhsm::SoftHsm::global();
+    // The token exists (initialised, empty), as after `softhsm2-util --init-token`; this
+    // process's module sees only tokens that existed when it was loaded.
+    let token = softhsm.new_token("prov-hsm");
+    let label = token.summary.label.clone();
+    let pin = token.user_pin.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let pin_file = dir.path().join("hsm.pin");
+    let so_pin_file = dir.path().join("hsm-so.pin");
+    std::fs::write(&pin_file, format!("{}\n", pin.expose_secret())).unwrap();
+    std::fs::write(&so_pin_file, token.so_pin.expose_secret()).unwrap();
+    let module = softhsm.module_path().to_str().unwrap().to_owned();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args(["offline-admin"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let provision = [
+        "provision-hsm",
+        "--module",
+        &module,
+        "--token",
+        &label,
+        "--pin-file",
+        pin_file.to_str().unwrap(),
+        "--so-pin-file",
+        so_pin_file.to_str().unwrap(),
+    ];
+    let out = run(&provision);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let key_of = |text: &str, name: &str| -> String {
+        text.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_whitespace().last())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let hsm = hsm::Hsm::open(
+        &softhsm.module(),
+        &hsm::TokenSelector::Label(label.clone()),
+        &pin,
+    )
+    .unwrap();
+    let hex_of = |key: p256::PublicKey| hex::encode(p256::EncodedPoint::from(key).as_bytes());
+    let (ca, envelope) = (
+        hex_of(hsm.ca_public_key()),
+        hex_of(hsm.envelope_public_key()),
+    );
+    drop(hsm);
+    assert_eq!(key_of(&stdout, "CA key"), ca);
+    assert_eq!(key_of(&stdout, "envelope key"), envelope);
+    assert!(
+        !stdout.contains(pin.expose_secret()),
+        "no PIN in the output"
+    );
+
+    let again = run(&provision);
+    assert!(!again.status.success(), "a second provisioning is refused");
+    let err = String::from_utf8_lossy(&again.stderr);
+    assert!(err.contains("not provisioned"), "{err}");
+    let reopened = hsm::Hsm::open(
+        &softhsm.module(),
+        &hsm::TokenSelector::Label(label.clone()),
+        &pin,
+    )
+    .unwrap();
+    assert_eq!(hex_of(reopened.ca_public_key()), ca, "keys unchanged");
+    drop(reopened);
+
+    let keys = run(&[
+        "hsm-keys",
+        "--module",
+        &module,
+        "--token",
+        &label,
+        "--pin-file",
+        pin_file.to_str().unwrap(),
+    ]);
+    assert!(keys.status.success());
+    let printed = String::from_utf8_lossy(&keys.stdout);
+    assert_eq!(key_of(&printed, "CA key"), ca);
+    assert_eq!(key_of(&printed, "envelope key"), envelope);
+
+    let wrong_pin = dir.path().join("wrong.pin");
+    std::fs::write(&wrong_pin, "000000").unwrap();
+    let refused = run(&[
+        "hsm-keys",
+        "--module",
+        &module,
+        "--token",
+        &label,
+        "--pin-file",
+        wrong_pin.to_str().unwrap(),
+    ]);
+    assert!(!refused.status.success(), "a wrong PIN opens nothing");
+}
