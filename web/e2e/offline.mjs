@@ -108,6 +108,14 @@ run(async ({ page }) => {
   await page.locator("#se-serial").fill("");
   await page.locator("#se-label").fill("");
   await page.locator("#se-key").fill("");
+  // The certificate the CA issued, as the file custody-client store-certificate takes.
+  const [certDownload] = await Promise.all([
+    page.waitForEvent("download"),
+    page.getByTestId(`se-certificate-${SES[0].serial}`).click(),
+  ]);
+  assert.equal(certDownload.suggestedFilename(), `se-${SES[0].serial}.certificate.hex`);
+  const certText = await readFile(await certDownload.path(), "utf8");
+  assert.match(certText, /^[0-9a-f]{200,}\n$/, "the certificate file is the hex certificate");
 
   step("the admin creates a case with managers 1–3 and SEs 1–3");
   await go(page, "cases");

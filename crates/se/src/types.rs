@@ -84,6 +84,16 @@ impl Pin {
     pub(crate) fn secret(&self) -> &SecretString {
         &self.0
     }
+
+    /// Whether two PINs are the same (a new PIN typed twice), compared in constant time for
+    /// equal lengths.
+    pub fn same_as(&self, other: &Pin) -> bool {
+        let (a, b) = (
+            self.0.expose_secret().as_bytes(),
+            other.0.expose_secret().as_bytes(),
+        );
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
 }
 
 impl TryFrom<&SecretString> for Pin {

@@ -39,6 +39,35 @@ enum Command {
     Primes(PrimesArgs),
     /// Show whether the SE is connected, enrolled, and how many PIN attempts are left.
     SeStatus(SeArgs),
+    /// Enrol a new SE (security officer): set the manager's PIN, create the identity key and
+    /// the share-wrapping key on it, and print the identity public key to register in the
+    /// offline zone (Secure elements page). Refuses an SE that is already enrolled.
+    Enroll(EnrollArgs),
+    /// Store the certificate the offline zone issued for this SE (the hex shown after
+    /// registering it), after checking it certifies this SE's identity key.
+    StoreCertificate(StoreCertificateArgs),
+}
+
+#[derive(clap::Args)]
+struct EnrollArgs {
+    #[command(flatten)]
+    se: SeArgs,
+    /// Read the SO PIN and then the manager's new PIN (one line each) from this file
+    /// descriptor instead of the terminal.
+    #[arg(long, value_name = "N")]
+    pins_fd: Option<u32>,
+}
+
+#[derive(clap::Args)]
+struct StoreCertificateArgs {
+    #[command(flatten)]
+    se: SeArgs,
+    /// A file holding the certificate as hex (as the offline zone shows it).
+    #[arg(long, value_name = "PATH")]
+    certificate_file: PathBuf,
+    /// Read the PIN from this file descriptor (one line) instead of the terminal.
+    #[arg(long, value_name = "N")]
+    pin_fd: Option<u32>,
 }
 
 /// Which SE, through which PKCS#11 library.
@@ -125,6 +154,8 @@ fn main() -> ExitCode {
         Command::Login(args) => login(*args),
         Command::Primes(args) => prepare_primes(args),
         Command::SeStatus(args) => se_status(&args),
+        Command::Enroll(args) => enroll(&args),
+        Command::StoreCertificate(args) => store_certificate(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -309,5 +340,87 @@ fn se_status(args: &SeArgs) -> anyhow::Result<()> {
             se::MAX_PIN_TRIES
         );
     }
+    Ok(())
+}
+
+fn enroll(args: &EnrollArgs) -> anyhow::Result<()> {
+    let module = load_module(args.se.module.as_ref())?;
+    let serial = &args.se.se_serial;
+    anyhow::ensure!(
+        se::Se::list(&module)?.iter().any(|s| &s.serial == serial),
+        "secure element {serial} is not connected"
+    );
+    let pins = match args.pins_fd {
+        Some(fd) => pin::read_pins(Some(fd), &["SO PIN", "new PIN"])?,
+        None => {
+            let pins = pin::read_pins(
+                None,
+                &[
+                    &format!("SO PIN of SE {serial}: "),
+                    "The manager's new PIN: ",
+                    "The new PIN again: ",
+                ],
+            )?;
+            let same = matches!(
+                (pins.get(1), pins.get(2)),
+                (Some(a), Some(b)) if a.same_as(b)
+            );
+            anyhow::ensure!(same, "the two new PINs differ; nothing was changed");
+            pins
+        }
+    };
+    let (Some(so_pin), Some(user_pin)) = (pins.first(), pins.get(1)) else {
+        anyhow::bail!("two PINs are needed: the SO PIN and the new PIN");
+    };
+    let enrollment = se::Se::enroll(&module, serial, so_pin, user_pin)
+        .with_context(|| format!("secure element {serial} was not enrolled"))?;
+    say(&format!("SE {serial} enrolled: the manager's PIN is set, the identity and wrapping keys are on the SE."));
+    say("Register it in the offline zone (Secure elements → Register) with this identity public key:");
+    println!(
+        "{}",
+        hex::encode(channel::cert::encode_public_key(
+            &enrollment.identity_public_key
+        ))
+    );
+    Ok(())
+}
+
+fn store_certificate(args: &StoreCertificateArgs) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(&args.certificate_file)
+        .with_context(|| format!("cannot read {}", args.certificate_file.display()))?;
+    let bytes = hex::decode(text.trim().trim_start_matches("0x")).with_context(|| {
+        format!(
+            "{} does not hold a hex certificate",
+            args.certificate_file.display()
+        )
+    })?;
+    let certificate = channel::Certificate::from_bytes(&bytes).with_context(|| {
+        format!(
+            "{} does not hold a certificate",
+            args.certificate_file.display()
+        )
+    })?;
+    let body = certificate.unverified_body()?;
+    let serial = &args.se.se_serial;
+    match &body.subject {
+        channel::cert::Subject::SecureElement { se_serial, .. }
+            if se_serial == &serial.to_string() => {}
+        other => anyhow::bail!(
+            "the certificate is not for SE {serial} (it names {other:?}); nothing was stored"
+        ),
+    }
+    let module = load_module(args.se.module.as_ref())?;
+    let pin = pin::read_pin(args.pin_fd, &format!("PIN of SE {serial}: "))?;
+    let se = se::Se::open(&module, serial, &pin)
+        .with_context(|| format!("cannot open secure element {serial}"))?;
+    anyhow::ensure!(
+        body.public_key == channel::cert::encode_public_key(&se.identity_public_key()),
+        "the certificate certifies another key than SE {serial}'s identity key; nothing was stored"
+    );
+    se.store_certificate(&bytes)?;
+    say(&format!(
+        "certificate {} stored on SE {serial}; it can log in with custody-client login",
+        body.serial
+    ));
     Ok(())
 }

@@ -50,6 +50,37 @@ pub fn read_pin(fd: Option<u32>, prompt: &str) -> Result<se::Pin, PinError> {
     Ok(se::Pin::parse(trimmed.to_owned())?)
 }
 
+/// Reads one PIN per prompt: with `Some(fd)`, one line each, in order, from `/dev/fd/<fd>`;
+/// otherwise from the terminal, each with its prompt, without echo.
+pub fn read_pins(fd: Option<u32>, prompts: &[&str]) -> Result<Vec<se::Pin>, PinError> {
+    let mut out = Vec::with_capacity(prompts.len());
+    match fd {
+        Some(fd) => {
+            let fail = |source| PinError::Fd { fd, source };
+            let file = std::fs::File::open(format!("/dev/fd/{fd}")).map_err(fail)?;
+            let limit = MAX_PIN_LINE.saturating_mul(prompts.len() as u64);
+            let mut reader = BufReader::new(file.take(limit));
+            for _ in prompts {
+                let mut line = Zeroizing::new(String::new());
+                if reader.read_line(&mut line).map_err(fail)? == 0 {
+                    return Err(PinError::Empty { fd });
+                }
+                let trimmed = line.trim_end_matches(['\n', '\r']);
+                out.push(se::Pin::parse(trimmed.to_owned())?);
+            }
+        }
+        None => {
+            for prompt in prompts {
+                let text =
+                    Zeroizing::new(rpassword::prompt_password(prompt).map_err(PinError::Terminal)?);
+                let trimmed = text.trim_end_matches(['\n', '\r']);
+                out.push(se::Pin::parse(trimmed.to_owned())?);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// One line from an inherited descriptor. Opening `/dev/fd/N` gives a new descriptor for the
 /// same file (no `unsafe` `from_raw_fd` needed); only the first line is consumed.
 fn read_line_from_fd(fd: u32) -> Result<Zeroizing<String>, PinError> {

@@ -190,3 +190,120 @@ fn se_status_of_a_missing_se_fails_clearly() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("secure element absent-se-1 is not connected"));
 }
+
+/// `enroll` (security officer) sets the manager's PIN and creates the identity key, printing
+/// it; a second enrolment is refused; `store-certificate` stores only a certificate for this
+/// SE's own key, after which the SE opens with the new PIN and holds exactly that certificate.
+#[test]
+fn enroll_then_store_certificate_prepares_a_new_se() {
+    use secrecy::ExposeSecret;
+
+    let hsm = SoftHsm::global();
+    let token = hsm.new_token("cli-enroll");
+    let serial = token.summary.serial.clone();
+    let new_pin = testkit::softhsm::random_pin();
+    let pins = format!(
+        "{}\n{}\n",
+        token.so_pin.expose_secret(),
+        new_pin.expose_secret()
+    );
+    let enroll_args = [
+        "enroll",
+        "--module",
+        &module_arg(),
+        "--se-serial",
+        &serial,
+        "--pins-fd",
+        "0",
+    ];
+    let mut cmd = client();
+    cmd.args(enroll_args);
+    let out = run_with_stdin(cmd, &pins);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(!stdout.contains(new_pin.expose_secret()), "no PIN printed");
+    let printed = stdout.lines().last().unwrap().trim().to_owned();
+    let identity = p256::PublicKey::from_sec1_bytes(&hex::decode(&printed).unwrap())
+        .expect("the enrolment prints a SEC1 P-256 key");
+    let serial = se::SeSerial::parse(&serial).unwrap();
+    // (This process's SoftHSM module does not see PIN changes made by another process, so the
+    // SE is checked through the binary.)
+    let mut status = client();
+    status.args([
+        "se-status",
+        "--module",
+        &module_arg(),
+        "--se-serial",
+        serial.as_ref(),
+    ]);
+    let out = status.output().unwrap();
+    assert!(
+        text(&out.stdout).contains("yes (identity key present)"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let mut again = client();
+    again.args(enroll_args);
+    let out = run_with_stdin(again, &pins);
+    assert!(!out.status.success(), "a second enrolment is refused");
+    assert!(
+        text(&out.stderr).contains("not enrolled"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = |cert: &channel::Certificate| {
+        let file = dir.path().join("cert.hex");
+        std::fs::write(
+            &file,
+            format!("{}\n", hex::encode(cert.to_bytes().unwrap())),
+        )
+        .unwrap();
+        let mut cmd = client();
+        cmd.args([
+            "store-certificate",
+            "--module",
+            &module_arg(),
+            "--se-serial",
+            serial.as_ref(),
+            "--certificate-file",
+            file.to_str().unwrap(),
+            "--pin-fd",
+            "0",
+        ]);
+        run_with_stdin(cmd, &format!("{}\n", new_pin.expose_secret()))
+    };
+    // A certificate for another key (another SE's identity) is refused.
+    let other = p256::SecretKey::from_slice(&[0x55; 32])
+        .unwrap()
+        .public_key();
+    let out = store(&crate::certificate_for(&serial, &other));
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("another key"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A certificate for the printed key is accepted: it is the SE's identity key (the command
+    // compares them), and the SE then opens with the new PIN and its certificate for login.
+    let cert = crate::certificate_for(&serial, &identity);
+    let out = store(&cert);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("stored"),
+        "{}",
+        text(&out.stdout)
+    );
+    let mut login = client();
+    login.args(login_args(serial.as_ref(), &["--se-wait-secs", "1"]));
+    let out = run_with_stdin(login, &format!("{}\n", new_pin.expose_secret()));
+    let said = text(&out.stdout);
+    assert!(
+        said.contains(&format!("SE {serial} opened")),
+        "the SE opens with the new PIN and its certificate: {said}{}",
+        text(&out.stderr)
+    );
+}
