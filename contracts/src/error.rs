@@ -19,7 +19,7 @@ pub enum Error {
     #[error("malformed input: {0}")]
     Malformed(String),
     /// The envelope was written by a version of the format this build does not read.
-    #[error("unsupported envelope version {0}; this build reads version 1 only")]
+    #[error("unsupported envelope version {0}; this build reads version 2 only (export the document again with a current release)")]
     UnsupportedVersion(u8),
     /// The envelope names a signer key that is not pinned in the key ring.
     #[error(

@@ -14,6 +14,7 @@
 //! unix seconds) and long-term keys stay behind [`channel::IdentitySigner`].
 
 pub mod bus;
+pub mod checkpoint;
 pub mod coord;
 pub mod envelope;
 mod error;
@@ -27,5 +28,6 @@ pub use envelope::{
     AccountManifest, BalanceAttestation, Body, Envelope, KeyRing, Kind, SignatureResponse,
     SigningRequest, TransferSummary, Verified, VerifiedBody,
 };
+pub use checkpoint::{AuditCheckpoint, CheckpointStatement, Zone};
 pub use error::{Error, Result};
 pub use types::{Amount, EthAddress, Id};

@@ -78,8 +78,19 @@ pub const NOTIFY_STREAM: StreamSpec = StreamSpec {
     subjects: &["custody.notify.>"],
 };
 
+/// Events the reactors refused (no or a wrong MAC: not produced by this zone's outbox) or gave
+/// up on, each republished on `custody.deadletter.<consumer>` with its reason in the
+/// `custody-dead-letter-reason` header, kept for the operators.
+pub const DEAD_LETTER_STREAM: StreamSpec = StreamSpec {
+    name: "CUSTODY_DEADLETTER",
+    subjects: &[DEAD_LETTER_WILDCARD],
+};
+
+/// The subjects of dead letters: `custody.deadletter.<consumer>`.
+pub const DEAD_LETTER_WILDCARD: &str = "custody.deadletter.>";
+
 /// All streams the offline zone creates at start-up.
-pub const STREAMS: &[StreamSpec] = &[EVENTS_STREAM, NOTIFY_STREAM];
+pub const STREAMS: &[StreamSpec] = &[EVENTS_STREAM, NOTIFY_STREAM, DEAD_LETTER_STREAM];
 
 /// Header names and values carried by every bus message.
 pub mod headers {
@@ -93,6 +104,8 @@ pub mod headers {
     pub const JSON: &str = "application/json";
     /// Schema header: `<Type>/v<n>`, e.g. `CaseCreated/v1`.
     pub const SCHEMA: &str = "custody-schema";
+    /// The zone HSM's MAC of the event (64 hex digits), checked by every consumer.
+    pub const MAC: &str = "custody-mac";
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -31,10 +31,12 @@ pub use body::{
     SignatureResponse, SigningRequest, TransferSummary,
 };
 
+use crate::checkpoint::{AuditCheckpoint, MAX_WITNESS};
 use crate::{Error, Id, Result};
 
-/// The envelope format version this build writes and reads.
-pub const ENVELOPE_VERSION: u8 = 1;
+/// The envelope format version this build writes and reads. Version 2 added the witness (the
+/// issuing zone's signed audit checkpoints).
+pub const ENVELOPE_VERSION: u8 = 2;
 /// Largest encoded envelope accepted. Real documents are well under 4 KiB; the limit bounds
 /// the work an attacker-supplied file or QR sequence can cause.
 pub const MAX_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -44,7 +46,7 @@ pub const MAX_TTL_SECS: u64 = 30 * 24 * 3600;
 /// no network, so their clocks are set by hand and drift.
 pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 300;
 /// Domain separation tag of the signature digest.
-const DOMAIN: &[u8] = b"custody/envelope/v1";
+const DOMAIN: &[u8] = b"custody/envelope/v2";
 
 /// The kind of document an envelope carries.
 #[derive(
@@ -143,6 +145,10 @@ pub struct Envelope {
     #[serde(with = "serde_bytes")]
     #[schemars(with = "Vec<u8>")]
     payload: Vec<u8>,
+    /// The issuing zone's audit checkpoints, made at export (at most
+    /// [`MAX_WITNESS`](crate::checkpoint::MAX_WITNESS)): the receiving zone keeps them as a
+    /// signed witness of the issuer's log (DESIGN.md §14).
+    witness: Vec<AuditCheckpoint>,
     /// ECDSA P-256 `r ‖ s` over [`Envelope::signed_digest`] (MessagePack bin, 64 bytes).
     #[serde(with = "serde_bytes")]
     #[schemars(schema_with = "signature_schema")]
@@ -150,7 +156,7 @@ pub struct Envelope {
 }
 
 /// JSON Schema of the 64-byte signature (schemars stops at 32-element arrays).
-fn signature_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(crate) fn signature_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
         "items": { "type": "integer", "format": "uint8", "minimum": 0, "maximum": 255 },
@@ -166,11 +172,9 @@ struct VersionProbe {
 }
 
 impl Envelope {
-    /// Signs `body` into a new envelope valid from `issued_at` for `ttl` seconds.
-    ///
-    /// `id` must be a fresh UUIDv7 (see [`Id::new_v7`]); the body is checked with
-    /// [`Body::check`] first, so the online zone cannot export a request whose transaction
-    /// contradicts its hash or summary.
+    /// Signs `body` into a new envelope valid from `issued_at` for `ttl` seconds, with no
+    /// witness: [`Envelope::seal_witnessed`] with an empty witness (tests and tools; a zone's
+    /// exports carry their checkpoints).
     pub fn seal<T: Body>(
         body: &T,
         signer: &dyn IdentitySigner,
@@ -178,6 +182,25 @@ impl Envelope {
         issued_at: u64,
         ttl: u64,
     ) -> Result<Self> {
+        Self::seal_witnessed(body, signer, id, issued_at, ttl, Vec::new())
+    }
+
+    /// Signs `body` into a new envelope valid from `issued_at` for `ttl` seconds, carrying
+    /// `witness`, the issuing zone's newest audit checkpoints (each must verify under the key
+    /// it names, and there may be at most [`MAX_WITNESS`](crate::checkpoint::MAX_WITNESS)).
+    ///
+    /// `id` must be a fresh UUIDv7 (see [`Id::new_v7`]); the body is checked with
+    /// [`Body::check`] first, so the online zone cannot export a request whose transaction
+    /// contradicts its hash or summary.
+    pub fn seal_witnessed<T: Body>(
+        body: &T,
+        signer: &dyn IdentitySigner,
+        id: Id,
+        issued_at: u64,
+        ttl: u64,
+        witness: Vec<AuditCheckpoint>,
+    ) -> Result<Self> {
+        check_witness(&witness)?;
         if !id.is_v7() {
             return Err(Error::Invalid(format!("envelope id {id} is not a UUIDv7")));
         }
@@ -200,6 +223,7 @@ impl Envelope {
             issued_at,
             expires_at,
             payload,
+            witness,
             signature: [0u8; 64],
         };
         let digest = envelope.signed_digest();
@@ -245,6 +269,11 @@ impl Envelope {
                 "envelope expires before it is issued".into(),
             ));
         }
+        if envelope.witness.len() > MAX_WITNESS {
+            return Err(Error::Malformed(format!(
+                "the envelope carries more than {MAX_WITNESS} audit checkpoints"
+            )));
+        }
         Ok(envelope)
     }
 
@@ -267,6 +296,9 @@ impl Envelope {
         }
         let body: T = decode_msgpack(&self.payload, T::SCHEMA)?;
         body.check()?;
+        // Authenticated by the envelope signature; each checkpoint must also carry a valid
+        // signature of its own, so the receiver stores only witnesses an auditor can check.
+        check_witness(&self.witness)?;
         Ok(Verified {
             id: self.id,
             kind: self.kind,
@@ -274,6 +306,7 @@ impl Envelope {
             issued_at: self.issued_at,
             expires_at: self.expires_at,
             digest,
+            witness: self.witness.clone(),
             body,
         })
     }
@@ -323,8 +356,9 @@ impl Envelope {
     }
 
     /// The digest that is signed:
-    /// `SHA-256(lp("custody/envelope/v1") ‖ lp(version) ‖ lp(kind) ‖ lp(id, 16 bytes) ‖
-    /// lp(signer_key_id) ‖ lp(issued_at, u64 BE) ‖ lp(expires_at, u64 BE) ‖ lp(payload))`,
+    /// `SHA-256(lp("custody/envelope/v2") ‖ lp(version) ‖ lp(kind) ‖ lp(id, 16 bytes) ‖
+    /// lp(signer_key_id) ‖ lp(issued_at, u64 BE) ‖ lp(expires_at, u64 BE) ‖ lp(payload) ‖
+    /// lp(n, u32 BE) ‖ for each witness checkpoint: lp(its digest) ‖ lp(its signature))`,
     /// where `lp(x)` is `len(x)` as u32 BE followed by `x`. Every field is length-prefixed so
     /// no two different envelopes share a preimage, and the domain tag keeps this signature
     /// from being valid for any other use of the same key (certificates, handshakes).
@@ -343,6 +377,13 @@ impl Envelope {
         lp(&self.issued_at.to_be_bytes());
         lp(&self.expires_at.to_be_bytes());
         lp(&self.payload);
+        lp(&u32::try_from(self.witness.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes());
+        for checkpoint in &self.witness {
+            lp(&checkpoint.digest());
+            lp(&checkpoint.signature);
+        }
         h.finalize().into()
     }
 
@@ -374,6 +415,25 @@ impl Envelope {
     pub fn payload(&self) -> &[u8] {
         &self.payload
     }
+    /// The witness checkpoints (unauthenticated until verified).
+    pub fn witness(&self) -> &[AuditCheckpoint] {
+        &self.witness
+    }
+}
+
+/// At most [`MAX_WITNESS`] checkpoints, each with a valid signature under the key it names.
+fn check_witness(witness: &[AuditCheckpoint]) -> Result<()> {
+    if witness.len() > MAX_WITNESS {
+        return Err(Error::Invalid(format!(
+            "an envelope carries at most {MAX_WITNESS} audit checkpoints"
+        )));
+    }
+    for checkpoint in witness {
+        checkpoint.verify_self().map_err(|e| {
+            Error::Malformed(format!("the envelope's {checkpoint} does not verify: {e}"))
+        })?;
+    }
+    Ok(())
 }
 
 /// A pinned public key and what it may sign.
@@ -451,6 +511,7 @@ pub struct Verified<T> {
     issued_at: u64,
     expires_at: u64,
     digest: [u8; 32],
+    witness: Vec<AuditCheckpoint>,
     body: T,
 }
 
@@ -478,6 +539,11 @@ impl<T> Verified<T> {
     /// The signed digest: a stable fingerprint of the document for the audit log.
     pub fn digest(&self) -> [u8; 32] {
         self.digest
+    }
+    /// The issuing zone's audit checkpoints the document carries (authenticated by the
+    /// envelope signature; each verifies under the key it names).
+    pub fn witness(&self) -> &[AuditCheckpoint] {
+        &self.witness
     }
     /// The body.
     pub fn body(&self) -> &T {

@@ -217,6 +217,7 @@ pub fn attestation() -> BalanceAttestation {
 
 /// The documented signature preimage, written out independently of the crate so a change
 /// to the crate's digest fails the tests.
+#[allow(clippy::too_many_arguments, reason = "one argument per signed field")]
 pub fn documented_digest(
     version: u8,
     kind: &str,
@@ -225,21 +226,29 @@ pub fn documented_digest(
     issued_at: u64,
     expires_at: u64,
     payload: &[u8],
+    witness: &[contracts::AuditCheckpoint],
 ) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
-    for field in [
-        b"custody/envelope/v1".as_slice(),
-        &[version],
-        kind.as_bytes(),
-        id.as_bytes(),
-        key_id,
-        &issued_at.to_be_bytes(),
-        &expires_at.to_be_bytes(),
-        payload,
-    ] {
+    let count = (witness.len() as u32).to_be_bytes();
+    let mut fields: Vec<Vec<u8>> = vec![
+        b"custody/envelope/v2".to_vec(),
+        vec![version],
+        kind.as_bytes().to_vec(),
+        id.as_bytes().to_vec(),
+        key_id.to_vec(),
+        issued_at.to_be_bytes().to_vec(),
+        expires_at.to_be_bytes().to_vec(),
+        payload.to_vec(),
+        count.to_vec(),
+    ];
+    for c in witness {
+        fields.push(c.digest().to_vec());
+        fields.push(c.signature.to_vec());
+    }
+    for field in fields {
         h.update((field.len() as u32).to_be_bytes());
-        h.update(field);
+        h.update(&field);
     }
     h.finalize().into()
 }
@@ -257,6 +266,7 @@ pub struct RawEnvelope {
     pub expires_at: u64,
     #[serde(with = "serde_bytes")]
     pub payload: Vec<u8>,
+    pub witness: Vec<contracts::AuditCheckpoint>,
     #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
 }
@@ -265,13 +275,14 @@ impl RawEnvelope {
     /// Signs any serializable body with `signer`, bypassing the body checks of `seal`.
     pub fn signed<T: serde::Serialize>(kind: &'static str, body: &T, signer: &SoftSigner) -> Self {
         let mut raw = Self {
-            version: 1,
+            version: 2,
             kind,
             id: id(9),
             signer_key_id: channel::cert::key_id(&signer.public_key()),
             issued_at: NOW,
             expires_at: NOW + TTL,
             payload: rmp_serde::to_vec_named(body).unwrap(),
+            witness: Vec::new(),
             signature: Vec::new(),
         };
         raw.resign(signer);
@@ -287,6 +298,7 @@ impl RawEnvelope {
             self.issued_at,
             self.expires_at,
             &self.payload,
+            &self.witness,
         );
         self.signature = signer.sign_digest(&digest).unwrap().to_bytes().to_vec();
     }

@@ -53,13 +53,14 @@ fn seal_verify_round_trip_balance_attestation() {
 fn signature_follows_the_documented_preimage() {
     let envelope = Envelope::seal(&eth_request(), &online(), id(7), NOW, TTL).unwrap();
     let expected = documented_digest(
-        1,
+        2,
         "signing_request",
         &id(7),
         &envelope.signer_key_id(),
         NOW,
         NOW + TTL,
         envelope.payload(),
+        &[],
     );
     assert_eq!(envelope.signed_digest(), expected);
     // And a document signed from the documented preimage alone verifies.
@@ -264,10 +265,10 @@ fn rejects_malformed_bytes() {
 #[test]
 fn rejects_unsupported_version() {
     let mut raw = RawEnvelope::signed("signing_request", &eth_request(), &online());
-    raw.version = 2;
+    raw.version = 1;
     raw.resign(&online());
     let err = Envelope::from_bytes(&raw.to_bytes()).unwrap_err();
-    assert!(matches!(err, Error::UnsupportedVersion(2)), "{err}");
+    assert!(matches!(err, Error::UnsupportedVersion(1)), "{err}");
 }
 
 #[test]
@@ -322,4 +323,79 @@ fn errors_never_show_signature_bytes() {
         .unwrap_err()
         .to_string();
     assert!(!err.contains(&hex::encode(&raw.signature[..8])), "{err}");
+}
+
+#[test]
+fn the_witness_travels_signed_and_each_checkpoint_must_verify() {
+    use contracts::{AuditCheckpoint, CheckpointStatement, Zone};
+    let checkpoint = AuditCheckpoint::sign(
+        &CheckpointStatement {
+            zone: Zone::Online,
+            chain: "operation",
+            seq: 42,
+            value: [3; 32],
+            at: 1_750_000_000_000_000,
+        },
+        &online(),
+    )
+    .unwrap();
+    let envelope = Envelope::seal_witnessed(
+        &eth_request(),
+        &online(),
+        id(7),
+        NOW,
+        TTL,
+        vec![checkpoint.clone()],
+    )
+    .unwrap();
+    // The witness is part of the documented preimage.
+    assert_eq!(
+        envelope.signed_digest(),
+        documented_digest(
+            2,
+            "signing_request",
+            &id(7),
+            &envelope.signer_key_id(),
+            NOW,
+            NOW + TTL,
+            envelope.payload(),
+            std::slice::from_ref(&checkpoint),
+        )
+    );
+    let parsed = Envelope::from_bytes(&envelope.to_bytes().unwrap()).unwrap();
+    let verified = parsed.verify::<SigningRequest>(&keyring(), NOW).unwrap();
+    assert_eq!(verified.witness(), std::slice::from_ref(&checkpoint));
+
+    // Swapping the witness breaks the envelope signature.
+    let mut raw = RawEnvelope::signed("signing_request", &eth_request(), &online());
+    raw.witness = vec![checkpoint.clone()];
+    raw.resign(&online());
+    let mut other = checkpoint.clone();
+    other.seq = 41;
+    raw.witness = vec![other.clone()];
+    let err = Envelope::from_bytes(&raw.to_bytes())
+        .unwrap()
+        .verify::<SigningRequest>(&keyring(), NOW)
+        .unwrap_err();
+    assert!(matches!(err, Error::BadSignature), "{err}");
+
+    // An exporter that signs an edited checkpoint under its envelope key still fails: each
+    // checkpoint must carry its own valid signature.
+    raw.resign(&online());
+    let err = Envelope::from_bytes(&raw.to_bytes())
+        .unwrap()
+        .verify::<SigningRequest>(&keyring(), NOW)
+        .unwrap_err();
+    assert!(matches!(err, Error::Malformed(_)), "{err}");
+
+    // At most eight checkpoints.
+    assert!(Envelope::seal_witnessed(
+        &eth_request(),
+        &online(),
+        id(8),
+        NOW,
+        TTL,
+        vec![checkpoint; 9],
+    )
+    .is_err());
 }

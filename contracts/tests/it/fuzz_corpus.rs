@@ -46,10 +46,10 @@ pub fn seeds() -> Vec<(String, Vec<u8>)> {
     *flipped.last_mut().unwrap() ^= 0x01;
     out.push(("malformed-bad-signature.bin", flipped));
 
-    let mut v2 = RawEnvelope::signed("signing_request", &erc20_request(), &online());
-    v2.version = 2;
-    v2.resign(&online());
-    out.push(("malformed-version-2.bin", v2.to_bytes()));
+    let mut v1 = RawEnvelope::signed("signing_request", &erc20_request(), &online());
+    v1.version = 1;
+    v1.resign(&online());
+    out.push(("malformed-version-1.bin", v1.to_bytes()));
 
     let stranger = RawEnvelope::signed(
         "signing_request",

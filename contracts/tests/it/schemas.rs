@@ -32,7 +32,7 @@ fn schemas_are_not_stale() {
             "schema {name} no longer corresponds to a type; {fix}"
         );
     }
-    assert_eq!(generated.len(), 18);
+    assert_eq!(generated.len(), 19);
 }
 
 #[test]
@@ -49,6 +49,6 @@ fn schemas_describe_the_wire_names() {
         assert!(request.contains(field), "{field}");
     }
     assert!(request.contains("\"additionalProperties\": false"));
-    assert!(all["Envelope.v1.json"].contains("signing_request"));
+    assert!(all["Envelope.v2.json"].contains("signing_request"));
     assert!(all["CaseCreated.v1.json"].contains("urn:custody:CaseCreated/v1"));
 }

@@ -15,6 +15,14 @@
 //! Details are structured JSON and must never carry secrets (PINs, shares, password hashes,
 //! tokens): the log is readable by auditors.
 //!
+//! **Keyed records and signed checkpoints** (DESIGN.md §14). A hash chain alone does not stop
+//! somebody with write access to the database: they can rewrite a record and recompute every
+//! later hash, append a record with a correct hash, or delete the tail and move the head back.
+//! So every write runs in a [`Tx`] that carries the zone's [`Sealer`]: each record also gets an
+//! HMAC-SHA256 by a key that never leaves the zone's HSM, and the HSM signs checkpoints of the
+//! chain ([`checkpoints`]) that are kept outside the database (a checkpoint directory, the other
+//! zone). [`verify_sealed`] checks all of it and says what it could not cover.
+//!
 //! **Several chains.** A zone may keep more than one independent chain, each named by a
 //! [`Chain`] (its record table and head table): the offline zone keeps [`Chain::AUDIT`]
 //! (`audit_log`), the online zone an operation log and a transaction log. The `*_in`/`*_to`
@@ -24,19 +32,30 @@
 //! into another does not verify there.
 
 mod chain;
+pub mod checkpoints;
 pub mod entity;
 pub mod migration;
+mod seal;
+mod verify;
 
 pub use chain::Chain;
+pub use checkpoints::{
+    check_witness, checkpoint, checkpoint_due, export_witness, latest_checkpoint,
+    run_checkpointer, store_witness, witness_for_export, witnessed, CheckpointDir,
+    LoadedCheckpoint,
+};
+pub use contracts::{AuditCheckpoint, Zone};
+pub use seal::{begin_write, record_mac_input, AuditConfig, CheckpointPolicy, Sealer, Tx};
+pub use verify::{
+    verify_sealed, CheckpointCheck, CheckpointProblem, MacCoverage, SealedReport, VerifyOptions,
+    Witness,
+};
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     BinOper, Condition, Expr, ExprTrait, LockType, Order, Query, SelectStatement,
 };
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, FromQueryResult,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
-};
+use sea_orm::{ConnectionTrait, DbErr, FromQueryResult};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -48,8 +67,6 @@ pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000
 /// Domain separation for record hashes; a new encoding gets a new tag.
 const DOMAIN_TAG: &[u8] = b"custody/audit-record/v1";
 
-/// How many records [`verify`] reads per query.
-const VERIFY_PAGE: u64 = 1000;
 /// The default and the largest page [`query`] returns.
 const QUERY_DEFAULT_LIMIT: u64 = 100;
 const QUERY_MAX_LIMIT: u64 = 1000;
@@ -73,6 +90,50 @@ pub enum Error {
         seq: i64,
         /// What is wrong.
         reason: &'static str,
+    },
+    /// The zone's HSM did not MAC a record or sign a checkpoint, so the change was not made.
+    #[error("the HSM could not seal the audit record, so the change was not made; check the HSM: {0}")]
+    Key(String),
+    /// A checkpoint could not be made, encoded or read.
+    #[error("audit checkpoint: {0}")]
+    Checkpoint(#[from] contracts::Error),
+    /// A checkpoint file could not be written or read.
+    #[error("audit checkpoint file {path}: {reason}")]
+    CheckpointFile {
+        /// The file or directory.
+        path: std::path::PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A witness checkpoint names another zone than the envelope's issuer.
+    #[error("a witness checkpoint of the {found} zone arrived from the {expected} zone; the document was refused")]
+    WitnessZone {
+        /// The issuing zone.
+        expected: Zone,
+        /// The zone the checkpoint names.
+        found: Zone,
+    },
+    /// The other zone's checkpoint of a record differs from the one witnessed before.
+    #[error("the {zone} zone's {chain} log changed: its checkpoint of record {seq} differs from the one witnessed before, so its log was rewritten; the document was refused — call the auditor")]
+    WitnessConflict {
+        /// The other zone.
+        zone: Zone,
+        /// The chain.
+        chain: String,
+        /// The record.
+        seq: u64,
+    },
+    /// The other zone's log went backwards.
+    #[error("the {zone} zone's {chain} log went backwards: a newer checkpoint names record {seq}, but record {witnessed} was witnessed before, so its log was truncated; the document was refused — call the auditor")]
+    WitnessRegressed {
+        /// The other zone.
+        zone: Zone,
+        /// The chain.
+        chain: String,
+        /// The sequence number of the newer checkpoint.
+        seq: u64,
+        /// The higher sequence number witnessed earlier.
+        witnessed: u64,
     },
 }
 
@@ -130,28 +191,13 @@ impl From<audit_log::Model> for Record {
     }
 }
 
-/// Start a transaction that will write (and so append to the audit log).
-///
-/// On SQLite this is `BEGIN IMMEDIATE`: the write lock is taken at the start, so a concurrent
-/// writer waits (for the connection's busy timeout) instead of failing half-way when a deferred
-/// transaction tries to upgrade from reading to writing. On PostgreSQL it is a plain `BEGIN`;
-/// [`append`] locks the head row itself.
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
-}
-
 /// Append one record to the [`Chain::AUDIT`] chain inside the caller's transaction and return
 /// it: [`append_to`] for the zone's single audit log.
 ///
 /// Call it with `?` inside the transaction that makes the audited change, and commit only
-/// after it succeeded: that is what makes the audit fail closed. On SQLite, start that
-/// transaction with [`begin_write`].
-pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record> {
+/// after it succeeded: that is what makes the audit fail closed. The transaction is a [`Tx`]
+/// from [`begin_write`], which carries the zone's keys.
+pub async fn append(txn: &Tx, entry: Entry) -> Result<Record> {
     append_to(txn, Chain::AUDIT, entry).await
 }
 
@@ -160,7 +206,11 @@ pub async fn append<C: ConnectionTrait>(txn: &C, entry: Entry) -> Result<Record>
 /// The same contract as [`append`]: propagate its error with `?` and commit only after it
 /// succeeded. Appends to different chains lock different head rows, so they do not wait for
 /// each other on PostgreSQL; one transaction may append to several chains.
-pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) -> Result<Record> {
+///
+/// The record's MAC is made by the zone's HSM before the insert; when the new sequence number
+/// is a multiple of the policy's `every_records`, the HSM also signs a checkpoint in the same
+/// transaction. If the HSM fails, the append fails and so does the change ([`Error::Key`]).
+pub async fn append_to(txn: &Tx, chain: Chain, entry: Entry) -> Result<Record> {
     let at = to_micros(entry.at)?;
     let (head_seq, head_hash) = lock_head(txn, chain).await?;
     let prev = decode_hash(&head_hash).ok_or(Error::Malformed {
@@ -168,7 +218,7 @@ pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) 
         reason: "the head hash is not 64 hex digits",
     })?;
     let seq = head_seq + 1;
-    let hash = hex::encode(record_hash_in(
+    let hash_bytes = record_hash_in(
         chain,
         &prev,
         seq,
@@ -177,7 +227,9 @@ pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) 
         &entry.action,
         &entry.object,
         &entry.details,
-    ));
+    );
+    let hash = hex::encode(hash_bytes);
+    let mac = hex::encode(txn.sealer().record_mac(chain, seq, &hash_bytes)?);
     let mut insert = Query::insert();
     insert
         .into_table(chain.log_table())
@@ -191,6 +243,7 @@ pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) 
             Expr::value(entry.details.clone()),
             Expr::value(head_hash.clone()),
             Expr::value(hash.clone()),
+            Expr::value(mac),
         ])
         .map_err(|e| DbErr::Custom(format!("building the audit insert: {e}")))?;
     txn.execute(&insert).await?;
@@ -203,6 +256,10 @@ pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) 
     let updated = txn.execute(&update).await?;
     if updated.rows_affected() != 1 {
         return Err(Error::NotMigrated);
+    }
+    let every = txn.sealer().policy().every_records;
+    if every > 0 && u64::try_from(seq).is_ok_and(|s| s % every == 0) {
+        checkpoints::checkpoint_at(txn, chain, seq, hash_bytes, at).await?;
     }
     Ok(Record {
         seq,
@@ -217,7 +274,7 @@ pub async fn append_to<C: ConnectionTrait>(txn: &C, chain: Chain, entry: Entry) 
 }
 
 /// The columns of every chain's record table, in the order the insert writes them.
-const COLUMNS: [&str; 8] = [
+const COLUMNS: [&str; 9] = [
     "seq",
     "at",
     "actor",
@@ -226,18 +283,19 @@ const COLUMNS: [&str; 8] = [
     "details",
     "prev_hash",
     "hash",
+    "mac",
 ];
 
 /// One row of a chain's head table.
 #[derive(FromQueryResult)]
-struct HeadRow {
-    seq: i64,
-    hash: String,
+pub(crate) struct HeadRow {
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
 }
 
 /// One row of a chain's record table (the same columns as [`audit_log::Model`]).
 #[derive(FromQueryResult)]
-struct RecordRow {
+pub(crate) struct RecordRow {
     seq: i64,
     at: DateTime<Utc>,
     actor: String,
@@ -246,6 +304,7 @@ struct RecordRow {
     details: serde_json::Value,
     prev_hash: String,
     hash: String,
+    mac: Option<String>,
 }
 
 impl From<RecordRow> for Record {
@@ -264,7 +323,7 @@ impl From<RecordRow> for Record {
 }
 
 /// Read the head row of `chain` (`SELECT … FOR UPDATE` when `lock` on PostgreSQL).
-async fn read_head<C: ConnectionTrait>(db: &C, chain: Chain, lock: bool) -> Result<HeadRow> {
+pub(crate) async fn read_head<C: ConnectionTrait>(db: &C, chain: Chain, lock: bool) -> Result<HeadRow> {
     let mut select = Query::select();
     select
         .columns(["seq", "hash"])
@@ -279,7 +338,7 @@ async fn read_head<C: ConnectionTrait>(db: &C, chain: Chain, lock: bool) -> Resu
 }
 
 /// Take the append lock of `chain` and read its head.
-async fn lock_head<C: ConnectionTrait>(txn: &C, chain: Chain) -> Result<(i64, String)> {
+pub(crate) async fn lock_head<C: ConnectionTrait>(txn: &C, chain: Chain) -> Result<(i64, String)> {
     if txn.get_database_backend() != sea_orm::DbBackend::Postgres {
         // SQLite has no row locks; a write takes the database's single write lock (waiting
         // for the busy timeout if another writer holds it) before the head is read, so no
@@ -317,6 +376,11 @@ pub enum BrokenReason {
     HashMismatch,
     /// The head row does not match the last record (the head or the tail was edited).
     HeadMismatch,
+    /// Its MAC is not the zone HSM's MAC of it: the record was forged or rewritten by someone
+    /// without the HSM (checked only when the verifier has the HSM).
+    MacMismatch,
+    /// It has no MAC: the record was written by someone without the HSM.
+    MacMissing,
 }
 
 impl std::fmt::Display for BrokenReason {
@@ -326,6 +390,10 @@ impl std::fmt::Display for BrokenReason {
             Self::PrevHashMismatch => "its previous-hash link does not match the record before it",
             Self::HashMismatch => "its contents do not match its hash (it was edited)",
             Self::HeadMismatch => "the chain head does not match the last record",
+            Self::MacMismatch => {
+                "its MAC was not made by the zone's HSM (forged or rewritten without the HSM)"
+            }
+            Self::MacMissing => "it has no MAC (written without the zone's HSM)",
         })
     }
 }
@@ -360,77 +428,18 @@ pub async fn verify<C: ConnectionTrait>(db: &C) -> Result<VerifyReport> {
 }
 
 /// Walk `chain` from record 1 to the head, a page at a time, and name the first record whose
-/// sequence number, previous-hash link or hash is wrong.
+/// sequence number, previous-hash link or hash is wrong. This checks the hash chain only (no
+/// MACs, no checkpoints): [`verify_sealed`] checks everything there is a key for.
 pub async fn verify_chain<C: ConnectionTrait>(db: &C, chain: Chain) -> Result<VerifyReport> {
-    let mut prev = [0u8; 32];
-    let mut expected: i64 = 1;
-    let mut records: u64 = 0;
-    let broken = |seq, reason| Some(Broken { seq, reason });
-    loop {
-        let mut select = select_records(chain);
-        select
-            .and_where(Expr::col("seq").gte(expected))
-            .order_by("seq", Order::Asc)
-            .limit(VERIFY_PAGE);
-        let page = fetch(db, &select).await?;
-        let last_page = (page.len() as u64) < VERIFY_PAGE;
-        for row in page {
-            if row.seq != expected {
-                return Ok(VerifyReport {
-                    records,
-                    first_broken: broken(expected, BrokenReason::Missing),
-                });
-            }
-            if row.prev_hash != hex::encode(prev) {
-                return Ok(VerifyReport {
-                    records,
-                    first_broken: broken(row.seq, BrokenReason::PrevHashMismatch),
-                });
-            }
-            let at = to_micros(row.at)?;
-            let hash = record_hash_in(
-                chain,
-                &prev,
-                row.seq,
-                at,
-                &row.actor,
-                &row.action,
-                &row.object,
-                &row.details,
-            );
-            // Microsecond truncation is idempotent, so a record written by `append` re-hashes
-            // to the same value; `at` with finer precision can only come from a direct edit.
-            if row.at != at || row.hash != hex::encode(hash) {
-                return Ok(VerifyReport {
-                    records,
-                    first_broken: broken(row.seq, BrokenReason::HashMismatch),
-                });
-            }
-            prev = hash;
-            records += 1;
-            expected += 1;
-        }
-        if last_page {
-            break;
-        }
-    }
-    let head = read_head(db, chain, false).await?;
-    let last = expected - 1;
-    let first_broken = if head.seq > last {
-        broken(expected, BrokenReason::Missing)
-    } else if head.seq != last || head.hash != hex::encode(prev) {
-        broken(last, BrokenReason::HeadMismatch)
-    } else {
-        None
-    };
+    let report = verify_sealed(db, chain, &VerifyOptions::default()).await?;
     Ok(VerifyReport {
-        records,
-        first_broken,
+        records: report.records,
+        first_broken: report.first_broken,
     })
 }
 
 /// `SELECT <record columns> FROM <chain's record table>`.
-fn select_records(chain: Chain) -> SelectStatement {
+pub(crate) fn select_records(chain: Chain) -> SelectStatement {
     let mut select = Query::select();
     select.columns(COLUMNS).from(chain.log_table());
     select
@@ -614,12 +623,12 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 
 /// Drop sub-microsecond precision: both databases store microseconds, and the hash must cover
 /// exactly what is stored.
-fn to_micros(at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+pub(crate) fn to_micros(at: DateTime<Utc>) -> Result<DateTime<Utc>> {
     DateTime::from_timestamp_micros(at.timestamp_micros())
         .ok_or_else(|| Error::TimeOutOfRange(at.to_rfc3339()))
 }
 
-fn decode_hash(s: &str) -> Option<[u8; 32]> {
+pub(crate) fn decode_hash(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)

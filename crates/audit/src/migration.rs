@@ -86,3 +86,59 @@ pub async fn create_chain(manager: &SchemaManager<'_>, chain: Chain) -> Result<(
     manager.get_connection().execute(&insert).await?;
     Ok(())
 }
+
+/// Make `chains` verifiable against an insider (DESIGN.md §14), inside the calling migration
+/// step: a `mac` column on each chain's record table (the HSM's MAC of the record; NULL only
+/// for records written before this step, which verification with the HSM reports as unkeyed),
+/// the zone's own checkpoints (`audit_checkpoints`) and the other zone's checkpoints kept as a
+/// witness (`peer_checkpoints`). Times of checkpoints are unix microseconds (`BIGINT`), exactly
+/// what is signed.
+pub async fn key_chains(manager: &SchemaManager<'_>, chains: &[Chain]) -> Result<(), DbErr> {
+    for chain in chains {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(chain.log_table())
+                    .add_column(ColumnDef::new("mac").string_len(64).null())
+                    .to_owned(),
+            )
+            .await?;
+    }
+    manager
+        .create_table(
+            Table::create()
+                .table(crate::checkpoints::CHECKPOINTS_TABLE)
+                .col(ColumnDef::new("zone").string_len(16).not_null())
+                .col(ColumnDef::new("chain").string_len(32).not_null())
+                .col(ColumnDef::new("seq").big_integer().not_null())
+                .col(ColumnDef::new("value").string_len(64).not_null())
+                .col(ColumnDef::new("at").big_integer().not_null())
+                .col(ColumnDef::new("public_key").string_len(66).not_null())
+                .col(ColumnDef::new("signature").string_len(128).not_null())
+                .primary_key(Index::create().col("chain").col("seq"))
+                .to_owned(),
+        )
+        .await?;
+    manager
+        .create_table(
+            Table::create()
+                .table(crate::checkpoints::WITNESS_TABLE)
+                .col(ColumnDef::new("zone").string_len(16).not_null())
+                .col(ColumnDef::new("chain").string_len(32).not_null())
+                .col(ColumnDef::new("seq").big_integer().not_null())
+                .col(ColumnDef::new("value").string_len(64).not_null())
+                .col(ColumnDef::new("at").big_integer().not_null())
+                .col(ColumnDef::new("public_key").string_len(66).not_null())
+                .col(ColumnDef::new("signature").string_len(128).not_null())
+                .col(ColumnDef::new("received_in").string_len(64).not_null())
+                .col(
+                    ColumnDef::new("received_at")
+                        .timestamp_with_time_zone()
+                        .not_null(),
+                )
+                .primary_key(Index::create().col("zone").col("chain").col("seq"))
+                .to_owned(),
+        )
+        .await?;
+    Ok(())
+}

@@ -1,22 +1,31 @@
-//! Durable pull consumers with explicit acks, and the idempotency guard their handlers use.
+//! Durable pull consumers with explicit acks: the NATS side of `events::decide`.
 //!
 //! JetStream delivers at least once: a message is redelivered when its ack is lost, when
 //! `ack_wait` passes, after a nak, or when the same event was published twice outside the
-//! duplicate window. So a handler's effect is guarded by the message id ([`Processed`],
-//! [`handle_once`]): the first delivery does the work, later ones are acked without effect.
+//! duplicate window. So every event is first verified (its MAC must be the zone HSM's), then
+//! handled at most once per message id by the handler's idempotency guard, and the verdict is
+//! turned into a JetStream acknowledgement here. Dead letters are republished, with their
+//! reason, on `custody.deadletter.<consumer>` (the dead-letter stream) before the original is
+//! terminated, so an operator can see every refused event and why.
 
-use std::collections::HashSet;
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use async_nats::jetstream::{self, AckKind};
 use async_nats::HeaderMap;
-use bytes::Bytes;
+use events::{ConsumerStats, Delivery, EventVerifier, HandlerError, Incoming, Verdict};
 use futures::StreamExt;
 
-use crate::{headers, Bus, Error, Result};
+use crate::{headers, header_name, header_value, Bus, Error, Result};
+
+/// The subject prefix of dead letters; the consumer's durable name follows.
+pub const DEAD_LETTER_PREFIX: &str = "custody.deadletter";
+/// The header that carries a dead letter's reason.
+pub const DEAD_LETTER_REASON: &str = "custody-dead-letter-reason";
+/// The header that names the subject a dead letter was first published on.
+pub const DEAD_LETTER_SUBJECT: &str = "custody-dead-letter-subject";
 
 /// A durable consumer: which stream, which name, which subjects, and its delivery limits.
 #[derive(Debug, Clone)]
@@ -73,91 +82,43 @@ impl ConsumerSpec {
             ..pull::Config::default()
         }
     }
+
+    /// The subject this consumer's dead letters go to.
+    pub fn dead_letter_subject(&self) -> String {
+        format!("{DEAD_LETTER_PREFIX}.{}", self.durable_name)
+    }
 }
 
-/// One delivered message, as the handler sees it.
-#[derive(Debug, Clone)]
-pub struct Delivery {
-    /// The subject it was published on.
-    pub subject: String,
-    /// Its `Nats-Msg-Id`, if the publisher set one (this crate always does).
-    pub msg_id: Option<String>,
-    /// Its `custody-schema` header.
-    pub schema: Option<String>,
-    /// All headers.
-    pub headers: HeaderMap,
-    /// The payload.
-    pub payload: Bytes,
-    /// Position in the stream (the same on every redelivery).
-    pub stream_sequence: u64,
-    /// Delivery attempt, from 1.
-    pub delivered: i64,
+/// What a consumer needs besides its spec and handler: the zone's event verifier and the
+/// counters it updates.
+#[derive(Clone, Debug)]
+pub struct ConsumerContext {
+    /// Checks that each event came from this zone's outbox.
+    pub verifier: EventVerifier,
+    /// Handled, retried, dead-lettered and rejected events.
+    pub stats: Arc<ConsumerStats>,
 }
 
-impl Delivery {
-    /// The key the idempotency guard uses: the message id, or the stream sequence when a
-    /// foreign publisher set none (that still covers redeliveries, not repeated publishes).
-    pub fn idempotency_key(&self) -> String {
-        match &self.msg_id {
-            Some(id) => id.clone(),
-            None => format!("seq:{}", self.stream_sequence),
+impl ConsumerContext {
+    /// A context with fresh counters.
+    pub fn new(verifier: EventVerifier) -> ConsumerContext {
+        ConsumerContext {
+            verifier,
+            stats: Arc::new(ConsumerStats::default()),
         }
     }
 }
 
-/// Why a handler did not finish.
-#[derive(Debug, thiserror::Error)]
-pub enum HandlerError {
-    /// Try again later (a database or peer is unavailable): nak with a delay.
-    #[error("retryable: {reason}")]
-    Retryable {
-        /// What failed.
-        reason: String,
-        /// Delay before redelivery; `None` uses the consumer's `retry_delay`.
-        delay: Option<Duration>,
-    },
-    /// The message can never be handled (undecodable, unknown schema): terminate it and log.
-    #[error("permanent: {reason}")]
-    Permanent {
-        /// What is wrong with the message.
-        reason: String,
-    },
-}
-
-impl HandlerError {
-    /// A retryable failure with the default delay.
-    pub fn retry(reason: impl std::fmt::Display) -> HandlerError {
-        HandlerError::Retryable {
-            reason: reason.to_string(),
-            delay: None,
-        }
-    }
-
-    /// A permanent failure.
-    pub fn permanent(reason: impl std::fmt::Display) -> HandlerError {
-        HandlerError::Permanent {
-            reason: reason.to_string(),
-        }
-    }
-}
-
-/// Store failures (the idempotency table, say) are transient: retry.
-impl From<Error> for HandlerError {
-    fn from(error: Error) -> Self {
-        HandlerError::retry(error)
-    }
-}
-
-/// Consume `spec` until `shutdown` completes, calling `handler` for each message: `Ok` acks
-/// (and waits for the server to confirm the ack, so an acked event is not handled again after a
-/// restart), [`HandlerError::Retryable`] naks with a delay, [`HandlerError::Permanent`]
-/// terminates the message and logs it. Creates the durable consumer if it does not exist.
-/// Connection loss, a server restart or a deleted consumer end the current pull; the loop then
-/// re-creates it with back-off, so the caller only sees an error for nothing: this returns
-/// `Ok(())` on shutdown.
+/// Consume `spec` until `shutdown` completes: every message is verified and handled through
+/// `events::decide`, then acked (confirmed by the server, so an acked event is not handled
+/// again after a restart), nak'ed with a delay, or dead-lettered (republished with its reason
+/// on [`ConsumerSpec::dead_letter_subject`], then terminated). Creates the durable consumer if
+/// it does not exist. Connection loss, a server restart or a deleted consumer end the current
+/// pull; the loop then re-creates it with back-off. Returns `Ok(())` on shutdown.
 pub async fn consume<F, Fut>(
     bus: &Bus,
     spec: &ConsumerSpec,
+    context: &ConsumerContext,
     handler: F,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()>
@@ -166,35 +127,35 @@ where
     Fut: Future<Output = Result<(), HandlerError>> + Send,
 {
     tokio::pin!(shutdown);
-    let min_backoff = Duration::from_millis(100);
-    let max_backoff = Duration::from_secs(2);
-    let mut backoff = min_backoff;
+    let mut backoff = events::Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
     loop {
         let outcome = tokio::select! {
             biased;
             () = &mut shutdown => return Ok(()),
-            outcome = consume_session(bus, spec, &handler) => outcome,
+            outcome = consume_session(bus, spec, context, &handler) => outcome,
         };
         match outcome {
             // At least one message went through: the next failure starts the back-off afresh.
-            Ok(true) => backoff = min_backoff,
+            Ok(true) => backoff.reset(),
             Ok(false) => {}
             Err(error) => tracing::warn!(
-                %error, consumer = %spec.durable_name, retry_in = ?backoff,
+                %error, consumer = %spec.durable_name,
                 "consumer interrupted; re-creating it"
             ),
         }
-        tokio::select! {
-            biased;
-            () = &mut shutdown => return Ok(()),
-            () = tokio::time::sleep(backoff) => {}
+        if !backoff.sleep_or(&mut shutdown).await {
+            return Ok(());
         }
-        backoff = backoff.saturating_mul(2).min(max_backoff);
     }
 }
 
 /// One pull session; returns whether any message was handled before it ended.
-async fn consume_session<F, Fut>(bus: &Bus, spec: &ConsumerSpec, handler: &F) -> Result<bool>
+async fn consume_session<F, Fut>(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    context: &ConsumerContext,
+    handler: &F,
+) -> Result<bool>
 where
     F: Fn(Delivery) -> Fut + Send + Sync,
     Fut: Future<Output = Result<(), HandlerError>> + Send,
@@ -225,7 +186,7 @@ where
     while let Some(item) = messages.next().await {
         match item {
             Ok(message) => {
-                process(spec, handler, message).await;
+                process(bus, spec, context, handler, message).await;
                 handled_any = true;
             }
             Err(error) => return Err(consumer_error(Box::new(error))),
@@ -234,13 +195,18 @@ where
     Ok(handled_any)
 }
 
-async fn process<F, Fut>(spec: &ConsumerSpec, handler: &F, message: jetstream::Message)
-where
+async fn process<F, Fut>(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    context: &ConsumerContext,
+    handler: &F,
+    message: jetstream::Message,
+) where
     F: Fn(Delivery) -> Fut + Send + Sync,
     Fut: Future<Output = Result<(), HandlerError>> + Send,
 {
-    let (stream_sequence, delivered) = match message.info() {
-        Ok(info) => (info.stream_sequence, info.delivered),
+    let delivered = match message.info() {
+        Ok(info) => info.delivered,
         Err(error) => {
             // Without a JetStream reply subject the message cannot be acked; it is not ours.
             tracing::error!(%error, subject = %message.subject, "message without JetStream metadata");
@@ -254,30 +220,38 @@ where
             .and_then(|h| h.get(name))
             .map(|v| v.as_str().to_owned())
     };
-    let delivery = Delivery {
-        subject: message.subject.to_string(),
-        msg_id: header(headers::MSG_ID),
+    let incoming = Incoming {
+        topic: message.subject.to_string(),
+        message_id: header(headers::MSG_ID),
+        content_type: header(headers::CONTENT_TYPE),
         schema: header(headers::SCHEMA),
-        headers: message.headers.clone().unwrap_or_default(),
-        payload: message.payload.clone(),
-        stream_sequence,
-        delivered,
+        mac: header(events::MAC_HEADER),
+        payload: message.payload.to_vec(),
+        attempt: u32::try_from(delivered).unwrap_or(u32::MAX),
     };
-    let msg_id = delivery.idempotency_key();
-    let (ack, outcome) = match handler(delivery).await {
-        Ok(()) => (AckKind::Ack, "acked"),
-        Err(HandlerError::Retryable { reason, delay }) if delivered < spec.max_deliver => {
-            let delay = delay.unwrap_or(spec.retry_delay);
-            tracing::warn!(%msg_id, delivered, %reason, ?delay, consumer = %spec.durable_name, "handler failed; will retry");
-            (AckKind::Nak(Some(delay)), "nacked")
-        }
-        Err(HandlerError::Retryable { reason, .. }) => {
-            tracing::error!(%msg_id, delivered, %reason, consumer = %spec.durable_name, "handler failed on the last delivery; giving up");
-            (AckKind::Term, "terminated")
-        }
-        Err(HandlerError::Permanent { reason }) => {
-            tracing::error!(%msg_id, %reason, consumer = %spec.durable_name, "message cannot be handled; terminated");
-            (AckKind::Term, "terminated")
+    let msg_id = incoming.message_id.clone().unwrap_or_default();
+    let max_attempts = u32::try_from(spec.max_deliver).unwrap_or(u32::MAX);
+    let verdict = events::decide(
+        &spec.durable_name,
+        incoming,
+        &context.verifier,
+        &context.stats,
+        max_attempts,
+        spec.retry_delay,
+        handler,
+    )
+    .await;
+    let (ack, outcome) = match verdict {
+        Verdict::Ack => (AckKind::Ack, "acked"),
+        Verdict::Retry(delay) => (AckKind::Nak(Some(delay)), "nacked"),
+        Verdict::DeadLetter(reason) => {
+            if let Err(error) = dead_letter(bus, spec, &message, &reason).await {
+                // Not terminated: the event comes again and is dead-lettered then.
+                tracing::warn!(%error, %msg_id, "could not store the dead letter; will retry");
+                (AckKind::Nak(Some(spec.retry_delay)), "nacked")
+            } else {
+                (AckKind::Term, "dead-lettered")
+            }
         }
     };
     // The ack is confirmed by the server (double ack) so that "handled" survives a restart.
@@ -292,86 +266,48 @@ where
     }
 }
 
-/// The idempotency guard: remembers which messages a consumer has handled.
-///
-/// Over a database this is a table `processed(consumer, msg_id, at, PRIMARY KEY(consumer,
-/// msg_id))`; `first_time` is `INSERT … ON CONFLICT DO NOTHING` returning whether a row was
-/// inserted, run in the same transaction as the handler's effect, so the claim and the effect
-/// commit or roll back together and `release` can do nothing.
-#[async_trait::async_trait]
-pub trait Processed: Send + Sync {
-    /// Claim `msg_id` for `consumer`; true if nobody had claimed it before.
-    async fn first_time(&self, consumer: &str, msg_id: &str) -> Result<bool>;
-    /// Give up a claim whose effect failed, so the redelivery does the work. A store whose
-    /// claim rolls back with the effect's transaction implements this as a no-op.
-    async fn release(&self, consumer: &str, msg_id: &str) -> Result<()>;
-}
-
-/// What [`handle_once`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Once {
-    /// First delivery: the effect ran and succeeded.
-    Done,
-    /// Seen before: the effect was skipped.
-    AlreadyDone,
-}
-
-/// Run `effect` only the first time `consumer` sees this delivery's message id. If the effect
-/// fails, the claim is released so the redelivery runs it again.
-pub async fn handle_once<P, E, Fut>(
-    processed: &P,
-    consumer: &str,
-    delivery: &Delivery,
-    effect: E,
-) -> Result<Once, HandlerError>
-where
-    P: Processed + ?Sized,
-    E: FnOnce() -> Fut,
-    Fut: Future<Output = Result<(), HandlerError>>,
-{
-    let key = delivery.idempotency_key();
-    if !processed.first_time(consumer, &key).await? {
-        tracing::debug!(%consumer, msg_id = %key, "already handled; skipping");
-        return Ok(Once::AlreadyDone);
-    }
-    match effect().await {
-        Ok(()) => Ok(Once::Done),
-        Err(failure) => {
-            if let Err(error) = processed.release(consumer, &key).await {
-                tracing::warn!(%error, %consumer, msg_id = %key, "could not release the claim");
+/// Republish `message` on the consumer's dead-letter subject with the reason, and wait for the
+/// dead-letter stream to store it.
+async fn dead_letter(
+    bus: &Bus,
+    spec: &ConsumerSpec,
+    message: &jetstream::Message,
+    reason: &str,
+) -> Result<()> {
+    // Every header but the message id: JetStream would drop a dead letter whose Nats-Msg-Id it
+    // has seen as a duplicate.
+    let mut map = HeaderMap::new();
+    if let Some(original) = &message.headers {
+        for (name, values) in original.iter() {
+            if AsRef::<str>::as_ref(name).eq_ignore_ascii_case(headers::MSG_ID) {
+                continue;
             }
-            Err(failure)
+            for value in values {
+                map.append(name.clone(), value.clone());
+            }
         }
     }
-}
-
-/// An in-memory [`Processed`] for tests and development.
-#[derive(Debug, Default)]
-pub struct MemoryProcessed {
-    seen: Mutex<HashSet<(String, String)>>,
-}
-
-impl MemoryProcessed {
-    /// An empty guard.
-    pub fn new() -> MemoryProcessed {
-        MemoryProcessed::default()
-    }
-
-    fn seen(&self) -> std::sync::MutexGuard<'_, HashSet<(String, String)>> {
-        // Every change is one insert or remove, so the set is consistent after a panic.
-        self.seen.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-#[async_trait::async_trait]
-impl Processed for MemoryProcessed {
-    async fn first_time(&self, consumer: &str, msg_id: &str) -> Result<bool> {
-        Ok(self.seen().insert((consumer.to_owned(), msg_id.to_owned())))
-    }
-
-    async fn release(&self, consumer: &str, msg_id: &str) -> Result<()> {
-        self.seen()
-            .remove(&(consumer.to_owned(), msg_id.to_owned()));
-        Ok(())
-    }
+    // A reason is one line; the header writer refuses line breaks.
+    let reason = reason.replace(['\r', '\n'], " ");
+    map.insert(
+        header_name(DEAD_LETTER_REASON)?,
+        header_value(DEAD_LETTER_REASON, &reason)?,
+    );
+    map.insert(
+        header_name(DEAD_LETTER_SUBJECT)?,
+        header_value(DEAD_LETTER_SUBJECT, message.subject.as_str())?,
+    );
+    let subject = spec.dead_letter_subject();
+    let publish_error = |source| Error::Publish {
+        subject: subject.clone(),
+        msg_id: String::new(),
+        source,
+    };
+    bus.jetstream()
+        .publish_with_headers(subject.clone(), map, message.payload.clone())
+        .await
+        .map_err(publish_error)?
+        .await
+        .map_err(publish_error)?;
+    Ok(())
 }

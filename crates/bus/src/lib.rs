@@ -1,12 +1,15 @@
-//! The offline zone's message bus: NATS with JetStream (DESIGN.md §7).
+//! The offline zone's message bus: NATS with JetStream (DESIGN.md §7), the NATS adapter of the
+//! broker-neutral core in `crates/events`.
 //!
 //! Durable events travel through a JetStream stream with file storage. Every event carries a
 //! `Nats-Msg-Id`, so a publish that is repeated (a relay retry, a restarted service) is stored
 //! once within the stream's duplicate window, and every consumer guards its effects by message
-//! id ([`Processed`]) so a redelivery or a repeat outside that window still has its effect once.
-//! A change and the event that announces it are committed together into an outbox table; the
-//! [`run_relay`] loop publishes outbox rows in order and marks a row published only after the
-//! server acknowledged storing it, so a broker that is down delays events but never loses one.
+//! id so a redelivery or a repeat outside that window still has its effect once. A change and
+//! the event that announces it are committed together into an outbox table; `events::run_relay`
+//! over [`Bus`] (an `events::Publisher`) publishes outbox rows in order and marks a row
+//! published only after the server acknowledged storing it, so a broker that is down delays
+//! events but never loses one. Consumers ([`consume`]) act only on events whose MAC the zone's
+//! HSM confirms, and dead-letter the rest with their reason.
 //!
 //! This crate knows nothing about subjects, streams or message types: those are the wire
 //! contract and live in `contracts`, and are passed in here as strings. Payloads are opaque
@@ -29,12 +32,11 @@ use secrecy::{ExposeSecret, SecretString};
 pub use access::NatsAccess;
 pub use async_nats;
 pub use consumer::{
-    consume, handle_once, ConsumerSpec, Delivery, HandlerError, MemoryProcessed, Once, Processed,
+    consume, ConsumerContext, ConsumerSpec, DEAD_LETTER_PREFIX, DEAD_LETTER_REASON,
+    DEAD_LETTER_SUBJECT,
 };
+pub use events::{Clock, Delivery, HandlerError, SystemClock};
 pub use ops::{serve_ping, PING_SUBJECT};
-pub use outbox::{
-    relay_pending, run_relay, Clock, MemoryOutbox, Outbox, OutboxEntry, RelayConfig, SystemClock,
-};
 pub use stream::StreamSpec;
 
 /// Header names and values this crate sets. They mirror `contracts::subjects::headers`; this
@@ -159,22 +161,6 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// An outbox entry lacks the schema header, so a receiver could not know its type.
-    #[error("outbox entry {id} has no {header} header", header = headers::SCHEMA)]
-    MissingSchema {
-        /// The outbox entry id.
-        id: String,
-    },
-    /// The outbox or idempotency store failed (a database error, for example).
-    #[error("store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
-}
-
-impl Error {
-    /// Wrap a storage error (a `sea_orm::DbErr`, say) for an [`Outbox`] or [`Processed`] impl.
-    pub fn store(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
-        Error::Store(error.into())
-    }
 }
 
 /// Result alias for this crate.
@@ -421,7 +407,8 @@ impl Bus {
     }
 }
 
-/// Exponential back-off: 50 ms, 100 ms, 200 ms … capped at `max`.
+/// Exponential back-off: 50 ms, 100 ms, 200 ms … capped at `max` (async-nats asks for the
+/// delay of the n-th attempt, so it is computed rather than kept in an `events::Backoff`).
 fn reconnect_delay(attempts: usize, max: Duration) -> Duration {
     let exponent = u32::try_from(attempts.min(16)).unwrap_or(16);
     Duration::from_millis(50)
@@ -436,7 +423,7 @@ fn is_reserved(name: &str) -> bool {
         .any(|reserved| reserved.eq_ignore_ascii_case(name))
 }
 
-fn header_name(name: &str) -> Result<HeaderName> {
+pub(crate) fn header_name(name: &str) -> Result<HeaderName> {
     name.parse::<HeaderName>().map_err(|_| Error::Header {
         name: name.to_owned(),
         reason: "not a valid header name",
@@ -444,7 +431,7 @@ fn header_name(name: &str) -> Result<HeaderName> {
 }
 
 /// Refuse line breaks: the client writes values verbatim, so one would start a new header.
-fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
+pub(crate) fn header_value(name: &str, value: &str) -> Result<HeaderValue> {
     if value.contains(['\r', '\n']) {
         return Err(Error::Header {
             name: name.to_owned(),

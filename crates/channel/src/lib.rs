@@ -34,6 +34,14 @@ pub trait IdentitySigner: Send + Sync {
     fn sign_digest(&self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, SignerError>;
 }
 
+/// Something that holds a non-extractable HMAC-SHA256 key (a zone's HSM) and can MAC data
+/// with it: the audit records and bus events of a zone (DESIGN.md §14). The key never leaves
+/// the token; callers domain-separate what they MAC (each use prepends its own tag).
+pub trait MacKey: Send + Sync {
+    /// HMAC-SHA256 of `data`.
+    fn mac(&self, data: &[u8]) -> Result<[u8; 32], SignerError>;
+}
+
 /// The identity signer could not produce a signature (token removed, session closed…).
 #[derive(Debug, thiserror::Error)]
 #[error("identity signer failed: {0}")]

@@ -1,4 +1,4 @@
-//! The offline server's HSM: a PKCS#11 token holding the offline zone's four long-term keys.
+//! The offline server's HSM: a PKCS#11 token holding the offline zone's five long-term keys.
 //!
 //! Each key has exactly one purpose, so a signature made for one can never be presented as
 //! another, and compromise or misuse of one API cannot spend another key's authority:
@@ -8,11 +8,12 @@
 //! | `custody-ca` | the offline CA: signs SE certificates and the server's channel certificate | [`Hsm::issue_se_certificate`] only |
 //! | `custody-channel` | the server's identity in the SE↔server channel handshake | [`Hsm::channel_signer`] + [`Hsm::channel_certificate`] |
 //! | `custody-envelope` | signs cross-zone envelopes (responses, account manifests) | [`Hsm::sign_envelope`] |
-//! | `custody-audit-checkpoint` | signs audit-log checkpoints | [`Hsm::sign_audit_checkpoint`] |
+//! | `custody-audit-checkpoint` | signs audit-log checkpoints | [`Hsm::checkpoint_signer`] |
+//! | `custody-audit-mac` | HMAC-SHA256 of every audit record and bus event | [`Hsm::audit_mac_key`] |
 //!
-//! All four are P-256 key pairs generated on the token as sensitive and non-extractable; this
-//! crate checks those attributes at provisioning and at every open, so a token that silently
-//! ignored the template is refused. The CA key never signs anything but certificates built
+//! The first four are P-256 key pairs, the last a 256-bit generic secret; all are generated on
+//! the token as sensitive and non-extractable; this crate checks those attributes at
+//! provisioning and at every open, so a token that silently ignored the template is refused. The CA key never signs anything but certificates built
 //! here: there is no raw "sign this digest with the CA" method. PINs arrive as `SecretString`
 //! and go straight to the token. Time is a parameter (`now`, unix seconds).
 
@@ -20,7 +21,10 @@ mod export;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
-pub use export::{ExportKey, EXPORT_KEY_LABEL};
+pub use export::{
+    OnlineHsm, OnlineMacKey, OnlineSigner, EXPORT_KEY_LABEL, ONLINE_AUDIT_KEY_LABEL,
+    ONLINE_AUDIT_MAC_KEY_LABEL,
+};
 
 use channel::cert::{encode_public_key, key_id};
 use channel::{Certificate, CertificateBody, IdentitySigner, SignerError, Subject, TrustAnchor};
@@ -38,6 +42,8 @@ pub const CHANNEL_KEY_LABEL: &str = "custody-channel";
 pub const ENVELOPE_KEY_LABEL: &str = "custody-envelope";
 /// Label of the audit-checkpoint key pair.
 pub const AUDIT_KEY_LABEL: &str = "custody-audit-checkpoint";
+/// Label of the audit MAC key (a generic secret for HMAC-SHA256).
+pub const AUDIT_MAC_KEY_LABEL: &str = "custody-audit-mac";
 /// Label of the data object holding the channel key's certificate.
 pub const CHANNEL_CERT_LABEL: &str = "custody-channel-certificate";
 
@@ -110,6 +116,7 @@ struct Inner {
     channel: Key,
     envelope: Key,
     audit: Key,
+    audit_mac: ObjectHandle,
     channel_certificate: Certificate,
 }
 
@@ -140,6 +147,26 @@ fn ensure_protected(
     } else {
         Err(Error::KeyNotProtected(label))
     }
+}
+
+/// The HMAC key labelled `label`, checked to be protected.
+fn load_mac_key(session: &p11::Session, label: &'static str) -> Result<ObjectHandle> {
+    let key = session
+        .find_key(ObjectClass::SECRET_KEY, label)?
+        .ok_or(Error::MissingKey(label))?;
+    ensure_protected(session, key, label)?;
+    Ok(key)
+}
+
+/// HMAC-SHA256 on the token, for the [`channel::MacKey`] port.
+fn token_mac(
+    session: &Mutex<p11::Session>,
+    key: ObjectHandle,
+    data: &[u8],
+) -> Result<[u8; 32], SignerError> {
+    lock(session)
+        .hmac_sha256(key, data)
+        .map_err(|e| SignerError(e.to_string()))
 }
 
 fn load_key(session: &p11::Session, label: &'static str) -> Result<Key> {
@@ -253,9 +280,16 @@ impl Hsm {
                 return Err(Error::AlreadyProvisioned(label));
             }
         }
+        if session
+            .find_key(ObjectClass::SECRET_KEY, AUDIT_MAC_KEY_LABEL)?
+            .is_some()
+        {
+            return Err(Error::AlreadyProvisioned(AUDIT_MAC_KEY_LABEL));
+        }
         for label in ALL_KEY_LABELS {
             session.generate_p256_keypair(label)?;
         }
+        session.generate_hmac_key(AUDIT_MAC_KEY_LABEL)?;
         let ca = load_key(&session, CA_KEY_LABEL)?;
         let channel = load_key(&session, CHANNEL_KEY_LABEL)?;
         let session = Mutex::new(session);
@@ -301,6 +335,7 @@ impl Hsm {
         let channel = load_key(&session, CHANNEL_KEY_LABEL)?;
         let envelope = load_key(&session, ENVELOPE_KEY_LABEL)?;
         let audit = load_key(&session, AUDIT_KEY_LABEL)?;
+        let audit_mac = load_mac_key(&session, AUDIT_MAC_KEY_LABEL)?;
         let bytes = session
             .get_data(CHANNEL_CERT_LABEL)?
             .ok_or(Error::MissingChannelCertificate)?;
@@ -325,6 +360,7 @@ impl Hsm {
                 channel,
                 envelope,
                 audit,
+                audit_mac,
                 channel_certificate,
             }),
         })
@@ -422,6 +458,48 @@ impl Hsm {
         Ok(self
             .session()
             .sign_p256_digest(self.inner.audit.private, digest)?)
+    }
+
+    /// The audit-checkpoint key as an [`IdentitySigner`], for
+    /// `contracts::AuditCheckpoint::sign`.
+    pub fn checkpoint_signer(&self) -> CheckpointSigner {
+        CheckpointSigner { hsm: self.clone() }
+    }
+
+    /// The audit MAC key behind the [`channel::MacKey`] port: the MAC of every audit record
+    /// and every bus event of the offline zone.
+    pub fn audit_mac_key(&self) -> AuditMacKey {
+        AuditMacKey { hsm: self.clone() }
+    }
+}
+
+/// The HSM's audit-checkpoint key behind the [`IdentitySigner`] port.
+#[derive(Clone, Debug)]
+pub struct CheckpointSigner {
+    hsm: Hsm,
+}
+
+impl IdentitySigner for CheckpointSigner {
+    fn public_key(&self) -> PublicKey {
+        self.hsm.audit_public_key()
+    }
+
+    fn sign_digest(&self, digest: &[u8; 32]) -> Result<Signature, SignerError> {
+        self.hsm
+            .sign_audit_checkpoint(digest)
+            .map_err(|e| SignerError(e.to_string()))
+    }
+}
+
+/// The HSM's audit MAC key behind the [`channel::MacKey`] port.
+#[derive(Clone, Debug)]
+pub struct AuditMacKey {
+    hsm: Hsm,
+}
+
+impl channel::MacKey for AuditMacKey {
+    fn mac(&self, data: &[u8]) -> Result<[u8; 32], SignerError> {
+        token_mac(&self.hsm.inner.session, self.hsm.inner.audit_mac, data)
     }
 }
 

@@ -1,16 +1,19 @@
-//! The online zone's message bus: RabbitMQ over AMQP 0-9-1 with lapin (DESIGN.md §7).
+//! The online zone's message bus: RabbitMQ over AMQP 0-9-1 with lapin (DESIGN.md §7), the
+//! RabbitMQ adapter of the broker-neutral core in `crates/events`.
 //!
 //! Work for the chain worker (broadcast a signed transaction, track a broadcast one) travels
 //! through a durable topic exchange into durable quorum queues ([`Topology`]). Every message is
 //! published persistent, with a message id, and only counts as sent once the broker confirmed
 //! it (publisher confirms; a nack, a return for lack of a route, or a missing confirm is an
 //! error). A change and the message that announces it are committed together into an outbox
-//! table; [`run_relay`] publishes outbox rows in order and marks a row published only after its
-//! confirm, so a broker that is down delays work but never loses it. RabbitMQ does not
-//! de-duplicate, so a row whose confirm was lost is published again with the same message id,
-//! and every consumer guards its effect by message id in the same database transaction as the
-//! effect ([`Processed`], [`handle_once`]); the delivery is acked only after that commit.
-//! Messages that keep failing end in a dead-letter queue instead of blocking the queue.
+//! table; `events::run_relay` over [`MqPublisher`] publishes outbox rows in order and marks a
+//! row published only after its confirm, so a broker that is down delays work but never loses
+//! it. RabbitMQ does not de-duplicate, so a row whose confirm was lost is published again with
+//! the same message id, and every consumer guards its effect by message id in the same database
+//! transaction as the effect (`events::handle_once`); the delivery is acked only after that
+//! commit. Consumers ([`consume`]) act only on messages whose MAC the zone's HSM confirms;
+//! refused messages and messages that keep failing end in the dead-letter queue with their
+//! reason instead of blocking the queue.
 //!
 //! This crate knows no exchange, queue or routing-key names and no message types: those are the
 //! wire contract (`contracts::subjects::online`) and are passed in. Payloads are opaque bytes
@@ -25,21 +28,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::ShortString;
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
-pub use consumer::{consume, handle_once, ConsumerSpec, Delivery, HandlerError, Once, Processed};
+pub use consumer::{consume, ConsumerContext, ConsumerSpec, DEAD_LETTER_CONSUMER, DEAD_LETTER_REASON};
+pub use events::{content_types, Clock, Delivery, HandlerError, SystemClock};
 pub use lapin;
-pub use outbox::{relay_pending, run_relay, Clock, Outbox, OutboxEntry, RelayConfig, SystemClock};
+pub use outbox::MqPublisher;
 pub use topology::{QueueSpec, Topology};
 
-/// The content types a payload may have; a consumer never has to guess the encoding.
-pub mod content_types {
-    /// MessagePack, the default encoding of bus payloads.
-    pub const MSGPACK: &str = "application/msgpack";
-    /// JSON (operator-facing messages, rows written as JSON).
-    pub const JSON: &str = "application/json";
-}
+/// The header that carries a message's schema (`<Type>/v<n>`).
+pub const SCHEMA_HEADER: &str = "custody-schema";
 
 /// AMQP `delivery-mode` 2: the broker writes the message to disk.
 const PERSISTENT: u8 = 2;
@@ -104,17 +103,9 @@ pub enum Error {
         /// Why it was refused.
         reason: &'static str,
     },
-    /// The outbox or idempotency store failed (a database error, for example).
-    #[error("store: {0}")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl Error {
-    /// Wrap a storage error (a `sea_orm::DbErr`, say) for an [`Outbox`] or [`Processed`] impl.
-    pub fn store(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
-        Error::Store(error.into())
-    }
-
     fn amqp(context: impl Into<String>) -> impl FnOnce(lapin::Error) -> Error {
         let context = context.into();
         move |source| Error::Amqp { context, source }
@@ -284,8 +275,33 @@ impl Mq {
         content_type: &str,
         body: &[u8],
     ) -> Result<()> {
-        let exchange_name = short("exchange", exchange)?;
-        let key = short("routing key", routing_key)?;
+        let properties = self.properties(message_id, content_type)?;
+        self.publish_raw(exchange, routing_key, body, properties)
+            .await
+    }
+
+    /// Publish an outbox entry: [`Mq::publish`] with its schema and MAC as headers.
+    pub async fn publish_entry(&self, exchange: &str, entry: &events::OutboxEntry) -> Result<()> {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            SCHEMA_HEADER.into(),
+            AMQPValue::LongString(LongString::from(entry.schema.as_bytes().to_vec())),
+        );
+        if let Some(mac) = &entry.mac {
+            headers.insert(
+                events::MAC_HEADER.into(),
+                AMQPValue::LongString(LongString::from(mac.as_bytes().to_vec())),
+            );
+        }
+        let properties = self
+            .properties(&entry.message_id, &entry.content_type)?
+            .with_headers(headers);
+        self.publish_raw(exchange, &entry.topic, &entry.payload, properties)
+            .await
+    }
+
+    /// The properties of a message this crate publishes.
+    fn properties(&self, message_id: &str, content_type: &str) -> Result<BasicProperties> {
         if message_id.is_empty() {
             return Err(Error::Invalid {
                 field: "message id",
@@ -299,11 +315,29 @@ impl Mq {
                 reason: "must be application/msgpack or application/json",
             });
         }
-        let properties = BasicProperties::default()
+        Ok(BasicProperties::default()
             .with_delivery_mode(PERSISTENT)
             .with_message_id(id)
             .with_content_type(short("content type", content_type)?)
-            .with_app_id(short("name", &self.inner.options.name)?);
+            .with_app_id(short("name", &self.inner.options.name)?))
+    }
+
+    /// Publish `body` with `properties` as they are (mandatory, confirmed): what
+    /// [`Mq::publish`] and the consumers' dead-lettering share.
+    pub(crate) async fn publish_raw(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: BasicProperties,
+    ) -> Result<()> {
+        let exchange_name = short("exchange", exchange)?;
+        let key = short("routing key", routing_key)?;
+        let message_id = properties
+            .message_id()
+            .as_ref()
+            .map(|id| id.as_str().to_owned())
+            .unwrap_or_default();
         let (link, channel) = self.channel().await?;
         let result = self
             .publish_on(&channel, exchange_name, key, body, properties)
@@ -312,11 +346,11 @@ impl Mq {
             Ok(Confirmation::Ack(None)) => Ok(()),
             Ok(Confirmation::Ack(Some(_))) => Err(Error::Unroutable {
                 routing_key: routing_key.to_owned(),
-                message_id: message_id.to_owned(),
+                message_id,
             }),
             Ok(Confirmation::Nack(_)) => Err(Error::Nacked {
                 routing_key: routing_key.to_owned(),
-                message_id: message_id.to_owned(),
+                message_id,
             }),
             // The channel was put in confirm mode when it was opened; a channel that answers
             // otherwise is not one we can trust with the next message either.
@@ -324,7 +358,7 @@ impl Mq {
                 self.discard(link).await;
                 Err(Error::Nacked {
                     routing_key: routing_key.to_owned(),
-                    message_id: message_id.to_owned(),
+                    message_id,
                 })
             }
             Err(error) => {
@@ -337,7 +371,7 @@ impl Mq {
                     },
                     PublishFailure::Timeout => Error::ConfirmTimeout {
                         routing_key: routing_key.to_owned(),
-                        message_id: message_id.to_owned(),
+                        message_id,
                         timeout: self.inner.options.confirm_timeout,
                     },
                 })

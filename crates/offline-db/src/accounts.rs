@@ -47,7 +47,7 @@ impl Db {
         password_hash: String,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let taken = users::Entity::find()
             .filter(users::Column::Username.eq(username))
             .count(&txn)
@@ -94,7 +94,7 @@ impl Db {
         revoke_previous: Option<String>,
         now: DateTime<Utc>,
     ) -> Result<Option<auth_sessions::Model>> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let success = session.is_some();
         login_attempts::ActiveModel {
             id: Set(new_id(now)),
@@ -163,7 +163,7 @@ impl Db {
         ip: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         login_attempts::ActiveModel {
             id: Set(new_id(now)),
             username: Set(user.username.clone()),
@@ -212,7 +212,7 @@ impl Db {
         user_id: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         auth_sessions::Entity::update_many()
             .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
             .filter(auth_sessions::Column::Id.eq(session_id))
@@ -250,7 +250,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = find_user(&txn, user_id).await?;
         let from = user.role;
         let mut am: users::ActiveModel = user.into();

@@ -1,22 +1,22 @@
-//! The database side of the bus (DESIGN.md §7): [`bus::Outbox`] over the `outbox` table,
-//! [`bus::Processed`] over `processed_messages`, and [`Db::react_once`], which a bus consumer
-//! uses to commit its effect, its audit record, the events it emits and its idempotency claim
-//! in ONE transaction.
+//! The database side of the bus (DESIGN.md §7): [`events::Outbox`] over the `outbox` table,
+//! and [`Db::react_once`], which a bus consumer uses to commit its effect, its audit record, the
+//! events it emits and its idempotency claim in ONE transaction.
 //!
-//! Outbox rows written by this repository carry `schema-version` in their headers; the relay
-//! needs `custody-schema: <Type>/v<n>`, so [`Outbox::pending`](bus::Outbox::pending) derives it
-//! from the subject (the type names of `contracts::bus`) and the version. Payloads are JSON
-//! (see `events.rs`); consumers decode them as JSON.
+//! Outbox rows carry their schema (`custody-schema`) and content type in their headers and the
+//! zone HSM's MAC of the event in `mac`; the relay sends all three, and consumers verify the MAC
+//! before they act. Payloads are JSON (see `events.rs`); consumers decode them as JSON.
 
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::entity::outbox;
-use crate::events::enqueue;
+use crate::outbox::{enqueue, schema_type, CONTENT_TYPE};
 use crate::{Db, Result};
+
+pub use crate::outbox::schema_type as event_schema_type;
 
 /// The idempotency table created by migration `m0007_processed`.
 pub const PROCESSED_TABLE: &str = "processed_messages";
@@ -48,106 +48,46 @@ pub async fn claim<C: ConnectionTrait>(
     Ok(result.rows_affected() == 1)
 }
 
-/// Remove the claim of `msg_id` by `consumer`.
-pub async fn unclaim<C: ConnectionTrait>(conn: &C, consumer: &str, msg_id: &str) -> Result<()> {
-    let mut delete = Query::delete();
-    delete
-        .from_table(PROCESSED_TABLE)
-        .and_where(Expr::col("consumer").eq(consumer.to_owned()))
-        .and_where(Expr::col("msg_id").eq(msg_id.to_owned()));
-    conn.execute(&delete).await?;
-    Ok(())
+/// The text of a header of an outbox row (`headers` is a JSON object of name → value).
+fn header(json: &serde_json::Value, name: &str) -> Option<String> {
+    json.as_object()?.iter().find_map(|(n, v)| {
+        n.eq_ignore_ascii_case(name).then(|| match v {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    })
 }
 
-/// The `custody-schema` type name of the events this zone writes, by subject (the names of
-/// `contracts::bus`). Unknown subjects get a name built from their tokens
-/// (`custody.case.archived` → `CaseArchived`).
-pub fn schema_type(subject: &str) -> String {
-    match subject {
-        "custody.case.created" => "CaseCreated".to_owned(),
-        "custody.case.manager_replaced" => "ManagerReplaced".to_owned(),
-        "custody.keygen.requested" => "KeygenRequested".to_owned(),
-        "custody.keygen.completed" => "KeygenCompleted".to_owned(),
-        "custody.share.available" => "ShareAvailable".to_owned(),
-        "custody.access.revoked" => "AccessRevoked".to_owned(),
-        "custody.signing.requested" => "SigningRequested".to_owned(),
-        "custody.session.created" => "SigningSessionCreated".to_owned(),
-        s if s.starts_with("custody.notify.manager.") => "ManagerNotification".to_owned(),
-        s => s
-            .split(['.', '_'])
-            .filter(|t| *t != "custody")
-            .map(|t| {
-                let mut chars = t.chars();
-                match chars.next() {
-                    Some(first) => first.to_uppercase().chain(chars).collect::<String>(),
-                    None => String::new(),
-                }
-            })
-            .collect(),
-    }
-}
-
-/// The headers of an outbox row as `(name, value)` pairs, with `custody-schema` added from
-/// `schema-version` when the row has none.
-fn entry_headers(subject: &str, json: &serde_json::Value) -> Vec<(String, String)> {
-    let as_text = |v: &serde_json::Value| match v {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let mut headers: Vec<(String, String)> = match json {
-        serde_json::Value::Object(map) => map
-            .iter()
-            .map(|(name, value)| (name.clone(), as_text(value)))
-            .collect(),
-        serde_json::Value::Array(pairs) => pairs
-            .iter()
-            .filter_map(|pair| match pair.as_array().map(Vec::as_slice) {
-                Some([name, value]) => Some((as_text(name), as_text(value))),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    let has_schema = headers
-        .iter()
-        .any(|(n, _)| n.eq_ignore_ascii_case(bus::headers::SCHEMA));
-    if !has_schema {
-        let version = headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case("schema-version"))
-            .map(|(_, v)| v.clone())
-            .unwrap_or_else(|| "1".to_owned());
-        headers.push((
-            bus::headers::SCHEMA.to_owned(),
-            format!("{}/v{version}", schema_type(subject)),
-        ));
-    }
-    headers
-}
-
-fn to_entry(row: outbox::Model) -> bus::OutboxEntry {
-    let headers = entry_headers(&row.subject, &row.headers);
-    bus::OutboxEntry {
+fn to_entry(row: outbox::Model) -> events::OutboxEntry {
+    let schema = header(&row.headers, "custody-schema").unwrap_or_else(|| {
+        // Rows written before the schema was stored name only its version.
+        let version = header(&row.headers, "schema-version").unwrap_or_else(|| "1".to_owned());
+        format!("{}/v{version}", schema_type(&row.subject))
+    });
+    events::OutboxEntry {
+        content_type: header(&row.headers, "content-type")
+            .unwrap_or_else(|| CONTENT_TYPE.to_owned()),
         id: row.id,
-        subject: row.subject,
-        msg_id: row.msg_id,
+        topic: row.subject,
+        message_id: row.msg_id,
+        schema,
         payload: row.payload,
-        headers,
+        mac: row.mac,
     }
 }
 
 #[async_trait::async_trait]
-impl bus::Outbox for Db {
-    async fn pending(&self, limit: usize) -> bus::Result<Vec<bus::OutboxEntry>> {
+impl events::Outbox for Db {
+    async fn pending(&self, limit: usize) -> Result<Vec<events::OutboxEntry>, events::StoreError> {
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         let rows = self
             .outbox_pending(limit)
             .await
-            .map_err(bus::Error::store)?;
+            .map_err(events::StoreError::new)?;
         Ok(rows.into_iter().map(to_entry).collect())
     }
 
-    async fn mark_published(&self, id: &str, at: SystemTime) -> bus::Result<()> {
+    async fn mark_published(&self, id: &str, at: SystemTime) -> Result<(), events::StoreError> {
         // `WHERE published_at IS NULL`: marking a marked row keeps its first time.
         outbox::Entity::update_many()
             .col_expr(
@@ -158,23 +98,8 @@ impl bus::Outbox for Db {
             .filter(outbox::Column::PublishedAt.is_null())
             .exec(self.conn())
             .await
-            .map_err(bus::Error::store)?;
+            .map_err(events::StoreError::new)?;
         Ok(())
-    }
-}
-
-#[async_trait::async_trait]
-impl bus::Processed for Db {
-    async fn first_time(&self, consumer: &str, msg_id: &str) -> bus::Result<bool> {
-        claim(self.conn(), consumer, msg_id, Utc::now())
-            .await
-            .map_err(bus::Error::store)
-    }
-
-    async fn release(&self, consumer: &str, msg_id: &str) -> bus::Result<()> {
-        unclaim(self.conn(), consumer, msg_id)
-            .await
-            .map_err(bus::Error::store)
     }
 }
 
@@ -211,7 +136,7 @@ impl Db {
     /// audit record and enqueue the events. A message id claimed before writes nothing; a
     /// failure rolls everything back, the claim included, so a redelivery does the work.
     pub async fn react_once(&self, reaction: Reaction, now: DateTime<Utc>) -> Result<Reacted> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         if !claim(&txn, &reaction.consumer, &reaction.msg_id, now).await? {
             txn.rollback().await?;
             return Ok(Reacted::AlreadyDone);
@@ -247,12 +172,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn schema_header_is_derived_from_subject_and_version() {
-        let headers = entry_headers(
-            "custody.case.created",
-            &serde_json::json!({"content-type": "application/json", "schema-version": "1"}),
+    fn schema_names_follow_the_subjects() {
+        assert_eq!(
+            header(
+                &serde_json::json!({"content-type": "application/json", "custody-schema": "CaseCreated/v1"}),
+                "custody-schema"
+            )
+            .as_deref(),
+            Some("CaseCreated/v1")
         );
-        assert!(headers.contains(&("custody-schema".to_owned(), "CaseCreated/v1".to_owned())));
         assert_eq!(schema_type("custody.case.archived"), "CaseArchived");
         assert_eq!(
             schema_type("custody.notify.manager.abc"),

@@ -21,7 +21,7 @@ use crate::entity::{
     cases, key_shares, protocol_sessions, secure_channels, secure_elements, session_participants,
     session_requests, signing_requests, users,
 };
-use crate::events::{enqueue, subjects};
+use crate::outbox::{enqueue, subjects};
 use crate::ops::{bind_key, check_name, find_case, invalid, record_audit};
 use crate::signing::{find_request, find_session, is_unique_violation};
 use crate::{
@@ -289,8 +289,8 @@ async fn release_keygen_case<C: ConnectionTrait>(
 
 /// Mark a PENDING or RUNNING session EXPIRED with its unsigned requests, inside `txn`, with its
 /// audit record (used by [`Db::expire_sessions`] and when a stale keygen session is replaced).
-pub(crate) async fn expire_in<C: ConnectionTrait>(
-    txn: &C,
+pub(crate) async fn expire_in(
+    txn: &audit::Tx,
     session: protocol_sessions::Model,
     now: DateTime<Utc>,
 ) -> Result<()> {
@@ -373,7 +373,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<secure_channels::Model> {
         check_name("channel_id", channel_id)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = users::Entity::find_by_id(user_id.to_owned())
             .one(&txn)
             .await?
@@ -442,7 +442,7 @@ impl Db {
         failed: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<secure_channels::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let channel = secure_channels::Entity::find_by_id(channel_id.to_owned())
             .one(&txn)
             .await?
@@ -604,7 +604,7 @@ impl Db {
         if expires_at <= now {
             return Err(invalid("expires_at", "must be in the future"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = lock_case(&txn, case_id).await?;
         let open = protocol_sessions::Entity::find()
             .filter(protocol_sessions::Column::CaseId.eq(case.id.as_str()))
@@ -686,7 +686,7 @@ impl Db {
         if !(0..=2).contains(&share_index) {
             return Err(invalid("share_index", "must be 0, 1 or 2"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let session = lock_session(&txn, session_id).await?;
         if session.status != SessionStatus::Pending {
             return Err(Error::Conflict(format!(
@@ -874,7 +874,7 @@ impl Db {
                 ));
             }
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let session = lock_session(&txn, session_id).await?;
         if session.status != SessionStatus::Pending {
             return Err(Error::Conflict(format!(
@@ -999,7 +999,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<protocol_sessions::Model> {
         check_name("progress", progress)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let session = lock_session(&txn, session_id).await?;
         if session.status != SessionStatus::Running {
             return Err(Error::Conflict(format!(
@@ -1048,7 +1048,7 @@ impl Db {
             check_name("retry.session_id", &r.session_id)?;
             check_name("retry.execution_id", &r.execution_id)?;
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let session = lock_session(&txn, session_id).await?;
         if !matches!(
             session.status,
@@ -1216,7 +1216,7 @@ impl Db {
     ) -> Result<cases::Model> {
         check_name("public_key", public_key_hex)?;
         check_name("address", address)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let session = lock_session(&txn, session_id).await?;
         if session.kind != SessionKind::Keygen || session.status != SessionStatus::Running {
             return Err(Error::Conflict(format!(

@@ -9,14 +9,17 @@
 //! audit record behind.
 //!
 //! [`Db::connect`] takes `sqlite://path?mode=rwc` (the embedded default; WAL, foreign keys on,
-//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
+//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations,
+//! and the zone's [`audit::Sealer`] ([`sealer`]: the HSM's audit MAC and checkpoint keys): every
+//! write transaction ([`Db::begin_write`]) carries it, so every audit record and every outbox
+//! event is MACed by the HSM, and checkpoints are signed as the policy asks.
 //! Time is always a parameter (`now`); ids are UUIDv7 derived from it.
 
 pub mod accounts;
 pub mod bus_adapters;
 pub mod coordination;
 pub mod entity;
-mod events;
+mod outbox;
 mod ops;
 pub mod signing;
 
@@ -28,7 +31,7 @@ pub use entity::enums::{
     CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,
     SigningRequestStatus, UserStatus,
 };
-pub use events::subjects;
+pub use outbox::subjects;
 pub use ops::record_audit;
 pub use ops::{ManagerReplacement, ManagerSlot, NewSecureElement, NewUser};
 pub use signing::{
@@ -101,18 +104,31 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    sealer: audit::Sealer,
+}
+
+/// The offline zone's audit sealer: the HSM's audit MAC key and audit-checkpoint key, with the
+/// given checkpoint policy.
+pub fn sealer(hsm: &hsm::Hsm, policy: audit::CheckpointPolicy) -> audit::Sealer {
+    audit::Sealer::new(
+        audit::Zone::Offline,
+        std::sync::Arc::new(hsm.audit_mac_key()),
+        std::sync::Arc::new(hsm.checkpoint_signer()),
+    )
+    .with_policy(policy)
 }
 
 impl Db {
-    /// Open the database at `url` and bring its schema up to date.
-    pub async fn connect(url: &str) -> Result<Db> {
+    /// Open the database at `url`, bring its schema up to date, and seal every write with
+    /// `sealer`.
+    pub async fn connect(url: &str, sealer: audit::Sealer) -> Result<Db> {
         let conn = migration_kit::open::<migrations_offline::Migrator>(url)
             .await
             .map_err(|e| match e {
                 migration_kit::OpenError::Connect(e) => Error::Connect(e),
                 migration_kit::OpenError::Migrate(e) => Error::Migrate(e),
             })?;
-        Ok(Db { conn })
+        Ok(Db { conn, sealer })
     }
 
     /// The underlying connection, for reads the repository does not cover (and for tests).
@@ -120,9 +136,71 @@ impl Db {
         &self.conn
     }
 
-    /// Verify the whole audit chain.
-    pub async fn verify_audit(&self) -> Result<audit::VerifyReport> {
-        Ok(audit::verify(&self.conn).await?)
+    /// The zone's audit sealer.
+    pub fn sealer(&self) -> &audit::Sealer {
+        &self.sealer
+    }
+
+    /// Start a write transaction sealed by the zone's HSM ([`audit::begin_write`]).
+    pub async fn begin_write(&self) -> Result<audit::Tx> {
+        Ok(audit::begin_write(&self.conn, &self.sealer).await?)
+    }
+
+    /// Verify the whole audit chain: hashes, every record's MAC (with the HSM), and the
+    /// checkpoints stored in the database (against the HSM's checkpoint key).
+    pub async fn verify_audit(&self) -> Result<audit::SealedReport> {
+        Ok(audit::verify_sealed(&self.conn, audit::Chain::AUDIT, &self.verify_options()).await?)
+    }
+
+    /// The witness an export carries: a checkpoint of each of this zone's chains at its head,
+    /// signed by the HSM (or the stored one, if the head has not moved since).
+    pub async fn export_witness(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<audit::AuditCheckpoint>> {
+        Ok(audit::export_witness(&self.conn, &self.sealer, &[audit::Chain::AUDIT], now).await?)
+    }
+
+    /// Check the online zone's checkpoints that arrived inside an envelope against what
+    /// this zone witnessed before ([`audit::check_witness`]): a conflict means the other zone's
+    /// log was rewritten or truncated, and the document must be refused.
+    pub async fn check_peer_witness(&self, witness: &[audit::AuditCheckpoint]) -> Result<()> {
+        Ok(audit::check_witness(&self.conn, witness, audit::Zone::Online).await?)
+    }
+
+    /// Keep the online zone's checkpoints of an imported envelope as a witness of its log.
+    pub async fn store_peer_witness(
+        &self,
+        witness: &[audit::AuditCheckpoint],
+        envelope_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize> {
+        Ok(audit::store_witness(
+            &self.conn,
+            &self.sealer,
+            witness,
+            audit::Zone::Online,
+            envelope_id,
+            now,
+        )
+        .await?)
+    }
+
+    /// What a verification with this zone's own keys checks: MACs, and stored checkpoints
+    /// against the HSM's checkpoint key.
+    pub fn verify_options(&self) -> audit::VerifyOptions {
+        audit::VerifyOptions {
+            zone: Some(audit::Zone::Offline),
+            mac_key: Some(self.sealer.mac_key_arc()),
+            checkpoint_key: Some(self.sealer.checkpoint_public_key()),
+            witnesses: Vec::new(),
+            stored_checkpoints: true,
+        }
+    }
+
+    /// The newest checkpoint of the audit chain, if any.
+    pub async fn latest_checkpoint(&self) -> Result<Option<audit::AuditCheckpoint>> {
+        Ok(audit::latest_checkpoint(&self.conn, audit::Chain::AUDIT).await?)
     }
 }
 

@@ -13,7 +13,7 @@ use crate::entity::{
     auth_sessions, case_manager_changes, cases, key_shares, protocol_sessions, secure_elements,
     session_participants, signing_requests, users,
 };
-use crate::events::{enqueue, subjects};
+use crate::outbox::{enqueue, subjects};
 use crate::{new_id, CaseStatus, Db, Error, KeyShareStatus, Result, Role, SeStatus, UserStatus};
 
 /// The longest case, user or SE name we accept.
@@ -102,8 +102,8 @@ pub(crate) fn check_name(field: &str, value: &str) -> Result<()> {
 
 /// Appends an audit record inside `txn` (the caller's transaction: if this fails, the caller's
 /// change must not be committed).
-pub async fn record_audit<C: ConnectionTrait>(
-    txn: &C,
+pub async fn record_audit(
+    txn: &audit::Tx,
     now: DateTime<Utc>,
     actor: &str,
     action: &str,
@@ -162,8 +162,8 @@ async fn eligible_manager<C: ConnectionTrait>(
 /// still waits for a key and that neither the key nor the address is bound elsewhere, writes the
 /// key to the case (ACTIVE) and to its three current key-share rows, and appends
 /// `case.keygen_completed`. The caller has checked the inputs are not empty.
-pub(crate) async fn bind_key<C: ConnectionTrait>(
-    txn: &C,
+pub(crate) async fn bind_key(
+    txn: &audit::Tx,
     case_id: &str,
     public_key: &str,
     address: &str,
@@ -237,7 +237,7 @@ impl Db {
         if new.password_hash.is_empty() {
             return Err(invalid("password_hash", "must not be empty"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let taken = users::Entity::find()
             .filter(users::Column::Username.eq(new.username.as_str()))
             .count(&txn)
@@ -285,7 +285,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = users::Entity::find_by_id(user_id.to_owned())
             .one(&txn)
             .await?
@@ -339,7 +339,7 @@ impl Db {
         if new.identity_public_key.is_empty() {
             return Err(invalid("identity_public_key", "must not be empty"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let taken = secure_elements::Entity::find()
             .filter(secure_elements::Column::Serial.eq(new.serial.as_str()))
             .count(&txn)
@@ -387,7 +387,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<secure_elements::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let se = secure_elements::Entity::find_by_id(se_id.to_owned())
             .one(&txn)
             .await?
@@ -443,7 +443,7 @@ impl Db {
                 }
             }
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         if users::Entity::find_by_id(actor.to_owned())
             .one(&txn)
             .await?
@@ -590,7 +590,7 @@ impl Db {
                 "the PIN must be reset by a security officer, not by the new manager",
             ));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = find_case(&txn, &change.case_id).await?;
         match case.status {
             CaseStatus::Archived => {
@@ -734,7 +734,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = find_case(&txn, case_id).await?;
         if case.status == CaseStatus::Archived {
             return Err(Error::Conflict(format!(
@@ -774,7 +774,7 @@ impl Db {
     /// history must stay — archive instead).
     /// Removes its key-share bindings, manager changes and keygen sessions with it.
     pub async fn delete_case(&self, case_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = find_case(&txn, case_id).await?;
         let generated = key_shares::Entity::find()
             .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
@@ -865,7 +865,7 @@ impl Db {
     ) -> Result<cases::Model> {
         check_name("public_key", public_key)?;
         check_name("address", address)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = bind_key(&txn, case_id, public_key, address, actor, now).await?;
         txn.commit().await?;
         Ok(case)

@@ -22,7 +22,7 @@ use crate::entity::{
     balance_attestations, cases, key_shares, protocol_sessions, session_participants,
     session_requests, signatures, signing_requests,
 };
-use crate::events::{enqueue, subjects};
+use crate::outbox::{enqueue, subjects};
 use crate::ops::{check_name, find_case, invalid, record_audit};
 use crate::{
     new_id, CaseStatus, Db, Error, KeyShareStatus, ParticipantStatus, Result, SessionKind,
@@ -331,7 +331,7 @@ impl Db {
             }
         }
         let earliest = requests.iter().map(|r| r.expires_at).min().unwrap_or(now);
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let ids: Vec<&str> = requests.iter().map(|r| r.request_id.as_str()).collect();
         let seen = signing_requests::Entity::find()
             .filter(signing_requests::Column::RequestId.is_in(ids.iter().copied()))
@@ -592,7 +592,7 @@ impl Db {
         if !(0..=1).contains(&new.v) {
             return Err(invalid("v", "must be the y-parity, 0 or 1"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let request = find_request(&txn, &new.signing_request_id).await?;
         let session = find_session(&txn, &new.session_id).await?;
         let linked = session_requests::Entity::find_by_id((session.id.clone(), request.id.clone()))
@@ -705,7 +705,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<signing_requests::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let request = find_request(&txn, signing_request_id).await?;
         if !matches!(
             request.status,
@@ -740,7 +740,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = find_case(&txn, case_id).await?;
         if case.status != CaseStatus::Active {
             return Err(Error::Conflict(format!(
@@ -774,7 +774,7 @@ impl Db {
     ) -> Result<balance_attestations::Model> {
         check_name("envelope_id", &new.envelope_id)?;
         check_name("address", &new.address)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let seen = balance_attestations::Entity::find()
             .filter(balance_attestations::Column::EnvelopeId.eq(new.envelope_id.as_str()))
             .count(&txn)
@@ -838,7 +838,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
         check_name("reason", reason)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let case = find_case(&txn, case_id).await?;
         if case.status != CaseStatus::Active {
             return Err(Error::Conflict(format!(
@@ -893,7 +893,7 @@ impl Db {
             .await?;
         let mut expired = Vec::with_capacity(due.len());
         for candidate in due {
-            let txn = audit::begin_write(self.conn()).await?;
+            let txn = self.begin_write().await?;
             // Re-read inside the write transaction: the session may have finished meanwhile.
             let session = find_session(&txn, &candidate.id).await?;
             if !matches!(

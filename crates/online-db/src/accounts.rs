@@ -144,7 +144,7 @@ impl Db {
         }
         let chain_id = to_i64("chain_id", new.chain_id)?;
         let address = new.address.to_checksum();
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         find_user(&txn, actor).await?;
         if let Some(existing) = accounts::Entity::find()
             .filter(accounts::Column::Address.eq(address.as_str()))
@@ -247,7 +247,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<account_permissions::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         let user = find_user(&txn, user_id).await?;
         if user.role != Role::Trader || user.status != UserStatus::Active {
@@ -291,7 +291,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         let deleted =
             account_permissions::Entity::delete_by_id((account.id.clone(), user_id.to_owned()))
@@ -332,7 +332,7 @@ impl Db {
             ));
         }
         let asset = policy.asset.as_text();
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         if let Asset::Token(token) = policy.asset {
             token_on_chain(&txn, account.chain_id, &token).await?;
@@ -407,7 +407,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<destination_allowlist::Model> {
         check_text("label", label)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         let to = address.to_checksum();
         let exists = destination_allowlist::Entity::find()
@@ -452,7 +452,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         let to = address.to_checksum();
         let deleted = destination_allowlist::Entity::delete_many()
@@ -507,7 +507,7 @@ impl Db {
         }
         let chain_id = to_i64("chain_id", new.chain_id)?;
         let address = new.address.to_checksum();
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let clash = tokens::Entity::find()
             .filter(tokens::Column::ChainId.eq(chain_id))
             .filter(
@@ -563,7 +563,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<audit::Record> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, &query.account_id).await?;
         let balances = query.balances_json();
         let rec = record_operation(
@@ -595,7 +595,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<audit::Record> {
         check_text("attestation_id", attestation_id)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let account = find_account(&txn, account_id).await?;
         let balances = query.balances_json();
         let rec = record_operation(

@@ -13,14 +13,16 @@
 //! request leaves no row and no record behind.
 //!
 //! [`Db::connect`] takes `sqlite://path?mode=rwc` (the embedded default; WAL, foreign keys on,
-//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations.
+//! a busy timeout so concurrent writers wait) or a `postgres://` URL, and runs the migrations,
+//! and the zone's [`audit::Sealer`] ([`sealer`]): every write transaction ([`Db::begin_write`])
+//! carries it, so every log record and outbox event is MACed by the online token's HSM key.
 //! Time is always a parameter (`now`); ids are UUIDv7 derived from it. Addresses and amounts
 //! come in as `contracts` types (parsed, checksummed text in the database); stored values are
 //! parsed back with the typed accessors of [`model`].
 
 mod accounts;
 pub mod entity;
-mod events;
+mod outbox;
 mod logs;
 pub mod model;
 mod transfers;
@@ -32,7 +34,7 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
 pub use contracts::{Amount, EthAddress};
 pub use entity::enums::{Role, TransferStatus, UserStatus};
-pub use events::{claim, routing_keys, unclaim, EXCHANGE, PROCESSED_TABLE};
+pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use transfers::{Confirmation, NewTransfer, SignatureImport, DAILY_WINDOW};
@@ -130,23 +132,95 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Clone, Debug)]
 pub struct Db {
     conn: DatabaseConnection,
+    sealer: audit::Sealer,
+}
+
+/// The online zone's chains: the operation log and the transaction log.
+pub const CHAINS: [audit::Chain; 2] = [audit::Chain::OPERATION, audit::Chain::TRANSACTION];
+
+/// The online zone's audit sealer: the online token's audit MAC key and audit-checkpoint key,
+/// with the given checkpoint policy.
+pub fn sealer(hsm: &hsm::OnlineHsm, policy: audit::CheckpointPolicy) -> audit::Sealer {
+    audit::Sealer::new(
+        audit::Zone::Online,
+        std::sync::Arc::new(hsm.audit_mac_key()),
+        std::sync::Arc::new(hsm.checkpoint_signer()),
+    )
+    .with_policy(policy)
 }
 
 impl Db {
-    /// Open the database at `url` and bring its schema up to date.
-    pub async fn connect(url: &str) -> Result<Db> {
+    /// Open the database at `url`, bring its schema up to date, and seal every write with
+    /// `sealer`.
+    pub async fn connect(url: &str, sealer: audit::Sealer) -> Result<Db> {
         let conn = migration_kit::open::<migrations_online::Migrator>(url)
             .await
             .map_err(|e| match e {
                 migration_kit::OpenError::Connect(e) => Error::Connect(e),
                 migration_kit::OpenError::Migrate(e) => Error::Migrate(e),
             })?;
-        Ok(Db { conn })
+        Ok(Db { conn, sealer })
     }
 
     /// The underlying connection, for reads the repository does not cover (and for tests).
     pub fn conn(&self) -> &DatabaseConnection {
         &self.conn
+    }
+
+    /// The zone's audit sealer.
+    pub fn sealer(&self) -> &audit::Sealer {
+        &self.sealer
+    }
+
+    /// Start a write transaction sealed by the zone's token ([`audit::begin_write`]).
+    pub async fn begin_write(&self) -> Result<audit::Tx> {
+        Ok(audit::begin_write(&self.conn, &self.sealer).await?)
+    }
+
+    /// The witness an export carries: a checkpoint of each of this zone's chains at its head,
+    /// signed by the HSM (or the stored one, if the head has not moved since).
+    pub async fn export_witness(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<audit::AuditCheckpoint>> {
+        Ok(audit::export_witness(&self.conn, &self.sealer, &crate::CHAINS, now).await?)
+    }
+
+    /// Check the offline zone's checkpoints that arrived inside an envelope against what
+    /// this zone witnessed before ([`audit::check_witness`]): a conflict means the other zone's
+    /// log was rewritten or truncated, and the document must be refused.
+    pub async fn check_peer_witness(&self, witness: &[audit::AuditCheckpoint]) -> Result<()> {
+        Ok(audit::check_witness(&self.conn, witness, audit::Zone::Offline).await?)
+    }
+
+    /// Keep the offline zone's checkpoints of an imported envelope as a witness of its log.
+    pub async fn store_peer_witness(
+        &self,
+        witness: &[audit::AuditCheckpoint],
+        envelope_id: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<usize> {
+        Ok(audit::store_witness(
+            &self.conn,
+            &self.sealer,
+            witness,
+            audit::Zone::Offline,
+            envelope_id,
+            now,
+        )
+        .await?)
+    }
+
+    /// What a verification with this zone's own keys checks: MACs, and stored checkpoints
+    /// against the token's checkpoint key.
+    pub fn verify_options(&self) -> audit::VerifyOptions {
+        audit::VerifyOptions {
+            zone: Some(audit::Zone::Online),
+            mac_key: Some(self.sealer.mac_key_arc()),
+            checkpoint_key: Some(self.sealer.checkpoint_public_key()),
+            witnesses: Vec::new(),
+            stored_checkpoints: true,
+        }
     }
 }
 

@@ -7,15 +7,14 @@
 use audit::{details_field, Chain, Filter};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Condition, ExprTrait, Query};
-use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 
 use crate::{Db, Result};
 
 /// Append a record to the operation log inside `txn` (the caller's transaction: if this fails,
 /// the caller's change must not be committed).
-pub async fn record_operation<C: ConnectionTrait>(
-    txn: &C,
+pub async fn record_operation(
+    txn: &audit::Tx,
     now: DateTime<Utc>,
     actor: &str,
     action: &str,
@@ -27,8 +26,8 @@ pub async fn record_operation<C: ConnectionTrait>(
 
 /// Append a record to the transaction log inside `txn` (same contract as
 /// [`record_operation`]).
-pub async fn record_transaction<C: ConnectionTrait>(
-    txn: &C,
+pub async fn record_transaction(
+    txn: &audit::Tx,
     now: DateTime<Utc>,
     actor: &str,
     action: &str,
@@ -38,8 +37,8 @@ pub async fn record_transaction<C: ConnectionTrait>(
     record(txn, Chain::TRANSACTION, now, actor, action, object, details).await
 }
 
-async fn record<C: ConnectionTrait>(
-    txn: &C,
+async fn record(
+    txn: &audit::Tx,
     chain: Chain,
     now: DateTime<Utc>,
     actor: &str,
@@ -87,9 +86,9 @@ pub struct LogFilter {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogsReport {
     /// The operation log.
-    pub operation: audit::VerifyReport,
+    pub operation: audit::SealedReport,
     /// The transaction log.
-    pub transaction: audit::VerifyReport,
+    pub transaction: audit::SealedReport,
 }
 
 impl LogsReport {
@@ -139,11 +138,25 @@ impl Db {
         Ok(audit::query_in_where(self.conn(), chain, base, extra).await?)
     }
 
-    /// Verify both chains from the first record to the last.
+    /// Verify both chains from the first record to the last: hashes, every record's MAC (with
+    /// the token) and the checkpoints stored in the database (against the token's checkpoint
+    /// key).
     pub async fn verify_logs(&self) -> Result<LogsReport> {
+        let options = self.verify_options();
         Ok(LogsReport {
-            operation: audit::verify_chain(self.conn(), Chain::OPERATION).await?,
-            transaction: audit::verify_chain(self.conn(), Chain::TRANSACTION).await?,
+            operation: audit::verify_sealed(self.conn(), Chain::OPERATION, &options).await?,
+            transaction: audit::verify_sealed(self.conn(), Chain::TRANSACTION, &options).await?,
         })
+    }
+
+    /// The newest checkpoint of each log (operation, transaction), if any.
+    pub async fn latest_checkpoints(&self) -> Result<Vec<audit::AuditCheckpoint>> {
+        let mut out = Vec::new();
+        for chain in crate::CHAINS {
+            if let Some(c) = audit::latest_checkpoint(self.conn(), chain).await? {
+                out.push(c);
+            }
+        }
+        Ok(out)
     }
 }

@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::accounts::{find_account, granted, token_on_chain};
 use crate::entity::{accounts, destination_allowlist, imported_responses, policies, transfers};
-use crate::events::{enqueue, routing_keys};
+use crate::outbox::{enqueue, routing_keys};
 use crate::logs::{record_operation, record_transaction};
 use crate::model::stored_amount;
 use crate::users::active_trader;
@@ -213,7 +213,7 @@ impl Db {
         }
         let nonce = to_i64("nonce", new.nonce)?;
         let gas_limit = to_i64("gas_limit", new.gas_limit)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let mut find = accounts::Entity::find_by_id(new.account_id.clone());
         if txn.get_database_backend() == DbBackend::Postgres {
             // Serialise transfers from one account so two concurrent ones cannot both fit
@@ -337,7 +337,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         if t.status != TransferStatus::Draft {
             return Err(Error::Conflict(format!(
@@ -395,7 +395,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
         check_text("request_id", request_id)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         check_transition(&t, TransferStatus::Exported)?;
         let asset = t.asset.clone();
@@ -477,7 +477,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
         check_text("envelope_id", envelope_id)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         if t.status != TransferStatus::Exported {
             return Err(Error::Conflict(format!(
@@ -522,7 +522,7 @@ impl Db {
         check_text("request_id", &import.request_id)?;
         let decoded = eth::decode_signed(&import.signed_tx)
             .map_err(|e| invalid("signed_tx", e.to_string()))?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let seen = imported_responses::Entity::find()
             .filter(imported_responses::Column::ResponseId.eq(import.response_id.as_str()))
             .count(&txn)
@@ -633,7 +633,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         check_transition(&t, TransferStatus::Broadcast)?;
         let from = t.status;
@@ -697,7 +697,7 @@ impl Db {
         check_text("block_hash", &seen.block_hash)?;
         let block_number = to_i64("block_number", seen.block_number)?;
         let confirmations = to_i64("confirmations", seen.confirmations)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         if finalise {
             check_transition(&t, TransferStatus::Confirmed)?;
@@ -758,7 +758,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
         check_text("reason", reason)?;
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         check_transition(&t, TransferStatus::Failed)?;
         let from = t.status;

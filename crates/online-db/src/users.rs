@@ -179,7 +179,7 @@ impl Db {
         if new.password_hash.is_empty() {
             return Err(invalid("password_hash", "must not be empty"));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let taken = users::Entity::find()
             .filter(users::Column::Username.eq(new.username.as_str()))
             .count(&txn)
@@ -226,7 +226,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = find_user(&txn, user_id).await?;
         let from = user.role;
         if from == role {
@@ -261,7 +261,7 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = find_user(&txn, user_id).await?;
         let from = user.status;
         if from == status {
@@ -302,7 +302,7 @@ impl Db {
         session: NewSession,
         now: DateTime<Utc>,
     ) -> Result<auth_sessions::Model> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = find_user(&txn, user_id).await?;
         if user.status != UserStatus::Active {
             return Err(Error::Forbidden(format!(
@@ -369,7 +369,7 @@ impl Db {
                 "needs at least one failure and a positive duration",
             ));
         }
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let user = users::Entity::find()
             .filter(users::Column::Username.eq(username))
             .one(&txn)
@@ -433,7 +433,7 @@ impl Db {
 
     /// End a session (logout). Operation log: `auth.logout`.
     pub async fn logout(&self, session_id: &str, user_id: &str, now: DateTime<Utc>) -> Result<()> {
-        let txn = audit::begin_write(self.conn()).await?;
+        let txn = self.begin_write().await?;
         let revoked = auth_sessions::Entity::update_many()
             .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
             .filter(auth_sessions::Column::Id.eq(session_id))

@@ -536,6 +536,39 @@ impl Session {
         Ok(self.inner.generate_key(&Mechanism::AesKeyGen, &template)?)
     }
 
+    /// Generate a 256-bit generic secret key for HMAC-SHA256 (`CKM_GENERIC_SECRET_KEY_GEN`)
+    /// that never leaves the token: sensitive, non-extractable, usable only to sign and verify
+    /// MACs.
+    pub fn generate_hmac_key(&self, label: &str) -> Result<ObjectHandle> {
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::KeyType(KeyType::GENERIC_SECRET),
+            Attribute::ValueLen(32.into()),
+            Attribute::Token(true),
+            Attribute::Private(true),
+            Attribute::Sensitive(true),
+            Attribute::Extractable(false),
+            Attribute::Sign(true),
+            Attribute::Verify(true),
+            Attribute::Encrypt(false),
+            Attribute::Decrypt(false),
+            Attribute::Derive(false),
+            Attribute::Wrap(false),
+            Attribute::Unwrap(false),
+            Attribute::Label(label.as_bytes().to_vec()),
+        ];
+        Ok(self
+            .inner
+            .generate_key(&Mechanism::GenericSecretKeyGen, &template)?)
+    }
+
+    /// HMAC-SHA256 of `data` under a token key (`CKM_SHA256_HMAC`).
+    pub fn hmac_sha256(&self, key: ObjectHandle, data: &[u8]) -> Result<[u8; 32]> {
+        let raw = self.inner.sign(&Mechanism::Sha256Hmac, key, data)?;
+        raw.try_into()
+            .map_err(|_| Error::MissingAttribute("a 32-byte HMAC-SHA256 tag".to_owned()))
+    }
+
     /// AES-GCM encrypt on the token; returns ciphertext ‖ 16-byte tag.
     pub fn aes_gcm_encrypt(
         &self,

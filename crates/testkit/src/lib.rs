@@ -16,6 +16,8 @@ pub mod db;
 #[cfg(feature = "envelopes")]
 pub mod envelopes;
 pub mod fixtures;
+#[cfg(feature = "hsm")]
+pub mod hsm;
 pub mod nats;
 pub mod pcsc;
 pub mod rabbitmq;

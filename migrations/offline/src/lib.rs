@@ -13,6 +13,7 @@
 mod m0007_processed;
 mod m0008_signing_sessions;
 mod m0009_coordination;
+mod m0010_keyed_audit;
 mod schema;
 mod steps;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_processed::M0007Processed),
             Box::new(m0008_signing_sessions::M0008SigningSessions),
             Box::new(m0009_coordination::M0009Coordination),
+            Box::new(m0010_keyed_audit::M0010KeyedAudit),
         ]
     }
 }

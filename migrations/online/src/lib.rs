@@ -15,6 +15,7 @@
 //! created by step `m0006_logs` with [`audit::migration::create_chain`]. There is no
 //! `audit_log` table in this zone.
 
+mod m0007_keyed_logs;
 mod schema;
 mod steps;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0004Transfers),
             Box::new(steps::M0005Outbox),
             Box::new(steps::M0006Logs),
+            Box::new(m0007_keyed_logs::M0007KeyedLogs),
         ]
     }
 }

@@ -1,5 +1,5 @@
-//! The bus ports of `mq` implemented over the online database: [`DbOutbox`] reads and marks the
-//! `outbox` table for the relay, [`DbProcessed`] claims message ids in `processed_messages`.
+//! The bus ports of `events` implemented over the online database: [`DbOutbox`] reads and marks
+//! the `outbox` table for the relay, [`DbProcessed`] claims message ids in `processed_messages`.
 //! They are newtypes over [`online_db::Db`] because neither the traits nor the type are ours
 //! (the orphan rule).
 
@@ -8,46 +8,50 @@ use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
 
-use mq::{Clock, OutboxEntry};
+use events::{Clock, OutboxEntry, StoreError};
 use online_db::Db;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DatabaseTransaction};
+use sea_orm::ConnectionTrait;
 
 /// The relay's view of the online outbox table.
 #[derive(Clone, Debug)]
 pub struct DbOutbox(pub Db);
 
 #[async_trait::async_trait]
-impl mq::Outbox for DbOutbox {
-    async fn pending(&self, limit: usize) -> mq::Result<Vec<OutboxEntry>> {
+impl events::Outbox for DbOutbox {
+    async fn pending(&self, limit: usize) -> Result<Vec<OutboxEntry>, StoreError> {
         let limit = u64::try_from(limit).unwrap_or(u64::MAX);
         let rows = self
             .0
             .outbox_pending(limit)
             .await
-            .map_err(mq::Error::store)?;
+            .map_err(StoreError::new)?;
+        let header = |headers: &serde_json::Value, name: &str, default: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.as_str())
+                .unwrap_or(default)
+                .to_owned()
+        };
         Ok(rows
             .into_iter()
             .map(|row| OutboxEntry {
-                content_type: row
-                    .headers
-                    .get("content-type")
-                    .and_then(|v| v.as_str())
-                    .unwrap_or(mq::content_types::JSON)
-                    .to_owned(),
-                routing_key: row.routing_key,
+                content_type: header(&row.headers, "content-type", online_db::CONTENT_TYPE),
+                schema: header(&row.headers, "custody-schema", online_db::WORK_SCHEMA),
+                topic: row.routing_key,
                 id: row.id,
                 message_id: row.msg_id,
                 payload: row.payload,
+                mac: row.mac,
             })
             .collect())
     }
 
-    async fn mark_published(&self, id: &str, at: SystemTime) -> mq::Result<()> {
+    async fn mark_published(&self, id: &str, at: SystemTime) -> Result<(), StoreError> {
         self.0
             .outbox_mark_published(id, DateTime::<Utc>::from(at))
             .await
-            .map_err(mq::Error::store)
+            .map_err(StoreError::new)
     }
 }
 
@@ -73,7 +77,7 @@ impl DbProcessed {
 
     /// Whether `consumer` committed a claim of `message_id` before (a read, outside any unit
     /// of work: a redelivery of handled work is then acked without touching the chain).
-    pub async fn is_claimed(&self, consumer: &str, message_id: &str) -> mq::Result<bool> {
+    pub async fn is_claimed(&self, consumer: &str, message_id: &str) -> Result<bool, StoreError> {
         let mut select = Query::select();
         select
             .expr(Expr::col("msg_id"))
@@ -85,39 +89,37 @@ impl DbProcessed {
             .conn()
             .query_one(&select)
             .await
-            .map_err(mq::Error::store)?;
+            .map_err(StoreError::new)?;
         Ok(row.is_some())
     }
 }
 
 #[async_trait::async_trait]
-impl mq::Processed for DbProcessed {
-    type Tx = DatabaseTransaction;
+impl events::Processed for DbProcessed {
+    type Tx = audit::Tx;
 
-    async fn begin(&self) -> mq::Result<DatabaseTransaction> {
-        audit::begin_write(self.db.conn())
-            .await
-            .map_err(mq::Error::store)
+    async fn begin(&self) -> Result<audit::Tx, StoreError> {
+        self.db.begin_write().await.map_err(StoreError::new)
     }
 
     async fn claim(
         &self,
-        tx: &mut DatabaseTransaction,
+        tx: &mut audit::Tx,
         consumer: &str,
         message_id: &str,
-    ) -> mq::Result<bool> {
+    ) -> Result<bool, StoreError> {
         let now = DateTime::<Utc>::from(self.clock.now());
         online_db::claim(&*tx, consumer, message_id, now)
             .await
-            .map_err(mq::Error::store)
+            .map_err(StoreError::new)
     }
 
-    async fn commit(&self, tx: DatabaseTransaction) -> mq::Result<()> {
-        tx.commit().await.map_err(mq::Error::store)
+    async fn commit(&self, tx: audit::Tx) -> Result<(), StoreError> {
+        tx.commit().await.map_err(StoreError::new)
     }
 
-    async fn rollback(&self, tx: DatabaseTransaction) -> mq::Result<()> {
-        tx.rollback().await.map_err(mq::Error::store)
+    async fn rollback(&self, tx: audit::Tx) -> Result<(), StoreError> {
+        tx.rollback().await.map_err(StoreError::new)
     }
 }
 

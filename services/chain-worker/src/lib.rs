@@ -5,7 +5,7 @@
 //! and to RabbitMQ, declares the topology of `contracts::subjects::online`, and then runs until
 //! `shutdown` completes:
 //!
-//! - the **outbox relay** ([`mq::run_relay`] over [`DbOutbox`]): events that `online_db`
+//! - the **outbox relay** ([`events::run_relay`] over [`DbOutbox`]): events that `online_db`
 //!   committed with a change (a signature attached → `broadcast`; a broadcast recorded →
 //!   `track`) reach the exchange only from the outbox, so a broker that is down delays work
 //!   and loses none;
@@ -27,6 +27,11 @@
 //! committed, and a redelivery of a claimed message is acked at once. The claim cannot share
 //! the effect's transaction because `online_db`'s operations open their own; the state check
 //! is what makes the gap harmless.
+//!
+//! Both consumers act only on messages that this zone's outbox produced: the MAC that the
+//! online token made when the message was written must verify with the same token key
+//! (`events::EventVerifier`). A message published by hand on a routing key is dead-lettered with
+//! its reason, logged and counted, and changes nothing.
 
 mod adapters;
 mod work;
@@ -36,7 +41,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use contracts::subjects::online;
-use mq::{Clock, ConsumerSpec, Mq, MqOptions, RelayConfig, Topology};
+use events::{Clock, RelayConfig};
+use mq::{ConsumerContext, ConsumerSpec, Mq, MqOptions, MqPublisher, Topology};
 use online_db::Db;
 
 pub use adapters::{DbOutbox, DbProcessed};
@@ -52,6 +58,9 @@ pub const TRACK_CONSUMER: &str = "chain-worker.track";
 pub struct Config {
     /// The online database: `sqlite://path?mode=rwc` or `postgres://…`.
     pub db_url: String,
+    /// The online token's audit keys: the worker's log records and events are MACed with them,
+    /// and every message it consumes must carry the same key's MAC.
+    pub sealer: audit::Sealer,
     /// RabbitMQ: `amqp://user:password@host:port/vhost`.
     pub amqp_url: String,
     /// The Ethereum node's JSON-RPC URL (http or https; may carry an API key).
@@ -77,12 +86,14 @@ impl Config {
     /// A configuration with 12 confirmations, a 2 s poll, 3 re-sends and 4 trackers.
     pub fn new(
         db_url: impl Into<String>,
+        sealer: audit::Sealer,
         amqp_url: impl Into<String>,
         rpc_url: impl Into<String>,
         chain_id: u64,
     ) -> Config {
         Config {
             db_url: db_url.into(),
+            sealer,
             amqp_url: amqp_url.into(),
             rpc_url: rpc_url.into(),
             chain_id,
@@ -147,7 +158,7 @@ pub fn topology() -> Topology {
 
 /// Run the relay and the consumers on the system clock until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<()> {
-    run_with_clock(config, Arc::new(mq::SystemClock), shutdown).await
+    run_with_clock(config, Arc::new(events::SystemClock), shutdown).await
 }
 
 /// [`run`] with an injected clock (every log record and outbox time is read from it).
@@ -161,7 +172,8 @@ pub async fn run_with_clock(
             "confirmations must be at least 1 (the block that includes the transaction)".into(),
         ));
     }
-    let db = Db::connect(&config.db_url).await?;
+    let db = Db::connect(&config.db_url, config.sealer.clone()).await?;
+    let context = ConsumerContext::new(events::EventVerifier::new(config.sealer.mac_key_arc()));
     let chain = chain::Chain::connect(&config.rpc_url, config.chain_id).await?;
     let mq = Mq::connect(
         &config.amqp_url,
@@ -187,21 +199,34 @@ pub async fn run_with_clock(
     };
     let relay_config = RelayConfig {
         poll_interval: Duration::from_millis(200),
-        ..RelayConfig::new(online::EXCHANGE)
+        ..RelayConfig::default()
     };
-    let broadcast_spec = ConsumerSpec::new(online::BROADCAST_QUEUE, BROADCAST_CONSUMER);
+    let publisher = MqPublisher {
+        mq: mq.clone(),
+        exchange: online::EXCHANGE.to_owned(),
+    };
+    let broadcast_spec = ConsumerSpec::new(
+        online::BROADCAST_QUEUE,
+        BROADCAST_CONSUMER,
+        online::DEAD_LETTER_EXCHANGE,
+    );
     let track_spec = ConsumerSpec {
         // One message at a time per tracker: a tracked transaction holds its delivery until it
         // is final, and the others wait for a free tracker rather than in a busy consumer.
         prefetch: 1,
-        ..ConsumerSpec::new(online::TRACK_QUEUE, TRACK_CONSUMER)
+        ..ConsumerSpec::new(
+            online::TRACK_QUEUE,
+            TRACK_CONSUMER,
+            online::DEAD_LETTER_EXCHANGE,
+        )
     };
+    let ctx = &context;
     let trackers = (0..config.trackers.max(1))
-        .map(|_| mq::consume(&mq, &track_spec, |d| worker.on_track(d), stopped()));
+        .map(|_| mq::consume(&mq, &track_spec, ctx, |d| worker.on_track(d), stopped()));
     let (_, _, broadcast, tracked, ()) = tokio::join!(
         keep_topology(&mq, &topology, config.redeclare_interval, stopped()),
-        mq::run_relay(&mq, &outbox, clock.as_ref(), &relay_config, stopped()),
-        mq::consume(&mq, &broadcast_spec, |d| worker.on_broadcast(d), stopped()),
+        events::run_relay(&publisher, &outbox, clock.as_ref(), &relay_config, stopped()),
+        mq::consume(&mq, &broadcast_spec, ctx, |d| worker.on_broadcast(d), stopped()),
         futures::future::join_all(trackers),
         async {
             shutdown.await;

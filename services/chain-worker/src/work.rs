@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use chain::{Chain, Inclusion, Rejection, TxHash, TxStatus};
 use chrono::{DateTime, Utc};
-use mq::{Clock, Delivery, HandlerError};
+use events::{Clock, Delivery, HandlerError};
 use online_db::entity::transfers;
 use online_db::{Confirmation, Db, TransferStatus};
-use sea_orm::DatabaseTransaction;
+
 use serde::Deserialize;
 
 use crate::adapters::DbProcessed;
@@ -117,7 +117,7 @@ impl Worker {
         {
             return Ok(());
         }
-        let work = Work::parse(&delivery.body)?;
+        let work = Work::parse(&delivery.payload)?;
         self.broadcast(&work).await?;
         self.claim(BROADCAST_CONSUMER, &delivery).await
     }
@@ -132,18 +132,18 @@ impl Worker {
         {
             return Ok(());
         }
-        let work = Work::parse(&delivery.body)?;
+        let work = Work::parse(&delivery.payload)?;
         self.track(&work).await?;
         self.claim(TRACK_CONSUMER, &delivery).await
     }
 
     /// Commit the claim of a handled message (its effect committed already).
     async fn claim(&self, consumer: &str, delivery: &Delivery) -> Result<(), HandlerError> {
-        mq::handle_once(
+        events::handle_once(
             &self.processed,
             consumer,
             delivery,
-            async |_: &mut DatabaseTransaction| Ok(()),
+            async |_: &mut audit::Tx| Ok(()),
         )
         .await
         .map(drop)

@@ -55,6 +55,9 @@ pub use live::Timeouts;
 pub struct Config {
     /// `sqlite://path?mode=rwc` or `postgres://…`.
     pub db_url: String,
+    /// How often the HSM checkpoints the audit log (the coordinator's records are sealed by
+    /// the HSM it opens).
+    pub checkpoint_policy: audit::CheckpointPolicy,
     /// `nats://host:port`.
     pub nats_url: String,
     /// The NATS user, its password file and the server's CA (none: no credentials).
@@ -99,7 +102,6 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
         name: "custody-coordinator".to_owned(),
         ..bus::BusOptions::default()
     })?;
-    let db = Db::connect(&config.db_url).await?;
     let (module, label, pin) = (
         config.hsm_module.clone(),
         config.hsm_token_label.clone(),
@@ -115,6 +117,11 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     })
     .await
     .map_err(|e| Error::Task(e.to_string()))??;
+    let db = Db::connect(
+        &config.db_url,
+        offline_db::sealer(&hsm, config.checkpoint_policy),
+    )
+    .await?;
     let bus = bus::Bus::connect(&config.nats_url, bus_options).await?;
     let coordinator = Coordinator::new(
         db,

@@ -45,11 +45,15 @@ pub struct ApiArgs {
 #[derive(clap::Subcommand)]
 pub enum AdminCommand {
     /// Create an administrator. The password is read from standard input (without echo on a
-    /// terminal), so it never appears in the shell history or the process list.
+    /// terminal), so it never appears in the shell history or the process list. The HSM seals
+    /// the audit record of the creation.
     Create {
         /// The offline database: a SQLite file path, or a sqlite:// or postgres:// URL.
         #[arg(long)]
         db: String,
+        /// The offline HSM (its audit MAC key seals the record).
+        #[command(flatten)]
+        hsm: HsmArgs,
         /// Login name.
         #[arg(long)]
         username: String,
@@ -95,6 +99,40 @@ pub enum AdminCommand {
     },
 }
 
+/// Where the offline HSM is: what every command that writes the audit log needs (its MAC key
+/// seals each record).
+#[derive(clap::Args, Clone, Debug)]
+pub struct HsmArgs {
+    /// PKCS#11 module of the HSM.
+    #[arg(long)]
+    hsm_module: PathBuf,
+    /// Label of the HSM token.
+    #[arg(long, default_value = "offline-hsm")]
+    hsm_token: String,
+    /// File holding the HSM user PIN.
+    #[arg(long)]
+    hsm_pin_file: PathBuf,
+}
+
+impl HsmArgs {
+    /// Open the HSM (a blocking PKCS#11 login, off the async threads).
+    pub async fn open(&self) -> anyhow::Result<hsm::Hsm> {
+        let pin = web::config::read_secret_file(&self.hsm_pin_file)?;
+        let module = self.hsm_module.clone();
+        let token = self.hsm_token.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::Hsm> {
+            let module = p11::Module::load(&module)?;
+            Ok(hsm::Hsm::open(
+                &module,
+                &hsm::TokenSelector::Label(token),
+                &pin,
+            )?)
+        })
+        .await?
+        .context("the offline HSM could not be opened")
+    }
+}
+
 /// The public keys of the offline HSM that other parties pin, one per line.
 fn print_hsm_keys(hsm: &hsm::Hsm) {
     let hex_of = |key: p256::PublicKey| hex::encode(p256::EncodedPoint::from(key).as_bytes());
@@ -108,7 +146,7 @@ fn print_hsm_keys(hsm: &hsm::Hsm) {
         hex_of(hsm.envelope_public_key())
     );
     println!(
-        "  audit key     (audit checkpoints):                      {}",
+        "  audit key     (audit checkpoints; audit verify --checkpoint-key): {}",
         hex_of(hsm.audit_public_key())
     );
 }
@@ -145,6 +183,13 @@ pub struct ReactorsArgs {
     /// Database: a SQLite file path, or a sqlite:// or postgres:// URL (the offline API's).
     #[arg(long)]
     db: String,
+    /// The offline HSM: its MAC key seals the reactors' audit records and events and verifies
+    /// every event they consume.
+    #[command(flatten)]
+    hsm: HsmArgs,
+    /// A checkpoint of the audit log every this many records.
+    #[arg(long, default_value_t = audit::CheckpointPolicy::default().every_records)]
+    checkpoint_every_records: u64,
     /// NATS server URL.
     #[arg(long, default_value = "nats://127.0.0.1:4222")]
     nats: String,
@@ -210,8 +255,14 @@ pub async fn shutdown_signal() {
 
 /// Runs the reactors and the outbox relay until Ctrl-C / SIGTERM.
 pub async fn run_reactors(args: ReactorsArgs) -> anyhow::Result<()> {
+    let hsm = args.hsm.open().await?;
+    let policy = audit::CheckpointPolicy {
+        every_records: args.checkpoint_every_records,
+        ..audit::CheckpointPolicy::default()
+    };
     let config = reactors::Config {
         db_url: offline_api::config::db_url(&args.db),
+        sealer: offline_db::sealer(&hsm, policy),
         nats_url: args.nats,
         nats_access: args
             .nats_access
@@ -260,13 +311,16 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
     match command {
         AdminCommand::Create {
             db,
+            hsm,
             username,
             display_name,
             phone,
         } => {
+            let hsm = hsm.open().await?;
             let password = read_password()?;
             let created = offline_api::create_admin(
                 &db,
+                offline_db::sealer(&hsm, audit::CheckpointPolicy::default()),
                 &username,
                 &display_name,
                 phone.as_deref(),
@@ -315,17 +369,13 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
             token,
             pin_file,
         } => {
-            let pin = web::config::read_secret_file(&pin_file)?;
-            let hsm = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::Hsm> {
-                let module = p11::Module::load(&module)?;
-                Ok(hsm::Hsm::open(
-                    &module,
-                    &hsm::TokenSelector::Label(token),
-                    &pin,
-                )?)
-            })
-            .await?
-            .context("the offline HSM could not be opened")?;
+            let hsm = HsmArgs {
+                hsm_module: module,
+                hsm_token: token,
+                hsm_pin_file: pin_file,
+            }
+            .open()
+            .await?;
             print_hsm_keys(&hsm);
             Ok(())
         }
@@ -408,6 +458,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
         .unwrap_or_else(|| "nats://127.0.0.1:4222".to_owned());
     let coordinator = coordinator::Config {
         db_url: config.db_url(),
+        checkpoint_policy: config.audit.policy(),
         nats_url: nats_url.clone(),
         nats_access: args.nats_access.overlay(config.nats_access.clone()),
         hsm_module: config.hsm.module.clone(),

@@ -1,7 +1,44 @@
 //! `custodyd chain-worker`: the online zone's broadcaster and tracker (RabbitMQ consumer of
 //! `broadcast` and `track` work, outbox relay, alloy against a JSON-RPC node).
 
+use std::path::PathBuf;
 use std::time::Duration;
+
+use anyhow::Context;
+
+/// Where the online zone's token is: what every command that writes the online logs needs (its
+/// MAC key seals each record and event; the worker also verifies the events it consumes).
+#[derive(clap::Args, Clone, Debug)]
+pub struct TokenArgs {
+    /// PKCS#11 module of the online token.
+    #[arg(long)]
+    export_key_module: PathBuf,
+    /// Label of the online token.
+    #[arg(long)]
+    export_key_token: String,
+    /// File holding the online token's user PIN.
+    #[arg(long)]
+    export_key_pin_file: PathBuf,
+}
+
+impl TokenArgs {
+    /// Open the token (a blocking PKCS#11 login, off the async threads).
+    pub async fn open(&self) -> anyhow::Result<hsm::OnlineHsm> {
+        let pin = web_pin(&self.export_key_pin_file)?;
+        let module = self.export_key_module.clone();
+        let token = self.export_key_token.clone();
+        tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::OnlineHsm> {
+            let module = p11::Module::load(&module)?;
+            Ok(hsm::OnlineHsm::open(
+                &module,
+                &hsm::TokenSelector::Label(token),
+                &pin,
+            )?)
+        })
+        .await?
+        .context("the online token could not be opened")
+    }
+}
 
 /// Options of `custodyd chain-worker`.
 #[derive(clap::Args)]
@@ -9,6 +46,13 @@ pub struct ChainWorkerArgs {
     /// The online database: a SQLite file path, or a sqlite:// or postgres:// URL.
     #[arg(long)]
     db: String,
+    /// The online token: its MAC key seals the worker's log records and events and verifies
+    /// every message it consumes.
+    #[command(flatten)]
+    token: TokenArgs,
+    /// A checkpoint of each log every this many records.
+    #[arg(long, default_value_t = audit::CheckpointPolicy::default().every_records)]
+    checkpoint_every_records: u64,
     /// RabbitMQ URL.
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     amqp: String,
@@ -28,8 +72,14 @@ pub struct ChainWorkerArgs {
 
 /// Runs the chain worker until Ctrl-C / SIGTERM.
 pub async fn run_chain_worker(args: ChainWorkerArgs) -> anyhow::Result<()> {
+    let token = args.token.open().await?;
+    let policy = audit::CheckpointPolicy {
+        every_records: args.checkpoint_every_records,
+        ..audit::CheckpointPolicy::default()
+    };
     let mut config = chain_worker::Config::new(
         offline_api::config::db_url(&args.db),
+        online_db::sealer(&token, policy),
         args.amqp,
         args.rpc_url,
         args.chain_id,
@@ -163,6 +213,9 @@ pub enum OnlineAdminCommand {
         /// The online database: a SQLite file path, or a sqlite:// or postgres:// URL.
         #[arg(long)]
         db: String,
+        /// The online token (its MAC key seals the record of the creation).
+        #[command(flatten)]
+        token: TokenArgs,
         /// Login name.
         #[arg(long)]
         username: String,
@@ -170,8 +223,10 @@ pub enum OnlineAdminCommand {
         #[arg(long)]
         display_name: String,
     },
-    /// Generate the export key on an initialised PKCS#11 token (once; an existing key is never
-    /// replaced) and print its public key for the offline zone to pin.
+    /// Generate the online zone's keys on an initialised PKCS#11 token (once; existing keys are
+    /// never replaced): the export key, the audit-checkpoint key and the audit MAC key; print
+    /// the public keys to pin (the export key in the offline zone, the checkpoint key for
+    /// auditors).
     ProvisionExportKey {
         /// PKCS#11 module.
         #[arg(long)]
@@ -187,17 +242,20 @@ pub enum OnlineAdminCommand {
 
 /// Runs an `online-admin` subcommand.
 pub async fn run_online_admin(command: OnlineAdminCommand) -> anyhow::Result<()> {
-    use anyhow::Context;
     match command {
         OnlineAdminCommand::Create {
             db,
+            token,
             username,
             display_name,
         } => {
+            let token = token.open().await?;
             let password = crate::offline_cmd::read_password()?;
-            let created = online_api::create_admin(&db, &username, &display_name, password)
-                .await
-                .context("the administrator was not created")?;
+            let sealer = online_db::sealer(&token, audit::CheckpointPolicy::default());
+            let created =
+                online_api::create_admin(&db, sealer, &username, &display_name, password)
+                    .await
+                    .context("the administrator was not created")?;
             println!(
                 "administrator {} created (id {})",
                 created.username, created.id
@@ -209,20 +267,22 @@ pub async fn run_online_admin(command: OnlineAdminCommand) -> anyhow::Result<()>
             token,
             pin_file,
         } => {
-            use channel::IdentitySigner;
             let pin = web_pin(&pin_file)?;
-            let key = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::ExportKey> {
+            let key = tokio::task::spawn_blocking(move || -> anyhow::Result<hsm::OnlineHsm> {
                 let module = p11::Module::load(&module)?;
-                Ok(hsm::ExportKey::provision(
+                Ok(hsm::OnlineHsm::provision(
                     &module,
                     &hsm::TokenSelector::Label(token),
                     &pin,
                 )?)
             })
             .await??;
-            let public = p256::EncodedPoint::from(key.public_key());
+            let hex_of =
+                |key: p256::PublicKey| hex::encode(p256::EncodedPoint::from(key).as_bytes());
             println!("export key generated; pin it in the offline zone (online_export_keys):");
-            println!("{}", hex::encode(public.as_bytes()));
+            println!("{}", hex_of(key.export_public_key()));
+            println!("audit-checkpoint key (audit verify --checkpoint-key):");
+            println!("{}", hex_of(key.checkpoint_public_key()));
             Ok(())
         }
     }

@@ -49,6 +49,22 @@ pub struct Summary {
     pub steps: Vec<StepTiming>,
     /// Whether the test-only fixture primes were used (never in the interactive demo).
     pub test_only_fixture_primes: bool,
+    /// Each zone's checkpoint directory, its files and the public key that verifies them.
+    pub audit_checkpoints: Vec<CheckpointSummary>,
+}
+
+/// One zone's audit checkpoints as the demo left them: verify with
+/// `custodyd audit verify --db <zone db> --checkpoints <dir> --checkpoint-key <key>`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct CheckpointSummary {
+    /// `offline` or `online`.
+    pub zone: String,
+    /// The checkpoint directory.
+    pub dir: String,
+    /// The zone's audit-checkpoint public key (hex SEC1).
+    pub checkpoint_key: String,
+    /// The checkpoint files.
+    pub files: Vec<String>,
 }
 
 /// One transfer as it went through both zones.

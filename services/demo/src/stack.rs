@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::Context;
-use channel::IdentitySigner;
 use secrecy::SecretString;
 use testkit::anvil::{Anvil, AnvilOptions};
 use testkit::nats::NatsServer;
@@ -77,6 +76,11 @@ pub struct Stack {
     pub hsm: hsm::Hsm,
     /// The online export key's public half.
     pub export_public: p256::PublicKey,
+    /// The online token's audit-checkpoint key (what an auditor pins for the online zone).
+    pub online_checkpoint_key: p256::PublicKey,
+    /// Where each zone's API writes its checkpoint files: `checkpoints/offline`,
+    /// `checkpoints/online` under the state directory.
+    pub checkpoint_dirs: [(audit::Zone, PathBuf); 2],
     /// nats-server (offline bus).
     pub nats: NatsServer,
     /// RabbitMQ (online bus).
@@ -146,14 +150,24 @@ impl Stack {
             "coordinator",
             unix_now() - 60,
         )?;
-        // The online export key, on its own token.
+        // The online zone's token: export key, audit-checkpoint key, audit MAC key.
         let export_token = softhsm.try_new_token("online-export")?;
-        let export_key = hsm::ExportKey::provision(
+        let online_token = hsm::OnlineHsm::provision(
             &module,
             &hsm::TokenSelector::Label(export_token.summary.label.clone()),
             &export_token.user_pin,
         )?;
-        let export_public = export_key.public_key();
+        let export_public = online_token.export_public_key();
+        let online_checkpoint_key = online_token.checkpoint_public_key();
+        let offline_sealer = offline_db::sealer(&hsm, audit::CheckpointPolicy::default());
+        let online_sealer = online_db::sealer(&online_token, audit::CheckpointPolicy::default());
+        let checkpoint_dirs = [
+            (audit::Zone::Offline, state_dir.join("checkpoints").join("offline")),
+            (audit::Zone::Online, state_dir.join("checkpoints").join("online")),
+        ];
+        let [(_, offline_checkpoints), (_, online_checkpoints)] = &checkpoint_dirs;
+        let offline_checkpoints = audit::CheckpointDir::open(offline_checkpoints.clone())?;
+        let online_checkpoints = audit::CheckpointDir::open(online_checkpoints.clone())?;
         // Three blank cards for the managers' SEs (enrolled in the story).
         let mut cards = Vec::new();
         for i in 0..3 {
@@ -178,8 +192,8 @@ impl Stack {
 
         let offline_url = sqlite_url(&state_dir.join("offline.sqlite"));
         let online_url = sqlite_url(&state_dir.join("online.sqlite"));
-        let offline_db = offline_db::Db::connect(&offline_url).await?;
-        let online_db = online_db::Db::connect(&online_url).await?;
+        let offline_db = offline_db::Db::connect(&offline_url, offline_sealer.clone()).await?;
+        let online_db = online_db::Db::connect(&online_url, online_sealer.clone()).await?;
 
         let mut tasks: Vec<(&'static str, Task)> = Vec::new();
         let web_root = opts.web_root.as_deref();
@@ -198,6 +212,7 @@ impl Stack {
         )
         .pin_online_key(export_public)
         .web_dir(offline_web)
+        .checkpoint_dir(Some(offline_checkpoints))
         .build();
         let offline_port = free_port()?;
         tasks.push((
@@ -214,6 +229,7 @@ impl Stack {
         ));
         let reactors_config = reactors::Config {
             db_url: offline_url.clone(),
+            sealer: offline_sealer,
             nats_url: nats.url(),
             nats_access: bus::NatsAccess::default(),
         };
@@ -249,13 +265,14 @@ impl Stack {
         let state = online_api::AppState::builder(
             online_db.clone(),
             chain.clone(),
-            Arc::new(export_key),
+            Arc::new(online_token.export_signer()),
             auth::PasswordHasher::new(auth::HashParams::default())?,
             Arc::new(online_api::SystemClock),
         )
         .pin_offline_key(hsm.envelope_public_key())
         .amqp(Some(rabbit.url()))
         .web_dir(online_web)
+        .checkpoint_dir(Some(online_checkpoints))
         .build();
         let online_port = free_port()?;
         tasks.push((
@@ -273,7 +290,13 @@ impl Stack {
         let worker_config = chain_worker::Config {
             confirmations: 2,
             poll_interval: Duration::from_millis(200),
-            ..chain_worker::Config::new(&online_url, rabbit.url(), anvil.url(), anvil.chain_id())
+            ..chain_worker::Config::new(
+                &online_url,
+                online_sealer,
+                rabbit.url(),
+                anvil.url(),
+                anvil.chain_id(),
+            )
         };
         tasks.push((
             "chain worker",
@@ -299,6 +322,8 @@ impl Stack {
             module,
             hsm,
             export_public,
+            online_checkpoint_key,
+            checkpoint_dirs,
             nats,
             rabbit,
             anvil,

@@ -256,9 +256,9 @@ pub async fn run_story(stack: &Stack, opts: &StoryOptions) -> anyhow::Result<Sum
     summary.transfers.extend(responses3);
     let _ = newcomer;
 
-    steps
+    summary.audit_checkpoints = steps
         .run(
-            "audit: the offline audit chain and the online operation and transaction chains verify",
+            "audit: both zones' chains verify against their checkpoint files (public keys only), the other zone's witness and the HSM MACs",
             verify_audit(stack),
         )
         .await?;
@@ -290,13 +290,21 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
     let pw = || SecretString::from(DEMO_PASSWORD.to_owned());
     let off = offline_api::create_admin(
         &stack.offline_db_url,
+        stack.offline_db.sealer().clone(),
         "admin",
         "Offline administrator",
         Some("+86 138 0000 0001"),
         pw(),
     )
     .await?;
-    online_api::create_admin(&stack.online_db_url, "admin", "Online administrator", pw()).await?;
+    online_api::create_admin(
+        &stack.online_db_url,
+        stack.online_db.sealer().clone(),
+        "admin",
+        "Online administrator",
+        pw(),
+    )
+    .await?;
     let off_admin = stack.offline.login("admin", DEMO_PASSWORD).await?;
     let on_admin = stack.online.login("admin", DEMO_PASSWORD).await?;
     say("offline and online administrators: admin");
@@ -1200,31 +1208,123 @@ async fn old_manager_refused(cx: &Ctx<'_>) -> anyhow::Result<()> {
     }
 }
 
-async fn verify_audit(stack: &Stack) -> anyhow::Result<()> {
-    for (zone, conn, chains) in [
-        (
-            "offline",
-            stack.offline_db.conn(),
-            vec![audit::Chain::AUDIT],
-        ),
-        (
-            "online",
-            stack.online_db.conn(),
-            vec![audit::Chain::OPERATION, audit::Chain::TRANSACTION],
-        ),
-    ] {
+/// The last step: both zones' chains verified the way an auditor would. A fresh checkpoint of
+/// every chain is signed and written to the zone's checkpoint directory, then each chain is
+/// verified three ways: with the zone's HSM (every record's MAC), against the checkpoint files
+/// with the zone's checkpoint public key only, and against the checkpoints the other zone keeps
+/// as a witness. Returns the checkpoint directories for the summary.
+async fn verify_audit(stack: &Stack) -> anyhow::Result<Vec<crate::CheckpointSummary>> {
+    use audit::{CheckpointDir, Witness, Zone};
+    let now = chrono::Utc::now();
+    let offline_key = stack.hsm.audit_public_key();
+    let online_key = stack.online_checkpoint_key;
+    let mut out = Vec::new();
+    for (zone, dir) in &stack.checkpoint_dirs {
+        let (db_conn, sealer, chains, key, peer) = match zone {
+            Zone::Offline => (
+                stack.offline_db.conn(),
+                stack.offline_db.sealer(),
+                vec![audit::Chain::AUDIT],
+                offline_key,
+                stack.online_db.conn(),
+            ),
+            Zone::Online => (
+                stack.online_db.conn(),
+                stack.online_db.sealer(),
+                online_db::CHAINS.to_vec(),
+                online_key,
+                stack.offline_db.conn(),
+            ),
+        };
+        // A checkpoint at the head of every chain, on disk, so the files cover everything.
+        audit::export_witness(db_conn, sealer, &chains, now).await?;
+        let checkpoint_dir = CheckpointDir::open(dir.clone())?;
+        checkpoint_dir.export_new(db_conn, &chains).await?;
+        let mut witnesses = Vec::new();
+        let mut files = Vec::new();
+        for loaded in CheckpointDir::read(dir)? {
+            let checkpoint = loaded
+                .checkpoint
+                .map_err(|e| anyhow::anyhow!("{}: {e}", loaded.path.display()))?;
+            files.push(loaded.path.display().to_string());
+            witnesses.push(Witness {
+                source: loaded.path.display().to_string(),
+                checkpoint,
+            });
+        }
+        let peer_witness = audit::witnessed(peer, *zone).await?;
+        ensure!(
+            !peer_witness.is_empty(),
+            "the other zone keeps no witness of the {zone} zone's log"
+        );
+        for checkpoint in peer_witness {
+            witnesses.push(Witness {
+                source: "the other zone's witness".to_owned(),
+                checkpoint,
+            });
+        }
+        // An auditor's view: public keys only, the files and the other zone's witness.
+        let public_only = audit::VerifyOptions {
+            zone: Some(*zone),
+            mac_key: None,
+            checkpoint_key: Some(key),
+            witnesses,
+            stored_checkpoints: false,
+        };
+        // The operator's view: the HSM checks every record's MAC too.
+        let with_hsm = audit::VerifyOptions {
+            mac_key: Some(sealer.mac_key_arc()),
+            ..public_only.clone()
+        };
         for c in chains {
-            let report = audit::verify_chain(conn, c).await?;
-            if let Some(broken) = report.first_broken {
+            let report = audit::verify_sealed(db_conn, c, &public_only).await?;
+            if let Some(broken) = &report.first_broken {
                 bail!("{zone} {} chain BROKEN at {broken}", c.name());
             }
+            if let Some(bad) = report.first_bad_checkpoint() {
+                bail!(
+                    "{zone} {} chain BROKEN at the checkpoint of record {} ({}): {:?}",
+                    c.name(),
+                    bad.seq,
+                    bad.source,
+                    bad.problem
+                );
+            }
             ensure!(report.records > 0, "{zone} {} chain is empty", c.name());
-            say(&format!(
-                "{zone} {} chain intact: {} record(s) verified",
+            let newest = report
+                .newest_good_checkpoint()
+                .map(|n| n.seq)
+                .context("no authenticated checkpoint")?;
+            ensure!(
+                i64::try_from(newest).ok() == Some(report.head),
+                "{zone} {} chain: the newest checkpoint names record {newest}, the head is {}",
                 c.name(),
-                report.records
+                report.head
+            );
+            let keyed = audit::verify_sealed(db_conn, c, &with_hsm).await?;
+            ensure!(
+                keyed.is_intact(),
+                "{zone} {} chain: a record MAC does not verify: {:?}",
+                c.name(),
+                keyed.first_broken
+            );
+            say(&format!(
+                "{zone} {} chain intact: {} record(s), {} MAC(s) verified by the HSM, {} checkpoint(s) (files and the other zone's witness) reached with the public key",
+                c.name(),
+                report.records,
+                match keyed.macs {
+                    audit::MacCoverage::Verified(n) => n,
+                    audit::MacCoverage::NotChecked => 0,
+                },
+                report.checkpoints.len()
             ));
         }
+        out.push(crate::CheckpointSummary {
+            zone: zone.to_string(),
+            dir: dir.display().to_string(),
+            checkpoint_key: hex::encode(p256::EncodedPoint::from(key).as_bytes()),
+            files,
+        });
     }
-    Ok(())
+    Ok(out)
 }

@@ -183,6 +183,9 @@ impl Api {
     ) -> ApiResult<PreparedImport> {
         let st = self.s()?;
         let checked = import::check(&st.inner.keyring, envelope, unix_secs(now))?;
+        // The online zone's checkpoints must not contradict what was witnessed before (its
+        // logs rewritten or truncated): such a document is refused before anything else.
+        st.inner.db.check_peer_witness(&checked.witness).await?;
         let from = checked.request.from.to_checksum();
         let case = st.inner.db.active_case_by_address(&from)
             .await?
@@ -267,6 +270,20 @@ impl Api {
 
 /// A signing request that passed every check of an import short of the database: verified,
 /// decoded, its account an active case that signs on its chain.
+/// Keep the online zone's checkpoints of an imported request as a witness of its logs. The
+/// import is committed already; a failure here is logged (the next envelope carries newer
+/// checkpoints) rather than undoing it.
+async fn store_witness(st: &AppState, checked: &import::Checked, now: chrono::DateTime<chrono::Utc>) {
+    if let Err(error) = st
+        .inner
+        .db
+        .store_peer_witness(&checked.witness, &checked.envelope_id, now)
+        .await
+    {
+        tracing::error!(%error, envelope = %checked.envelope_id, "could not keep the online zone's audit checkpoints");
+    }
+}
+
 struct PreparedImport {
     checked: import::Checked,
     case: offline_db::entity::cases::Model,
@@ -933,6 +950,7 @@ impl Api {
                 now,
             )
             .await?;
+        store_witness(st, &p.checked, now).await;
         let row = imported.request;
         Ok(Json(ImportResult {
             id: row.id,
@@ -1030,6 +1048,9 @@ impl Api {
             .record_signing_batch(new, &session_id, &execution_id, &caller.user.id, now)
             .await
             .map_err(|e| batch_db_error(e, &request_ids))?;
+        for p in &prepared {
+            store_witness(st, &p.checked, now).await;
+        }
         let requests = imported
             .requests
             .into_iter()

@@ -45,6 +45,9 @@ pub struct Config {
     /// the API only.
     #[serde(default)]
     pub web_dir: Option<std::path::PathBuf>,
+    /// Audit checkpoints: the directory they are written to and how often they are made.
+    #[serde(default)]
+    pub audit: audit::AuditConfig,
 }
 
 fn default_se_cert_days() -> u64 {

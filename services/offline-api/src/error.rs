@@ -46,6 +46,9 @@ pub enum Rejection {
     InconsistentTransaction,
     /// The document is valid but not a signing request.
     WrongKind,
+    /// The online zone's audit checkpoints in the document contradict what this zone witnessed
+    /// before: the online zone's log was rewritten or truncated.
+    WitnessConflict,
 }
 
 impl Rejection {
@@ -106,6 +109,11 @@ impl Rejection {
                 "wrong-document-kind",
                 "The document is not a signing request",
                 StatusCode::UNPROCESSABLE_ENTITY,
+            ),
+            WitnessConflict => (
+                "audit-witness-conflict",
+                "The online zone's audit log changed since it was last witnessed",
+                StatusCode::CONFLICT,
             ),
         }
     }
@@ -366,6 +374,7 @@ impl From<offline_db::Error> for ApiError {
                 ApiError::reject(Rejection::Replayed, e.to_string())
             }
             offline_db::Error::AlreadyImported { .. } => ApiError::Conflict(e.to_string()),
+            offline_db::Error::Audit(a) => ApiError::from(a),
             other => ApiError::internal(other),
         }
     }
@@ -379,7 +388,14 @@ impl From<sea_orm::DbErr> for ApiError {
 
 impl From<audit::Error> for ApiError {
     fn from(e: audit::Error) -> Self {
-        ApiError::internal(e)
+        match e {
+            audit::Error::WitnessConflict { .. }
+            | audit::Error::WitnessRegressed { .. }
+            | audit::Error::WitnessZone { .. } => {
+                ApiError::reject(Rejection::WitnessConflict, e.to_string())
+            }
+            other => ApiError::internal(other),
+        }
     }
 }
 

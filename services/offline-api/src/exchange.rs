@@ -71,17 +71,19 @@ impl ExchangeApi {
         })
     }
 
-    /// Seal `body` with the HSM envelope key (a blocking PKCS#11 call) and render it.
+    /// Seal `body` with the HSM envelope key (a blocking PKCS#11 call) and render it. The
+    /// envelope carries a fresh HSM-signed checkpoint of the audit log as its witness.
     async fn seal<T: Body + Send + 'static>(
         &self,
         body: T,
     ) -> ApiResult<(Envelope, ExportedEnvelope)> {
         let st = self.s()?;
+        let witness = st.inner.db.export_witness(st.now()).await?;
         let now = unix_secs(st.now());
         let id = Id::new_v7(now);
         let signer = st.inner.hsm.envelope_signer();
         let envelope = tokio::task::spawn_blocking(move || {
-            Envelope::seal(&body, &signer, id, now, EXPORT_TTL_SECS)
+            Envelope::seal_witnessed(&body, &signer, id, now, EXPORT_TTL_SECS, witness)
         })
         .await?
         .map_err(|e| ApiError::Conflict(format!("the document could not be signed: {e}")))?;
@@ -332,6 +334,8 @@ impl ExchangeApi {
         let now = st.now();
         let verified =
             import::check_attestation(&st.inner.keyring, &body.0.envelope, unix_secs(now))?;
+        st.inner.db.check_peer_witness(verified.witness()).await?;
+        let witness = verified.witness().to_vec();
         let envelope_id = verified.id().to_string();
         let issued_at = i64::try_from(verified.issued_at())
             .ok()
@@ -367,6 +371,14 @@ impl ExchangeApi {
                 now,
             )
             .await?;
+        if let Err(error) = st
+            .inner
+            .db
+            .store_peer_witness(&witness, &row.envelope_id, now)
+            .await
+        {
+            tracing::error!(%error, envelope = %row.envelope_id, "could not keep the online zone's audit checkpoints");
+        }
         Ok(Json(AttestationView {
             id: row.id,
             envelope_id: row.envelope_id,

@@ -23,6 +23,10 @@ pub(crate) struct Checked {
     /// The envelope's wire bytes, stored so a manager's client can verify the online
     /// signature itself.
     pub envelope: Vec<u8>,
+    /// The envelope id.
+    pub envelope_id: String,
+    /// The online zone's audit checkpoints the envelope carries (kept as a witness).
+    pub witness: Vec<contracts::AuditCheckpoint>,
 }
 
 fn rejection(e: &contracts::Error) -> Rejection {
@@ -65,6 +69,8 @@ pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Check
         .verify::<SigningRequest>(keyring, now)
         .map_err(fail)?;
     let expires_at = verified.expires_at();
+    let witness = verified.witness().to_vec();
+    let envelope_id = verified.id().to_string();
     let request = verified.into_body();
     let decoded = request.decode().map_err(fail)?;
     Ok(Checked {
@@ -72,6 +78,8 @@ pub(crate) fn check(keyring: &KeyRing, input: &str, now: u64) -> ApiResult<Check
         decoded,
         expires_at,
         envelope: envelope.to_bytes().map_err(fail)?,
+        envelope_id,
+        witness,
     })
 }
 

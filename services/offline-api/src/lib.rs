@@ -130,11 +130,32 @@ pub fn app(state: AppState) -> impl Endpoint<Output = poem::Response> {
 /// Build the state from a configuration: open (and migrate) the database, load the PKCS#11
 /// module, open the HSM token with the PIN from its file, pin the online keys.
 pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
-    let db = offline_db::Db::connect(&config.db_url()).await?;
+    let hsm = open_hsm(config).await?;
+    let sealer = offline_db::sealer(&hsm, config.audit.policy());
+    let db = offline_db::Db::connect(&config.db_url(), sealer).await?;
+    let checkpoint_dir = match &config.audit.checkpoint_dir {
+        Some(dir) => Some(audit::CheckpointDir::open(dir.clone()).map_err(offline_db::Error::from)?),
+        None => None,
+    };
+    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
+    let mut builder = AppState::builder(db, hsm, hasher, Arc::new(SystemClock))
+        .session_policy(config.session.policy()?)
+        .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600))
+        .web_dir(config.web_dir.clone())
+        .checkpoint_dir(checkpoint_dir);
+    for (index, key) in config.online_export_keys.iter().enumerate() {
+        let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
+        builder = builder.pin_online_key(key);
+    }
+    Ok(builder.build())
+}
+
+/// Open the offline HSM named by `config` (a blocking PKCS#11 login, off the async threads).
+pub async fn open_hsm(config: &Config) -> Result<hsm::Hsm, Error> {
     let pin = config.hsm_pin()?;
     let module_path = config.hsm.module.clone();
     let label = config.hsm.token_label.clone();
-    let hsm = tokio::task::spawn_blocking(move || -> Result<hsm::Hsm, Error> {
+    tokio::task::spawn_blocking(move || -> Result<hsm::Hsm, Error> {
         let module = p11::Module::load(&module_path)?;
         Ok(hsm::Hsm::open(
             &module,
@@ -143,17 +164,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
         )?)
     })
     .await
-    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
-    let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
-    let mut builder = AppState::builder(db, hsm, hasher, Arc::new(SystemClock))
-        .session_policy(config.session.policy()?)
-        .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600))
-        .web_dir(config.web_dir.clone());
-    for (index, key) in config.online_export_keys.iter().enumerate() {
-        let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
-        builder = builder.pin_online_key(key);
-    }
-    Ok(builder.build())
+    .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
 
 /// Serve `config` until `shutdown` resolves.
@@ -169,9 +180,27 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    web::serve(listener, app(state), shutdown).await?;
+    use futures::FutureExt;
+    let shutdown = shutdown.shared();
+    let db = state.inner.db.clone();
+    let clock = state.inner.clock.clone();
+    let checkpointer = audit::run_checkpointer(
+        db.conn().clone(),
+        db.sealer().clone(),
+        vec![audit::Chain::AUDIT],
+        state.inner.checkpoint_dir.clone(),
+        move || clock.now(),
+        CHECKPOINT_TICK,
+        shutdown.clone(),
+    );
+    let (served, ()) = tokio::join!(web::serve(listener, app(state), shutdown), checkpointer);
+    served?;
     Ok(())
 }
+
+/// How often the API makes the audit checkpoints that are due by time and writes new ones to the
+/// checkpoint directory.
+pub const CHECKPOINT_TICK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The new administrator, as `create_admin` reports it.
 #[derive(Debug, Clone)]
@@ -187,13 +216,14 @@ pub struct CreatedAdmin {
 /// the audit record names `cli:offline-admin` as the actor.
 pub async fn create_admin(
     db_url: &str,
+    sealer: audit::Sealer,
     username: &str,
     display_name: &str,
     phone: Option<&str>,
     password: secrecy::SecretString,
 ) -> Result<CreatedAdmin, Error> {
     use secrecy::ExposeSecret;
-    let db = offline_db::Db::connect(&config::db_url(db_url)).await?;
+    let db = offline_db::Db::connect(&config::db_url(db_url), sealer).await?;
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

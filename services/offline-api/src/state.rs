@@ -16,6 +16,7 @@ pub struct AppState {
 
 pub(crate) struct Inner {
     pub web_dir: Option<std::path::PathBuf>,
+    pub checkpoint_dir: Option<audit::CheckpointDir>,
     pub db: offline_db::Db,
     pub hsm: hsm::Hsm,
     pub keyring: KeyRing,
@@ -30,6 +31,7 @@ pub(crate) struct Inner {
 /// Builds an [`AppState`].
 pub struct AppStateBuilder {
     web_dir: Option<std::path::PathBuf>,
+    checkpoint_dir: Option<audit::CheckpointDir>,
     db: offline_db::Db,
     hsm: hsm::Hsm,
     hasher: auth::PasswordHasher,
@@ -50,6 +52,7 @@ impl AppState {
     ) -> AppStateBuilder {
         AppStateBuilder {
             web_dir: None,
+            checkpoint_dir: None,
             db,
             hsm,
             hasher,
@@ -96,6 +99,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Write every audit checkpoint to this directory (see [`audit::CheckpointDir`]).
+    pub fn checkpoint_dir(mut self, dir: Option<audit::CheckpointDir>) -> Self {
+        self.checkpoint_dir = dir;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let mut keyring = KeyRing::new();
@@ -105,6 +114,7 @@ impl AppStateBuilder {
         AppState {
             inner: Arc::new(Inner {
                 web_dir: self.web_dir,
+                checkpoint_dir: self.checkpoint_dir,
                 db: self.db,
                 hsm: self.hsm,
                 keyring,

@@ -229,7 +229,8 @@ impl AccountsApi {
     ) -> ApiResult<Json<AccountView>> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ImportAccountManifest).await?;
-        let (verified, hash) = export::import::<AccountManifest>(st, &body.0.document)?;
+        let (verified, hash) = export::import::<AccountManifest>(st, &body.0.document).await?;
+        let witness = verified.witness().to_vec();
         let manifest_id = verified.id().to_string();
         let manifest = verified.into_body();
         let address = *manifest
@@ -258,6 +259,7 @@ impl AccountsApi {
                 st.now(),
             )
             .await?;
+        export::keep_witness(st, &witness, &account.manifest_id).await;
         Ok(Json(AccountView::from(&account)))
     }
 

@@ -29,7 +29,9 @@ pub struct Config {
     /// writes the outbox).
     #[serde(default)]
     pub amqp: Option<String>,
-    /// The PKCS#11 token with the export key that signs signing requests and attestations.
+    /// The online zone's PKCS#11 token: the export key that signs signing requests and
+    /// attestations, and the audit keys that MAC every log record and event and sign the
+    /// checkpoints.
     pub export_key: ExportKeyConfig,
     /// The offline zone's HSM envelope public keys (hex SEC1, P-256), pinned: only account
     /// manifests and signature responses signed by one of them are accepted.
@@ -48,6 +50,9 @@ pub struct Config {
     /// the API only.
     #[serde(default)]
     pub web_dir: Option<std::path::PathBuf>,
+    /// Audit checkpoints: the directory they are written to and how often they are made.
+    #[serde(default)]
+    pub audit: ::audit::AuditConfig,
 }
 
 fn default_balance_cache_secs() -> u64 {

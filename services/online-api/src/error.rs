@@ -44,6 +44,9 @@ pub enum Rejection {
     Oversized,
     /// The document is valid but of another kind.
     WrongKind,
+    /// The offline zone's audit checkpoints in the document contradict what this zone witnessed
+    /// before: the offline zone's log was rewritten or truncated.
+    WitnessConflict,
 }
 
 impl Rejection {
@@ -95,6 +98,11 @@ impl Rejection {
                 "wrong-document-kind",
                 "The document is not of the expected kind",
                 unprocessable,
+            ),
+            WitnessConflict => (
+                "audit-witness-conflict",
+                "The offline zone's audit log changed since it was last witnessed",
+                StatusCode::CONFLICT,
             ),
         }
     }
@@ -353,6 +361,11 @@ impl From<online_db::Error> for ApiError {
                 until,
                 wait: Duration::from_secs(60),
             },
+            E::Audit(
+                a @ (audit::Error::WitnessConflict { .. }
+                | audit::Error::WitnessRegressed { .. }
+                | audit::Error::WitnessZone { .. }),
+            ) => ApiError::reject(Rejection::WitnessConflict, a.to_string()),
             other => ApiError::internal(other),
         }
     }

@@ -158,33 +158,46 @@ pub(crate) async fn broker_reachable(amqp_url: &str) -> bool {
 /// node (checking its chain id), open the export key's token with the PIN from its file, pin
 /// the offline keys.
 pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
-    let db = online_db::Db::connect(&config.db_url()).await?;
+    let token = open_token(config).await?;
+    let sealer = online_db::sealer(&token, config.audit.policy());
+    let db = online_db::Db::connect(&config.db_url(), sealer).await?;
     let chain = chain::Chain::connect(&config.rpc_url, config.chain_id).await?;
-    let pin = config.export_pin()?;
-    let module_path = config.export_key.module.clone();
-    let label = config.export_key.token_label.clone();
-    let key = tokio::task::spawn_blocking(move || -> Result<hsm::ExportKey, Error> {
-        let module = p11::Module::load(&module_path)?;
-        Ok(hsm::ExportKey::open(
-            &module,
-            &hsm::TokenSelector::Label(label),
-            &pin,
-        )?)
-    })
-    .await
-    .map_err(|e| Error::Io(std::io::Error::other(e)))??;
+    let checkpoint_dir = match &config.audit.checkpoint_dir {
+        Some(dir) => Some(::audit::CheckpointDir::open(dir.clone()).map_err(online_db::Error::from)?),
+        None => None,
+    };
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
-    let mut builder = AppState::builder(db, chain, Arc::new(key), hasher, Arc::new(SystemClock))
+    let signer = Arc::new(token.export_signer());
+    let mut builder = AppState::builder(db, chain, signer, hasher, Arc::new(SystemClock))
         .session_policy(config.session.policy()?)
         .balance_cache_secs(config.balance_cache_secs)
         .request_ttl_secs(config.request_ttl_secs)
         .web_dir(config.web_dir.clone())
+        .checkpoint_dir(checkpoint_dir)
         .amqp(config.amqp.clone());
     for (index, key) in config.offline_keys.iter().enumerate() {
         let key = state::parse_public_key(key).map_err(|_| Error::PinnedKey { index })?;
         builder = builder.pin_offline_key(key);
     }
     Ok(builder.build())
+}
+
+/// Open the online zone's token named by `config` (export, audit-checkpoint and audit MAC keys;
+/// a blocking PKCS#11 login, off the async threads).
+pub async fn open_token(config: &Config) -> Result<hsm::OnlineHsm, Error> {
+    let pin = config.export_pin()?;
+    let module_path = config.export_key.module.clone();
+    let label = config.export_key.token_label.clone();
+    tokio::task::spawn_blocking(move || -> Result<hsm::OnlineHsm, Error> {
+        let module = p11::Module::load(&module_path)?;
+        Ok(hsm::OnlineHsm::open(
+            &module,
+            &hsm::TokenSelector::Label(label),
+            &pin,
+        )?)
+    })
+    .await
+    .map_err(|e| Error::Io(std::io::Error::other(e)))?
 }
 
 /// Serve `config` until `shutdown` resolves.
@@ -194,15 +207,34 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()> + Send) -> R
     serve(TcpListener::bind(config.listen.clone()), state, shutdown).await
 }
 
-/// Serve `state` on `listener` until `shutdown` resolves (tests bind port 0 and use this).
+/// Serve `state` on `listener` until `shutdown` resolves (tests bind port 0 and use this),
+/// making the audit checkpoints that are due by time and writing checkpoint files meanwhile.
 pub async fn serve<L: poem::listener::Listener + 'static>(
     listener: L,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), Error> {
-    web::serve(listener, app(state), shutdown).await?;
+    use futures::FutureExt;
+    let shutdown = shutdown.shared();
+    let db = state.inner.db.clone();
+    let clock = state.inner.clock.clone();
+    let checkpointer = ::audit::run_checkpointer(
+        db.conn().clone(),
+        db.sealer().clone(),
+        online_db::CHAINS.to_vec(),
+        state.inner.checkpoint_dir.clone(),
+        move || clock.now(),
+        CHECKPOINT_TICK,
+        shutdown.clone(),
+    );
+    let (served, ()) = tokio::join!(web::serve(listener, app(state), shutdown), checkpointer);
+    served?;
     Ok(())
 }
+
+/// How often the API makes the audit checkpoints that are due by time and writes new ones to the
+/// checkpoint directory.
+pub const CHECKPOINT_TICK: Duration = Duration::from_secs(10);
 
 /// The new administrator, as `create_admin` reports it.
 #[derive(Debug, Clone)]
@@ -218,13 +250,14 @@ pub struct CreatedAdmin {
 /// actor.
 pub async fn create_admin(
     db_url: &str,
+    sealer: ::audit::Sealer,
     username: &str,
     display_name: &str,
     password: secrecy::SecretString,
 ) -> Result<CreatedAdmin, Error> {
     use secrecy::ExposeSecret;
     const ACTOR: &str = "cli:online-admin";
-    let db = online_db::Db::connect(&config::db_url(db_url)).await?;
+    let db = online_db::Db::connect(&config::db_url(db_url), sealer).await?;
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

@@ -27,6 +27,7 @@ pub(crate) struct CachedBalances {
 
 pub(crate) struct Inner {
     pub web_dir: Option<std::path::PathBuf>,
+    pub checkpoint_dir: Option<::audit::CheckpointDir>,
     pub db: online_db::Db,
     pub chain: chain::Chain,
     pub signer: Arc<dyn IdentitySigner>,
@@ -45,6 +46,7 @@ pub(crate) struct Inner {
 /// Builds an [`AppState`].
 pub struct AppStateBuilder {
     web_dir: Option<std::path::PathBuf>,
+    checkpoint_dir: Option<::audit::CheckpointDir>,
     db: online_db::Db,
     chain: chain::Chain,
     signer: Arc<dyn IdentitySigner>,
@@ -60,7 +62,7 @@ pub struct AppStateBuilder {
 
 impl AppState {
     /// Start building: a database, the node, the export key (any [`IdentitySigner`]; the
-    /// service uses [`hsm::ExportKey`]), a password hasher (tests pass cheap parameters) and a
+    /// service uses [`hsm::OnlineHsm::export_signer`]), a password hasher (tests pass cheap parameters) and a
     /// clock.
     pub fn builder(
         db: online_db::Db,
@@ -71,6 +73,7 @@ impl AppState {
     ) -> AppStateBuilder {
         AppStateBuilder {
             web_dir: None,
+            checkpoint_dir: None,
             db,
             chain,
             signer,
@@ -184,6 +187,12 @@ impl AppStateBuilder {
         self
     }
 
+    /// Write every audit checkpoint to this directory (see [`::audit::CheckpointDir`]).
+    pub fn checkpoint_dir(mut self, dir: Option<::audit::CheckpointDir>) -> Self {
+        self.checkpoint_dir = dir;
+        self
+    }
+
     /// The state.
     pub fn build(self) -> AppState {
         let mut keyring = KeyRing::new();
@@ -193,6 +202,7 @@ impl AppStateBuilder {
         AppState {
             inner: Arc::new(Inner {
                 web_dir: self.web_dir,
+                checkpoint_dir: self.checkpoint_dir,
                 db: self.db,
                 chain: self.chain,
                 signer: self.signer,

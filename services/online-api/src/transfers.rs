@@ -389,8 +389,10 @@ impl TransfersApi {
     ) -> ApiResult<Json<TransferView>> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ImportSignatureResponse).await?;
-        let (verified, _) = export::import::<SignatureResponse>(st, &body.0.document)?;
+        let (verified, _) = export::import::<SignatureResponse>(st, &body.0.document).await?;
+        let witness = verified.witness().to_vec();
         let response_id = verified.id().to_string();
+        let witness_source = response_id.clone();
         let response = verified.into_body();
         let request_id = response.request_id.to_string();
         let t = st
@@ -428,6 +430,7 @@ impl TransfersApi {
                 }
                 other => ApiError::from(other),
             })?;
+        export::keep_witness(st, &witness, &witness_source).await;
         st.forget(&t.account_id);
         Ok(Json(TransferView::from(&t)))
     }

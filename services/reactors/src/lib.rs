@@ -1,7 +1,7 @@
 //! The offline zone's small NATS reactors (DESIGN.md §7, issue 3) and the outbox relay.
 //!
 //! [`run`] connects to the database and to NATS, ensures the JetStream streams of
-//! `contracts::subjects::STREAMS`, runs the outbox relay ([`bus::run_relay`] over
+//! `contracts::subjects::STREAMS`, runs the outbox relay ([`events::run_relay`] over
 //! [`offline_db::Db`]) and three durable consumers:
 //!
 //! - **case** ([`CASE`]): `custody.case.created` → `custody.keygen.requested`;
@@ -18,15 +18,21 @@
 //! NATS through the outbox relay. A redelivery, or the same event published again outside
 //! JetStream's duplicate window, finds the claim and writes nothing.
 //!
+//! Every consumer acts only on events that this zone's outbox produced: the MAC the HSM made
+//! when the event was written must verify with the same HSM key (`events::EventVerifier`). A
+//! message published by hand on a subject — forged, altered, replayed under another subject —
+//! is dead-lettered on `custody.deadletter.<consumer>` with its reason, logged and counted, and
+//! changes nothing.
+//!
 //! Payloads are the JSON that `offline_db` writes to its outbox (field names follow
 //! `contracts::bus`).
 
 use std::future::Future;
 
-use bus::{Bus, BusOptions, ConsumerSpec, Delivery, HandlerError, RelayConfig, StreamSpec};
+use bus::{Bus, BusOptions, ConsumerContext, ConsumerSpec, Delivery, HandlerError, StreamSpec};
+use events::{Clock, RelayConfig};
 use std::sync::Arc;
 
-use bus::Clock;
 use chrono::{DateTime, Utc};
 use offline_db::bus_adapters::{Reacted, Reaction};
 use offline_db::{Db, KeyShareStatus};
@@ -43,11 +49,14 @@ pub const NOTIFY_SIGNING: &str = "notify-signing";
 /// How often expired sessions are looked for.
 pub const EXPIRY_SWEEP: std::time::Duration = std::time::Duration::from_secs(15);
 
-/// Where the reactors find their database and NATS.
+/// Where the reactors find their database, their HSM keys and NATS.
 #[derive(Clone, Debug)]
 pub struct Config {
     /// `sqlite://path?mode=rwc` or `postgres://…`.
     pub db_url: String,
+    /// The offline HSM's audit keys: the reactors' audit records and events are MACed with
+    /// them, and every event they consume must carry the same key's MAC.
+    pub sealer: audit::Sealer,
     /// `nats://host:port`.
     pub nats_url: String,
     /// The NATS user, its password file and the server's CA (none: no credentials).
@@ -92,7 +101,7 @@ pub async fn ensure_streams(bus: &Bus) -> Result<(), Error> {
 /// Run the relay, the reactors and the expiry sweep on the system clock until `shutdown`
 /// completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    run_with_clock(config, Arc::new(bus::SystemClock), shutdown).await
+    run_with_clock(config, Arc::new(events::SystemClock), shutdown).await
 }
 
 /// The reactors' idea of now: every audit record, event time and expiry decision reads it
@@ -107,7 +116,8 @@ pub async fn run_with_clock(
     clock: Arc<dyn Clock>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), Error> {
-    let db = Db::connect(&config.db_url).await?;
+    let db = Db::connect(&config.db_url, config.sealer.clone()).await?;
+    let context = ConsumerContext::new(events::EventVerifier::new(config.sealer.mac_key_arc()));
     let options = config.nats_access.apply(BusOptions {
         name: "custody-reactors".to_owned(),
         ..BusOptions::default()
@@ -128,30 +138,34 @@ pub async fn run_with_clock(
     };
     let [case_spec, shard_spec, notify_spec, signing_spec] = consumer_specs();
     // Each consumer's handler reads the database and the injected clock through these.
-    let (db, clk) = (&db, clock.as_ref());
+    let (db, clk, ctx) = (&db, clock.as_ref(), &context);
     let (_, case, shard, notify, signing, (), ()) = tokio::join!(
-        bus::run_relay(&bus, db, clk, &relay_config, stopped()),
+        events::run_relay(&bus, db, clk, &relay_config, stopped()),
         bus::consume(
             &bus,
             &case_spec,
+            ctx,
             |d| async move { handle_case_created(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &shard_spec,
+            ctx,
             |d| async move { handle_manager_replaced(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &notify_spec,
+            ctx,
             |d| async move { handle_keygen_requested(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
         bus::consume(
             &bus,
             &signing_spec,
+            ctx,
             |d| async move { handle_session_created(db, &d, now(clk)).await.map(drop) },
             stopped()
         ),
@@ -191,7 +205,7 @@ async fn sweep_expired(db: &Db, clock: &dyn Clock, stop: impl Future<Output = ()
 
 fn body(delivery: &Delivery) -> Result<Value, HandlerError> {
     serde_json::from_slice::<Value>(&delivery.payload).map_err(|e| {
-        HandlerError::permanent(format!("{} payload is not JSON: {e}", delivery.subject))
+        HandlerError::permanent(format!("{} payload is not JSON: {e}", delivery.topic))
     })
 }
 
@@ -214,8 +228,8 @@ pub async fn handle_case_created(
     now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
-    let case_id = field(&event, &delivery.subject, "case_id")?;
-    let msg_id = delivery.idempotency_key();
+    let case_id = field(&event, &delivery.topic, "case_id")?;
+    let msg_id = delivery.message_id.clone();
     react(
         db,
         Reaction {
@@ -248,13 +262,13 @@ pub async fn handle_manager_replaced(
     now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
-    let subject = &delivery.subject;
+    let subject = &delivery.topic;
     let case_id = field(&event, subject, "case_id")?;
     let user_id = field(&event, subject, "from_user_id")?;
     let replaced_by = field(&event, subject, "to_user_id")?;
     let share_index = event.get("share_index").cloned().unwrap_or(Value::Null);
     let se_id = event.get("se_id").cloned().unwrap_or(Value::Null);
-    let msg_id = delivery.idempotency_key();
+    let msg_id = delivery.message_id.clone();
     react(
         db,
         Reaction {
@@ -288,12 +302,12 @@ pub async fn handle_keygen_requested(
     now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
-    let case_id = field(&event, &delivery.subject, "case_id")?;
+    let case_id = field(&event, &delivery.topic, "case_id")?;
     let shares = db
         .key_shares_by_case(case_id)
         .await
         .map_err(HandlerError::retry)?;
-    let msg_id = delivery.idempotency_key();
+    let msg_id = delivery.message_id.clone();
     let mut events = Vec::new();
     let mut users = Vec::new();
     for share in shares.iter().filter(|s| s.status == KeyShareStatus::Active) {
@@ -336,19 +350,19 @@ pub async fn handle_session_created(
     now: DateTime<Utc>,
 ) -> Result<Reacted, HandlerError> {
     let event = body(delivery)?;
-    let session_id = field(&event, &delivery.subject, "session_id")?;
-    let case_id = field(&event, &delivery.subject, "case_id")?;
+    let session_id = field(&event, &delivery.topic, "session_id")?;
+    let case_id = field(&event, &delivery.topic, "case_id")?;
     let slots = event
         .get("slots")
         .and_then(Value::as_array)
         .ok_or_else(|| {
-            HandlerError::permanent(format!("{} payload has no slots", delivery.subject))
+            HandlerError::permanent(format!("{} payload has no slots", delivery.topic))
         })?;
-    let msg_id = delivery.idempotency_key();
+    let msg_id = delivery.message_id.clone();
     let mut events = Vec::new();
     let mut users = Vec::new();
     for slot in slots {
-        let user_id = field(slot, &delivery.subject, "user_id")?;
+        let user_id = field(slot, &delivery.topic, "user_id")?;
         // Parsing as an id keeps `.`, `*` and `>` out of the subject.
         let user = contracts::Id::parse(user_id)
             .map_err(|e| HandlerError::permanent(format!("user id {user_id} is not an id: {e}")))?;

@@ -6,7 +6,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use testkit::db::TestDb;
 
-use crate::connect;
+use crate::{connect, sealer};
 
 fn t0() -> DateTime<Utc> {
     // A fixed instant with sub-microsecond digits, which the log must truncate consistently.
@@ -30,7 +30,7 @@ fn entry(i: i64) -> Entry {
 
 async fn append_n(db: &DatabaseConnection, n: i64) {
     for i in 1..=n {
-        let txn = audit::begin_write(db).await.unwrap();
+        let txn = audit::begin_write(db, &sealer()).await.unwrap();
         let rec = audit::append(&txn, entry(i)).await.unwrap();
         assert_eq!(rec.seq, i);
         txn.commit().await.unwrap();
@@ -224,7 +224,7 @@ async fn concurrent_appends_make_one_contiguous_chain() {
             let db = Arc::clone(&db);
             tasks.push(tokio::spawn(async move {
                 for i in 0..10 {
-                    let txn = audit::begin_write(&db).await.unwrap();
+                    let txn = audit::begin_write(&db, &sealer()).await.unwrap();
                     audit::append(&txn, entry(task * 100 + i)).await.unwrap();
                     // Hold the lock across an await so writers really overlap.
                     tokio::task::yield_now().await;
@@ -246,13 +246,13 @@ async fn append_in_a_rolled_back_transaction_leaves_nothing() {
     for tdb in TestDb::both().await.unwrap() {
         let db = connect(&tdb).await;
         append_n(&db, 2).await;
-        let txn = audit::begin_write(&db).await.unwrap();
+        let txn = audit::begin_write(&db, &sealer()).await.unwrap();
         let rec = audit::append(&txn, entry(3)).await.unwrap();
         assert_eq!(rec.seq, 3);
         txn.rollback().await.unwrap();
         {
             // Dropping without commit rolls back too.
-            let txn = audit::begin_write(&db).await.unwrap();
+            let txn = audit::begin_write(&db, &sealer()).await.unwrap();
             audit::append(&txn, entry(3)).await.unwrap();
         }
         let all = audit::query(&db, Filter::default()).await.unwrap();
@@ -265,7 +265,7 @@ async fn append_in_a_rolled_back_transaction_leaves_nothing() {
 }
 
 async fn append_one_more(db: &DatabaseConnection) {
-    let txn = audit::begin_write(db).await.unwrap();
+    let txn = audit::begin_write(db, &sealer()).await.unwrap();
     let rec = audit::append(&txn, entry(3)).await.unwrap();
     assert_eq!(rec.seq, 3);
     txn.commit().await.unwrap();
@@ -276,7 +276,7 @@ async fn append_one_more(db: &DatabaseConnection) {
 async fn append_without_migrations_fails_closed() {
     for tdb in TestDb::both().await.unwrap() {
         let db = sea_orm::Database::connect(tdb.url()).await.unwrap();
-        let txn = audit::begin_write(&db).await.unwrap();
+        let txn = audit::begin_write(&db, &sealer()).await.unwrap();
         let err = audit::append(&txn, entry(1)).await.unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("change was not made"), "{}: {msg}", tdb.kind());

@@ -8,20 +8,43 @@
 )]
 
 mod chain;
+mod sealed;
 
 use audit::migration::CreateAuditLog;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm_migration::prelude::*;
 use sea_orm_migration::{MigrationTrait, MigratorTrait};
 use testkit::db::TestDb;
 
-/// A migrator with only the audit step, so this crate tests its own table.
+/// A migrator with only the audit steps, so this crate tests its own tables: the audit log,
+/// then what a zone's own step adds to make it keyed (`key_chains`).
 struct Migrator;
+
+struct KeyAudit;
+
+impl MigrationName for KeyAudit {
+    fn name(&self) -> &str {
+        "m0001_key_audit"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KeyAudit {
+    async fn up(&self, m: &SchemaManager) -> Result<(), DbErr> {
+        audit::migration::key_chains(m, &[audit::Chain::AUDIT]).await
+    }
+}
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateAuditLog)]
+        vec![Box::new(CreateAuditLog), Box::new(KeyAudit)]
     }
+}
+
+/// The offline sealer on the process's shared SoftHSM token.
+fn sealer() -> audit::Sealer {
+    testkit::hsm::offline_sealer()
 }
 
 /// Connect to a test database with the same SQLite settings the services use, and migrate.

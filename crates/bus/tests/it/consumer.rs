@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{HandlerError, MemoryProcessed};
+use bus::HandlerError;
+use events::MemoryProcessed;
 use testkit::nats::NatsServer;
 
 use crate::{connect_with_stream, eventually, publish, spawn_guarded, spec, Seen};
@@ -22,7 +23,7 @@ async fn a_redelivery_after_the_effect_does_not_repeat_it() {
         spec("handler"),
         Arc::new(MemoryProcessed::new()),
         seen.clone(),
-        |delivery| (delivery.delivered == 1).then(|| HandlerError::retry("ack lost")),
+        |delivery| (delivery.attempt == 1).then(|| HandlerError::retry("ack lost")),
     );
     eventually(Duration::from_secs(10), "the redelivery", || {
         seen.deliveries().len() >= 2
@@ -54,10 +55,11 @@ async fn a_failed_effect_runs_again_on_redelivery() {
             bus::consume(
                 &bus,
                 &spec("handler"),
+                &crate::context(),
                 |delivery| {
                     let (guard, seen, attempts) = (guard.clone(), seen.clone(), attempts.clone());
                     async move {
-                        bus::handle_once(guard.as_ref(), "handler", &delivery, || async {
+                        events::handle_once(guard.as_ref(), "handler", &delivery, async |_| {
                             // The first attempt fails before anything is committed.
                             if attempts.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0 {
                                 return Err(HandlerError::retry("database busy"));
@@ -65,7 +67,7 @@ async fn a_failed_effect_runs_again_on_redelivery() {
                             seen.effects
                                 .lock()
                                 .unwrap()
-                                .push(delivery.idempotency_key());
+                                .push(delivery.message_id.clone());
                             Ok(())
                         })
                         .await
@@ -103,7 +105,7 @@ async fn a_permanent_failure_is_terminated_not_redelivered() {
         Arc::new(MemoryProcessed::new()),
         seen.clone(),
         |delivery| {
-            (delivery.msg_id.as_deref() == Some("poison"))
+            (delivery.message_id == "poison")
                 .then(|| HandlerError::permanent("undecodable"))
         },
     );
@@ -118,4 +120,91 @@ async fn a_permanent_failure_is_terminated_not_redelivered() {
         seen.deliveries(),
         [("poison".to_owned(), 1), ("fine".to_owned(), 1)]
     );
+}
+
+/// Events that this zone's outbox did not produce: published by hand on the subject with no
+/// MAC, with a MAC of other content, or moved to another subject. None reaches the handler;
+/// each is dead-lettered with its reason, and a genuine event after them is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_events_are_dead_lettered_with_their_reason_and_never_handled() {
+    use futures::StreamExt;
+    let server = NatsServer::start().unwrap();
+    let bus = connect_with_stream(&server.url()).await;
+    let forge = |msg_id: &'static str, payload: &'static str, mac: Option<String>| {
+        let bus = bus.clone();
+        async move {
+            let extra: Vec<(String, String)> = mac
+                .map(|m| vec![(events::MAC_HEADER.to_owned(), m)])
+                .unwrap_or_default();
+            bus.publish_event(
+                crate::SUBJECT,
+                msg_id,
+                crate::SCHEMA,
+                bytes::Bytes::from(payload),
+                &extra,
+            )
+            .await
+            .unwrap();
+        }
+    };
+    forge("no-mac", "{}", None).await;
+    // A MAC of another payload (content altered after it was sealed).
+    forge("altered", "{\"case_id\":\"x\"}", Some(crate::mac_of(crate::SUBJECT, "altered", b"{}"))).await;
+    // A genuine MAC, but for another subject (moved).
+    forge(
+        "moved",
+        "{}",
+        Some(crate::mac_of("custody.case.archived", "moved", b"{}")),
+    )
+    .await;
+    forge("garbage-mac", "{}", Some("zz".to_owned())).await;
+    publish(&bus, "genuine").await;
+
+    let seen = Seen::default();
+    let running = spawn_guarded(
+        &bus,
+        spec("handler"),
+        Arc::new(MemoryProcessed::new()),
+        seen.clone(),
+        |_| None,
+    );
+    eventually(Duration::from_secs(10), "the genuine event", || {
+        !seen.effects().is_empty()
+    })
+    .await;
+    let stats = running.context.stats.snapshot();
+    running.stop().await;
+    assert_eq!(seen.effects(), ["genuine"]);
+    assert_eq!(
+        seen.deliveries().len(),
+        1,
+        "no forged event reached the handler"
+    );
+    assert_eq!(stats.rejected, 4);
+    assert_eq!(stats.handled, 1);
+
+    // The dead letters, with their reasons, are in the dead-letter stream.
+    let stream = bus
+        .jetstream()
+        .get_stream(crate::DEAD_LETTERS)
+        .await
+        .unwrap();
+    let consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(async_nats::jetstream::consumer::pull::Config::default())
+        .await
+        .unwrap();
+    let mut messages = consumer.fetch().max_messages(10).messages().await.unwrap();
+    let mut reasons = Vec::new();
+    while let Some(Ok(m)) = messages.next().await {
+        assert_eq!(m.subject.as_str(), "custody.deadletter.handler");
+        let h = m.headers.clone().unwrap();
+        reasons.push(h.get(bus::DEAD_LETTER_REASON).unwrap().as_str().to_owned());
+        assert_eq!(
+            h.get(bus::DEAD_LETTER_SUBJECT).unwrap().as_str(),
+            crate::SUBJECT
+        );
+    }
+    assert_eq!(reasons.len(), 4, "{reasons:?}");
+    assert!(reasons[0].contains("no MAC"), "{reasons:?}");
+    assert!(reasons[1..].iter().all(|r| r.contains("does not verify")), "{reasons:?}");
 }

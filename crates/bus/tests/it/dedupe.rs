@@ -3,7 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{MemoryProcessed, StreamSpec};
+use bus::StreamSpec;
+use events::MemoryProcessed;
 use testkit::nats::NatsServer;
 
 use crate::{connect, connect_with_stream, eventually, publish, spawn_guarded, spec, Seen, STREAM};

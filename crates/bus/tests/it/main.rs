@@ -20,10 +20,8 @@ mod restart;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::{
-    consume, handle_once, Bus, BusOptions, ConsumerSpec, Delivery, HandlerError, MemoryProcessed,
-    StreamSpec,
-};
+use bus::{consume, Bus, BusOptions, ConsumerContext, ConsumerSpec, Delivery, HandlerError, StreamSpec};
+use events::{handle_once, MemoryProcessed};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -45,13 +43,39 @@ pub async fn connect(url: &str) -> Bus {
     Bus::connect(url, options).await.unwrap()
 }
 
-/// Connect and create the events stream.
+/// The stream of dead letters; names mirror `contracts::subjects::DEAD_LETTER_STREAM`.
+pub const DEAD_LETTERS: &str = "CUSTODY_DEADLETTER";
+
+/// Connect and create the events stream and the dead-letter stream.
 pub async fn connect_with_stream(url: &str) -> Bus {
     let bus = connect(url).await;
     bus.ensure_stream(&StreamSpec::new(STREAM, ["custody.case.>"]))
         .await
         .unwrap();
+    bus.ensure_stream(&StreamSpec::new(DEAD_LETTERS, ["custody.deadletter.>"]))
+        .await
+        .unwrap();
     bus
+}
+
+/// The consumers' context: events are verified with the shared offline HSM's MAC key.
+pub fn context() -> ConsumerContext {
+    ConsumerContext::new(testkit::hsm::offline_event_verifier())
+}
+
+/// The zone HSM's MAC of a test event (what the outbox stores when it writes the row).
+pub fn mac_of(subject: &str, msg_id: &str, payload: &[u8]) -> String {
+    events::seal_event(
+        &testkit::hsm::shared_offline_hsm().audit_mac_key(),
+        &events::EventMacInput {
+            topic: subject,
+            message_id: msg_id,
+            content_type: "application/msgpack",
+            schema: SCHEMA,
+            payload,
+        },
+    )
+    .unwrap()
 }
 
 /// A consumer spec with short retry delays for tests.
@@ -84,6 +108,8 @@ impl Seen {
 pub struct Running {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<bus::Result<()>>,
+    /// The consumer's counters.
+    pub context: ConsumerContext,
 }
 
 impl Running {
@@ -113,23 +139,26 @@ pub fn spawn_guarded(
     let (stop, stopped) = oneshot::channel::<()>();
     let bus = bus.clone();
     let fail_after_effect = Arc::new(fail_after_effect);
+    let ctx = context();
+    let context = ctx.clone();
     let task = tokio::spawn(async move {
         let name = spec.durable_name.clone();
         consume(
             &bus,
             &spec,
+            &ctx,
             |delivery: Delivery| {
                 let guard = guard.clone();
                 let seen = seen.clone();
                 let name = name.clone();
                 let fail_after_effect = fail_after_effect.clone();
                 async move {
-                    let key = delivery.idempotency_key();
+                    let key = delivery.message_id.clone();
                     seen.deliveries
                         .lock()
                         .unwrap()
-                        .push((key.clone(), delivery.delivered));
-                    handle_once(guard.as_ref(), &name, &delivery, || async {
+                        .push((key.clone(), i64::from(delivery.attempt)));
+                    handle_once(guard.as_ref(), &name, &delivery, async |_| {
                         seen.effects.lock().unwrap().push(key.clone());
                         Ok(())
                     })
@@ -149,6 +178,7 @@ pub fn spawn_guarded(
     Running {
         stop: Some(stop),
         task,
+        context,
     }
 }
 
@@ -164,14 +194,16 @@ pub async fn eventually(timeout: Duration, what: &str, mut check: impl FnMut() -
     }
 }
 
-/// Publish a test event with id `msg_id`.
+/// Publish a test event with id `msg_id`, MACed as this zone's outbox does.
 pub async fn publish(bus: &Bus, msg_id: &str) -> bus::Published {
+    let payload = format!("payload of {msg_id}");
+    let mac = mac_of(SUBJECT, msg_id, payload.as_bytes());
     bus.publish_event(
         SUBJECT,
         msg_id,
         SCHEMA,
-        bytes::Bytes::from(format!("payload of {msg_id}")),
-        &[],
+        bytes::Bytes::from(payload),
+        &[(events::MAC_HEADER.to_owned(), mac)],
     )
     .await
     .unwrap()

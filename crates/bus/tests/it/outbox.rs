@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bus::{
+use events::{
     run_relay, MemoryOutbox, MemoryProcessed, Outbox, OutboxEntry, RelayConfig, SystemClock,
 };
 use testkit::nats::NatsServer;
@@ -11,15 +11,16 @@ use testkit::nats::NatsServer;
 use crate::{connect_with_stream, eventually, spawn_guarded, spec, Seen, SCHEMA, STREAM, SUBJECT};
 
 fn entry(n: usize) -> OutboxEntry {
+    let msg_id = format!("event-{n:03}");
+    let payload = format!("payload {n}").into_bytes();
     OutboxEntry {
         id: format!("row-{n:03}"),
-        subject: SUBJECT.to_owned(),
-        msg_id: format!("event-{n:03}"),
-        payload: format!("payload {n}").into_bytes(),
-        headers: vec![
-            (bus::headers::SCHEMA.to_owned(), SCHEMA.to_owned()),
-            ("x-trace".to_owned(), format!("trace-{n}")),
-        ],
+        topic: SUBJECT.to_owned(),
+        mac: Some(crate::mac_of(SUBJECT, &msg_id, &payload)),
+        message_id: msg_id,
+        content_type: "application/msgpack".to_owned(),
+        schema: SCHEMA.to_owned(),
+        payload,
     }
 }
 
@@ -113,14 +114,17 @@ async fn an_entry_without_schema_stops_the_relay_at_that_entry() {
     let outbox = MemoryOutbox::new();
     outbox.push(entry(0));
     let mut bad = entry(1);
-    bad.headers.clear();
+    bad.schema.clear();
     outbox.push(bad);
     outbox.push(entry(2));
 
-    let error = bus::relay_pending(&bus, &outbox, &SystemClock, 10)
+    let error = events::relay_pending(&bus, &outbox, &SystemClock, 10)
         .await
         .unwrap_err();
-    assert!(matches!(error, bus::Error::MissingSchema { ref id } if id == "row-001"));
+    assert!(
+        matches!(error, events::RelayError::Publish(ref e) if e.message_id == "event-001"),
+        "{error}"
+    );
     // The first went out; the bad one and everything after it wait, in order.
     assert_eq!(outbox.unpublished(), ["row-001", "row-002"]);
     assert_eq!(bus.stream_messages(STREAM).await.unwrap(), 1);

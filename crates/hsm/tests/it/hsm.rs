@@ -210,6 +210,42 @@ fn envelope_and_audit_signatures_verify_with_p256() {
     assert!(envelope_key
         .verify_prehash(&checkpoint, &signature)
         .is_err());
+    // The port used by contracts::AuditCheckpoint::sign signs with the same key.
+    let signer = hsm.checkpoint_signer();
+    assert_eq!(channel::IdentitySigner::public_key(&signer), hsm.audit_public_key());
+}
+
+#[test]
+fn the_audit_mac_is_hmac_sha256_under_a_key_that_stays_on_the_token() {
+    use channel::MacKey;
+    let module = SoftHsm::global().module();
+    let (hsm, label, _) = provision("mac");
+    let key = hsm.audit_mac_key();
+    let tag = key.mac(b"audit record 1").unwrap();
+    assert_eq!(key.mac(b"audit record 1").unwrap(), tag, "deterministic");
+    assert_ne!(key.mac(b"audit record 2").unwrap(), tag);
+    // Another HSM has another key.
+    let (other, _, _) = provision("mac-other");
+    assert_ne!(other.audit_mac_key().mac(b"audit record 1").unwrap(), tag);
+    // The key is a sensitive, non-extractable generic secret whose value cannot be read.
+    let session = module.open(&module.find_by_label(&label).unwrap()).unwrap();
+    let secret = session
+        .find_key(ObjectClass::SECRET_KEY, hsm::AUDIT_MAC_KEY_LABEL)
+        .unwrap()
+        .unwrap();
+    for (attr, expected) in [
+        (AttributeType::Sensitive, true),
+        (AttributeType::Extractable, false),
+        (AttributeType::NeverExtractable, true),
+    ] {
+        assert_eq!(session.bool_attribute(secret, attr).unwrap(), Some(expected));
+    }
+    assert!(session
+        .raw()
+        .get_attributes(secret, &[AttributeType::Value])
+        .map(|attrs| attrs.is_empty())
+        .unwrap_or(true));
+    drop(hsm);
 }
 
 #[test]

@@ -17,6 +17,8 @@ pub struct Model {
     pub headers: Json,
     pub created_at: DateTimeUtc,
     pub published_at: Option<DateTimeUtc>,
+    /// The HSM's MAC of the event (hex), checked by every consumer.
+    pub mac: Option<String>,
 }
 
 /// Relations are followed by id in the repository; none are declared.

@@ -6,7 +6,7 @@
 //! [`EXCHANGE`] with its routing key and marks it published only after the broker confirmed it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::sea_query::{Expr, OnConflict, Query};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
@@ -31,9 +31,17 @@ pub mod routing_keys {
 /// The idempotency table created by migration `m0005_outbox`.
 pub const PROCESSED_TABLE: &str = "processed_messages";
 
+/// The content type of the payloads this repository writes.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// The schema of the chain worker's work messages (broadcast and track).
+pub const WORK_SCHEMA: &str = "ChainWork/v1";
+
 /// Write one outbox row; `body` gets the `event_id` (= the message id) and `at` fields added.
-pub(crate) async fn enqueue<C: ConnectionTrait>(
-    txn: &C,
+/// The online token MACs the message (routing key, message id, content type, schema, payload)
+/// in the same transaction; if it cannot, nothing is written.
+pub(crate) async fn enqueue(
+    txn: &audit::Tx,
     now: DateTime<Utc>,
     routing_key: &str,
     mut body: serde_json::Value,
@@ -43,14 +51,27 @@ pub(crate) async fn enqueue<C: ConnectionTrait>(
         obj.insert("event_id".into(), json!(msg_id));
         obj.insert("at".into(), json!(now.timestamp()));
     }
+    let payload = serde_json::to_vec(&body)?;
+    let mac = events::seal_event(
+        txn.sealer().mac_key(),
+        &events::EventMacInput {
+            topic: routing_key,
+            message_id: &msg_id,
+            content_type: CONTENT_TYPE,
+            schema: WORK_SCHEMA,
+            payload: &payload,
+        },
+    )
+    .map_err(|e| crate::Error::Audit(audit::Error::Key(e.to_string())))?;
     let row = outbox::ActiveModel {
         id: Set(new_id(now)),
         routing_key: Set(routing_key.to_owned()),
         msg_id: Set(msg_id),
-        payload: Set(serde_json::to_vec(&body)?),
-        headers: Set(json!({"content-type": "application/json", "schema-version": "1"})),
+        payload: Set(payload),
+        headers: Set(json!({"content-type": CONTENT_TYPE, "custody-schema": WORK_SCHEMA})),
         created_at: Set(now),
         published_at: Set(None),
+        mac: Set(Some(mac)),
     };
     Ok(row.insert(txn).await?)
 }
@@ -80,18 +101,6 @@ pub async fn claim<C: ConnectionTrait>(
         );
     let result = conn.execute(&insert).await?;
     Ok(result.rows_affected() == 1)
-}
-
-/// Remove the claim of `msg_id` by `consumer` (when its effect could not be applied and a
-/// redelivery should try again).
-pub async fn unclaim<C: ConnectionTrait>(conn: &C, consumer: &str, msg_id: &str) -> Result<()> {
-    let mut delete = Query::delete();
-    delete
-        .from_table(PROCESSED_TABLE)
-        .and_where(Expr::col("consumer").eq(consumer.to_owned()))
-        .and_where(Expr::col("msg_id").eq(msg_id.to_owned()));
-    conn.execute(&delete).await?;
-    Ok(())
 }
 
 impl Db {
