@@ -35,7 +35,7 @@ pub use consumer::{consume, ConsumerContext, ConsumerSpec, DEAD_LETTER_CONSUMER,
 pub use events::{content_types, Clock, Delivery, HandlerError, SystemClock};
 pub use lapin;
 pub use outbox::MqPublisher;
-pub use topology::{QueueSpec, Topology};
+pub use topology::{DeadLetter, QueueSpec, Topology};
 
 /// The header that carries a message's schema (`<Type>/v<n>`).
 pub const SCHEMA_HEADER: &str = "custody-schema";

@@ -213,4 +213,61 @@ impl Mq {
         let _ = connection.close(200, "inspected".into()).await;
         Ok(declared.message_count())
     }
+
+    /// Look at up to `max` messages of the dead-letter queue `queue` without removing them (an
+    /// operator's view: routing key, message id, and the reason a consumer gave). The messages
+    /// stay in the queue: they are taken unacknowledged and returned when the channel closes.
+    pub async fn peek_dead_letters(&self, queue: &str, max: usize) -> Result<Vec<DeadLetter>> {
+        let connection = self.open_connection().await?;
+        let channel = connection
+            .create_channel()
+            .await
+            .map_err(Error::amqp("opening a channel to read dead letters"))?;
+        let mut out = Vec::new();
+        while out.len() < max {
+            let got = channel
+                .basic_get(
+                    short("queue", queue)?,
+                    lapin::options::BasicGetOptions { no_ack: false },
+                )
+                .await
+                .map_err(Error::amqp(format!("reading {queue}")))?;
+            let Some(message) = got else { break };
+            let headers = message.delivery.properties.headers().as_ref();
+            let text = |name: &str| match headers.and_then(|h| h.inner().get(name)) {
+                Some(AMQPValue::LongString(s)) => {
+                    Some(String::from_utf8_lossy(s.as_bytes()).into_owned())
+                }
+                _ => None,
+            };
+            out.push(DeadLetter {
+                routing_key: message.delivery.routing_key.as_str().to_owned(),
+                message_id: message
+                    .delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .map(|id| id.as_str().to_owned()),
+                reason: text(crate::DEAD_LETTER_REASON),
+                consumer: text(crate::DEAD_LETTER_CONSUMER),
+            });
+        }
+        // Closing returns every unacknowledged message to the queue.
+        let _ = connection.close(200, "peeked".into()).await;
+        Ok(out)
+    }
+}
+
+/// One dead letter as [`Mq::peek_dead_letters`] shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The routing key it was published with.
+    pub routing_key: String,
+    /// Its message id.
+    pub message_id: Option<String>,
+    /// The reason the consumer gave (none when the broker dead-lettered it by its delivery
+    /// limit: a consumer crashed on it every time).
+    pub reason: Option<String>,
+    /// The consumer that dead-lettered it.
+    pub consumer: Option<String>,
 }

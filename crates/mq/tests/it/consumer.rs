@@ -132,16 +132,8 @@ async fn a_consumer_reconnects_after_a_broker_restart() {
     }
     // The publishing link notices the restart on its next use and reconnects.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while let Err(error) = mq
-        .publish(
-            crate::EXCHANGE,
-            crate::BROADCAST_KEY,
-            "after",
-            crate::JSON,
-            b"{}",
-        )
-        .await
-    {
+    let after = crate::sealed_entry("after", crate::BROADCAST_KEY, "after", b"{}".to_vec());
+    while let Err(error) = mq.publish_entry(crate::EXCHANGE, &after).await {
         assert!(
             tokio::time::Instant::now() < deadline,
             "publish after restart: {error}"

@@ -18,12 +18,10 @@ mod topology;
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use mq::{
-    consume, handle_once, ConsumerSpec, Delivery, HandlerError, Mq, MqOptions, Once, Outbox,
-    OutboxEntry, Processed, Topology,
-};
+use events::{handle_once, Once, OutboxEntry, Processed, StoreError};
+use mq::{consume, ConsumerContext, ConsumerSpec, Delivery, HandlerError, Mq, MqOptions, Topology};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -70,21 +68,50 @@ pub fn spec(queue: &str, name: &str) -> ConsumerSpec {
         max_deliveries: 3,
         min_backoff: Duration::from_millis(100),
         max_backoff: Duration::from_millis(500),
-        ..ConsumerSpec::new(queue, name)
+        ..ConsumerSpec::new(queue, name, DEAD_EXCHANGE)
     }
 }
 
-/// Publish a JSON body to the broadcast queue with id `message_id`.
+/// The consumers' context: messages are verified with the shared online token's MAC key.
+pub fn context() -> ConsumerContext {
+    ConsumerContext::new(testkit::hsm::online_event_verifier())
+}
+
+/// An outbox entry as the online database writes it: the body, and the token's MAC of it.
+pub fn sealed_entry(id: &str, routing_key: &str, message_id: &str, payload: Vec<u8>) -> OutboxEntry {
+    let schema = "ChainWork/v1";
+    let mac = events::seal_event(
+        &testkit::hsm::shared_online_hsm().audit_mac_key(),
+        &events::EventMacInput {
+            topic: routing_key,
+            message_id,
+            content_type: JSON,
+            schema,
+            payload: &payload,
+        },
+    )
+    .unwrap();
+    OutboxEntry {
+        id: id.to_owned(),
+        topic: routing_key.to_owned(),
+        message_id: message_id.to_owned(),
+        content_type: JSON.to_owned(),
+        schema: schema.to_owned(),
+        payload,
+        mac: Some(mac),
+    }
+}
+
+/// Publish a JSON body to the broadcast queue with id `message_id`, sealed as this zone's
+/// outbox seals it.
 pub async fn publish(mq: &Mq, message_id: &str) {
-    mq.publish(
-        EXCHANGE,
+    let entry = sealed_entry(
+        message_id,
         BROADCAST_KEY,
         message_id,
-        JSON,
-        format!("{{\"id\":\"{message_id}\"}}").as_bytes(),
-    )
-    .await
-    .unwrap();
+        format!("{{\"id\":\"{message_id}\"}}").into_bytes(),
+    );
+    mq.publish_entry(EXCHANGE, &entry).await.unwrap();
 }
 
 /// A transactional store standing in for the online database: claims and effects are staged in
@@ -119,10 +146,15 @@ impl Store {
 #[async_trait::async_trait]
 impl Processed for Store {
     type Tx = StoreTx;
-    async fn begin(&self) -> mq::Result<StoreTx> {
+    async fn begin(&self) -> Result<StoreTx, StoreError> {
         Ok(StoreTx::default())
     }
-    async fn claim(&self, tx: &mut StoreTx, consumer: &str, message_id: &str) -> mq::Result<bool> {
+    async fn claim(
+        &self,
+        tx: &mut StoreTx,
+        consumer: &str,
+        message_id: &str,
+    ) -> Result<bool, StoreError> {
         let key = (consumer.to_owned(), message_id.to_owned());
         if self.claimed.lock().unwrap().contains(&key) || tx.claims.contains(&key) {
             return Ok(false);
@@ -130,61 +162,20 @@ impl Processed for Store {
         tx.claims.push(key);
         Ok(true)
     }
-    async fn commit(&self, tx: StoreTx) -> mq::Result<()> {
+    async fn commit(&self, tx: StoreTx) -> Result<(), StoreError> {
         let mut claimed = self.claimed.lock().unwrap();
         let mut effects = self.effects.lock().unwrap();
         claimed.extend(tx.claims);
         effects.extend(tx.effects);
         Ok(())
     }
-    async fn rollback(&self, _tx: StoreTx) -> mq::Result<()> {
+    async fn rollback(&self, _tx: StoreTx) -> Result<(), StoreError> {
         Ok(())
     }
 }
 
 /// An outbox table standing in for the online database's.
-#[derive(Default)]
-pub struct Table {
-    rows: Mutex<Vec<(OutboxEntry, Option<SystemTime>, usize)>>,
-}
-
-impl Table {
-    pub fn push(&self, entry: OutboxEntry) {
-        self.rows.lock().unwrap().push((entry, None, 0));
-    }
-    pub fn unpublished(&self) -> Vec<String> {
-        let rows = self.rows.lock().unwrap();
-        rows.iter()
-            .filter(|r| r.1.is_none())
-            .map(|r| r.0.id.clone())
-            .collect()
-    }
-    pub fn marks(&self, id: &str) -> usize {
-        let rows = self.rows.lock().unwrap();
-        rows.iter().find(|r| r.0.id == id).map_or(0, |r| r.2)
-    }
-}
-
-#[async_trait::async_trait]
-impl Outbox for Table {
-    async fn pending(&self, limit: usize) -> mq::Result<Vec<OutboxEntry>> {
-        let rows = self.rows.lock().unwrap();
-        Ok(rows
-            .iter()
-            .filter(|r| r.1.is_none())
-            .take(limit)
-            .map(|r| r.0.clone())
-            .collect())
-    }
-    async fn mark_published(&self, id: &str, at: SystemTime) -> mq::Result<()> {
-        let mut rows = self.rows.lock().unwrap();
-        if let Some(row) = rows.iter_mut().find(|r| r.0.id == id) {
-            row.2 += 1;
-            row.1.get_or_insert(at);
-        }
-        Ok(())
-    }
-}
+pub type Table = events::MemoryOutbox;
 
 /// Every delivery a test consumer saw: (message id, attempt).
 #[derive(Clone, Default)]
@@ -247,11 +238,13 @@ where
     let (stop, stopped) = oneshot::channel::<()>();
     let mq = mq.clone();
     let after = Arc::new(after);
+    let ctx = context();
     let task = tokio::spawn(async move {
         let name = spec.name.clone();
         consume(
             &mq,
             &spec,
+            &ctx,
             |delivery: Delivery| {
                 let (store, seen, name, after) =
                     (store.clone(), seen.clone(), name.clone(), after.clone());

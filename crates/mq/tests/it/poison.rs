@@ -11,41 +11,26 @@ use crate::{
     eventually, publish, ready, spawn_guarded, spec, Seen, Store, BROADCAST_QUEUE, DEAD_QUEUE,
 };
 
-/// Read what the dead-letter queue holds: (message id, routing key).
-async fn dead_letters(mq: &mq::Mq, expected: usize) -> Vec<(String, String)> {
-    let got = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = {
-        let (mq, got) = (mq.clone(), got.clone());
-        tokio::spawn(async move {
-            mq::consume(
-                &mq,
-                &spec(DEAD_QUEUE, "operator"),
-                |delivery| {
-                    let got = got.clone();
-                    async move {
-                        got.lock()
-                            .unwrap()
-                            .push((delivery.message_id, delivery.routing_key));
-                        Ok(())
-                    }
-                },
-                async {
-                    let _ = stopped.await;
-                },
-            )
-            .await
-        })
-    };
-    eventually(Duration::from_secs(20), "the dead letters", || {
-        got.lock().unwrap().len() >= expected
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let _ = stop.send(());
-    task.await.unwrap().unwrap();
-    let got = got.lock().unwrap().clone();
-    got
+/// What the dead-letter queue holds, once `expected` are there: (message id, routing key,
+/// reason).
+async fn dead_letters(mq: &mq::Mq, expected: usize) -> Vec<(String, String, Option<String>)> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = mq.peek_dead_letters(DEAD_QUEUE, 50).await.unwrap();
+        if got.len() >= expected {
+            let mut got: Vec<_> = got
+                .into_iter()
+                .map(|d| (d.message_id.unwrap_or_default(), d.routing_key, d.reason))
+                .collect();
+            got.sort();
+            return got;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {expected} dead letters"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,13 +75,20 @@ async fn refused_and_always_failing_messages_are_dead_lettered() {
     // `max_deliveries` is 3: three attempts, then dead-lettered.
     assert_eq!(attempts, [1, 2, 3]);
     assert_eq!(mq.ready_messages(BROADCAST_QUEUE).await.unwrap(), 0);
-    let mut dead = dead_letters(&mq, 2).await;
-    dead.sort();
+    let dead = dead_letters(&mq, 2).await;
     assert_eq!(
         dead,
         [
-            ("always-failing".to_owned(), crate::BROADCAST_KEY.to_owned()),
-            ("undecodable".to_owned(), crate::BROADCAST_KEY.to_owned())
+            (
+                "always-failing".to_owned(),
+                crate::BROADCAST_KEY.to_owned(),
+                Some("gave up after 3 deliveries: node unavailable".to_owned())
+            ),
+            (
+                "undecodable".to_owned(),
+                crate::BROADCAST_KEY.to_owned(),
+                Some("not JSON".to_owned())
+            )
         ]
     );
 }
@@ -143,8 +135,56 @@ async fn a_message_that_crashes_every_consumer_is_dead_lettered_by_the_delivery_
     );
     assert_eq!(mq.ready_messages(BROADCAST_QUEUE).await.unwrap(), 0);
     let dead = dead_letters(&mq, 1).await;
+    // Dead-lettered by the broker's delivery limit: no consumer ever gave a reason.
     assert_eq!(
         dead,
-        [("crasher".to_owned(), crate::BROADCAST_KEY.to_owned())]
+        [("crasher".to_owned(), crate::BROADCAST_KEY.to_owned(), None)]
     );
+}
+
+/// Messages this zone's outbox did not produce — published by hand with no MAC, with a MAC of
+/// other content, or moved to another routing key — are dead-lettered with their reason before
+/// any handler runs; a genuine message after them is handled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_messages_are_dead_lettered_with_their_reason_and_never_handled() {
+    let broker = RabbitMq::start().unwrap();
+    let mq = ready(&broker.url()).await;
+    // No MAC at all.
+    mq.publish(crate::EXCHANGE, crate::BROADCAST_KEY, "no-mac", crate::JSON, b"{}")
+        .await
+        .unwrap();
+    // The content altered after it was sealed.
+    let mut altered = crate::sealed_entry("a", crate::BROADCAST_KEY, "altered", b"{}".to_vec());
+    altered.payload = b"{\"transfer_id\":\"x\"}".to_vec();
+    mq.publish_entry(crate::EXCHANGE, &altered).await.unwrap();
+    // Sealed for the track key, published on the broadcast key.
+    let mut moved = crate::sealed_entry("m", crate::TRACK_KEY, "moved", b"{}".to_vec());
+    moved.topic = crate::BROADCAST_KEY.to_owned();
+    mq.publish_entry(crate::EXCHANGE, &moved).await.unwrap();
+    publish(&mq, "genuine").await;
+
+    let seen = Seen::default();
+    let store = Arc::new(Store::default());
+    let running = spawn_guarded(
+        &mq,
+        spec(BROADCAST_QUEUE, "broadcaster"),
+        store.clone(),
+        seen.clone(),
+        crate::fine,
+    );
+    eventually(Duration::from_secs(20), "the genuine message", || {
+        !store.effects().is_empty()
+    })
+    .await;
+    running.stop().await;
+    assert_eq!(store.effects(), ["genuine"]);
+    assert_eq!(seen.all(), [("genuine".to_owned(), 1)], "nothing forged was handled");
+    let dead = dead_letters(&mq, 3).await;
+    let reasons: Vec<_> = dead
+        .iter()
+        .map(|(id, _, r)| (id.as_str(), r.clone().unwrap_or_default()))
+        .collect();
+    assert!(reasons[0].0 == "altered" && reasons[0].1.contains("does not verify"), "{reasons:?}");
+    assert!(reasons[1].0 == "moved" && reasons[1].1.contains("does not verify"), "{reasons:?}");
+    assert!(reasons[2].0 == "no-mac" && reasons[2].1.contains("no MAC"), "{reasons:?}");
 }

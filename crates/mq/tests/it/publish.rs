@@ -15,9 +15,8 @@ use crate::{
 async fn a_confirmed_message_is_consumed_with_its_properties() {
     let broker = RabbitMq::start().unwrap();
     let mq = ready(&broker.url()).await;
-    mq.publish(EXCHANGE, TRACK_KEY, "track-1", JSON, b"{\"tx\":\"0xab\"}")
-        .await
-        .unwrap();
+    let entry = crate::sealed_entry("row", TRACK_KEY, "track-1", b"{\"tx\":\"0xab\"}".to_vec());
+    mq.publish_entry(EXCHANGE, &entry).await.unwrap();
     // Confirmed means stored in the queue, before anyone consumes it.
     assert_eq!(mq.ready_messages(TRACK_QUEUE).await.unwrap(), 1);
 
@@ -41,12 +40,12 @@ async fn a_confirmed_message_is_consumed_with_its_properties() {
     .await;
     running.stop().await;
     let delivery = got.lock().unwrap().take().unwrap();
-    assert_eq!(delivery.routing_key, TRACK_KEY);
+    assert_eq!(delivery.topic, TRACK_KEY);
     assert_eq!(delivery.message_id, "track-1");
     assert_eq!(delivery.content_type.as_deref(), Some(JSON));
-    assert_eq!(delivery.body, b"{\"tx\":\"0xab\"}");
+    assert_eq!(delivery.schema.as_deref(), Some("ChainWork/v1"));
+    assert_eq!(delivery.payload, b"{\"tx\":\"0xab\"}");
     assert_eq!(delivery.attempt, 1);
-    assert!(!delivery.redelivered);
     assert_eq!(mq.ready_messages(TRACK_QUEUE).await.unwrap(), 0);
 }
 

@@ -4,21 +4,28 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use mq::{run_relay, OutboxEntry, RelayConfig, SystemClock};
+use events::{run_relay, OutboxEntry, RelayConfig, SystemClock};
+use mq::MqPublisher;
 use testkit::rabbitmq::RabbitMq;
 
 use crate::{
     eventually, fine, ready, spawn_guarded, spec, Seen, Store, Table, BROADCAST_KEY,
-    BROADCAST_QUEUE, EXCHANGE, JSON,
+    BROADCAST_QUEUE, EXCHANGE,
 };
 
 fn entry(n: usize) -> OutboxEntry {
-    OutboxEntry {
-        id: format!("row-{n:03}"),
-        routing_key: BROADCAST_KEY.to_owned(),
-        message_id: format!("tx-{n:03}"),
-        content_type: JSON.to_owned(),
-        payload: format!("{{\"n\":{n}}}").into_bytes(),
+    crate::sealed_entry(
+        &format!("row-{n:03}"),
+        BROADCAST_KEY,
+        &format!("tx-{n:03}"),
+        format!("{{\"n\":{n}}}").into_bytes(),
+    )
+}
+
+fn publisher(mq: &mq::Mq) -> MqPublisher {
+    MqPublisher {
+        mq: mq.clone(),
+        exchange: EXCHANGE.to_owned(),
     }
 }
 
@@ -28,7 +35,6 @@ fn relay_config() -> RelayConfig {
         poll_interval: Duration::from_millis(50),
         min_backoff: Duration::from_millis(50),
         max_backoff: Duration::from_millis(500),
-        ..RelayConfig::new(EXCHANGE)
     }
 }
 
@@ -46,7 +52,7 @@ async fn rows_stay_pending_while_the_broker_is_down_then_each_is_published_and_c
     let relay = {
         let (mq, table) = (mq.clone(), table.clone());
         tokio::spawn(async move {
-            run_relay(&mq, table.as_ref(), &SystemClock, &relay_config(), async {
+            run_relay(&publisher(&mq), table.as_ref(), &SystemClock, &relay_config(), async {
                 let _ = stopped.await;
             })
             .await;
@@ -109,15 +115,16 @@ async fn an_unroutable_row_stops_the_relay_at_that_row() {
     let table = Table::default();
     table.push(entry(0));
     let mut bad = entry(1);
-    bad.routing_key = "custody.tx.nobody".to_owned();
+    bad.topic = "custody.tx.nobody".to_owned();
     table.push(bad);
     table.push(entry(2));
 
-    let error = mq::relay_pending(&mq, &table, &SystemClock, EXCHANGE, 10)
+    let error = events::relay_pending(&publisher(&mq), &table, &SystemClock, 10)
         .await
         .unwrap_err();
     assert!(
-        matches!(error, mq::Error::Unroutable { ref message_id, .. } if message_id == "tx-001")
+        matches!(error, events::RelayError::Publish(ref e) if e.message_id == "tx-001"),
+        "{error}"
     );
     // The first went out; the bad one and everything after it wait, in order.
     assert_eq!(table.unpublished(), ["row-001", "row-002"]);

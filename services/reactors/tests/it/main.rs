@@ -11,7 +11,8 @@ use std::collections::HashSet;
 use std::future::Future;
 use std::time::Duration;
 
-use bus::{Bus, BusOptions, Delivery, Outbox, Processed};
+use bus::{Bus, BusOptions, Delivery};
+use events::Outbox;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use offline_db::bus_adapters::Reacted;
@@ -33,7 +34,9 @@ struct World {
 
 impl World {
     async fn new(tdb: &TestDb) -> World {
-        let db = Db::connect(tdb.url()).await.unwrap();
+        let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer())
+            .await
+            .unwrap();
         let now = at(0);
         let user = |name: &str, role| NewUser {
             username: name.to_owned(),
@@ -104,6 +107,7 @@ async fn with_reactors<F: Future<Output = ()>>(tdb: &TestDb, nats: &str, body: F
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = reactors::Config {
         db_url: tdb.url().to_owned(),
+        sealer: testkit::hsm::offline_sealer(),
         nats_url: nats.to_owned(),
         nats_access: bus::NatsAccess::default(),
     };
@@ -172,13 +176,12 @@ async fn connect(nats: &NatsServer) -> Bus {
 /// The delivery a consumer would get for outbox row `row`.
 fn delivery_of(row: &outbox::Model) -> Delivery {
     Delivery {
-        subject: row.subject.clone(),
-        msg_id: Some(row.msg_id.clone()),
+        topic: row.subject.clone(),
+        message_id: row.msg_id.clone(),
+        content_type: None,
         schema: None,
-        headers: bus::async_nats::HeaderMap::new(),
-        payload: row.payload.clone().into(),
-        stream_sequence: 1,
-        delivered: 1,
+        payload: row.payload.clone(),
+        attempt: 1,
     }
 }
 
@@ -291,7 +294,10 @@ async fn an_event_published_twice_has_its_effect_once() {
                     &replaced.msg_id,
                     "ManagerReplaced/v1",
                     replaced.payload.clone().into(),
-                    &[],
+                    &[(
+                        events::MAC_HEADER.to_owned(),
+                        replaced.mac.clone().unwrap(),
+                    )],
                 )
                 .await
                 .unwrap();
@@ -365,11 +371,24 @@ async fn db_outbox_and_processed_adapters() {
         let pending = Outbox::pending(db, 10).await.unwrap();
         assert_eq!(pending.len(), 1);
         let entry = &pending[0];
-        assert_eq!(entry.subject, contracts::subjects::CASE_CREATED);
-        assert_eq!(entry.header("custody-schema"), Some("CaseCreated/v1"));
+        assert_eq!(entry.topic, contracts::subjects::CASE_CREATED);
+        assert_eq!(entry.schema, "CaseCreated/v1");
+        assert_eq!(entry.content_type, "application/json");
+        // The row carries the HSM's MAC of exactly what the relay sends.
+        let input = events::EventMacInput {
+            topic: &entry.topic,
+            message_id: &entry.message_id,
+            content_type: &entry.content_type,
+            schema: &entry.schema,
+            payload: &entry.payload,
+        };
+        assert_eq!(
+            testkit::hsm::offline_event_verifier().verify(&input, entry.mac.as_deref()).unwrap(),
+            Ok(())
+        );
         let when = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
-        db.mark_published(&entry.id, when).await.unwrap();
-        db.mark_published(&entry.id, std::time::SystemTime::now())
+        Outbox::mark_published(db, &entry.id, when).await.unwrap();
+        Outbox::mark_published(db, &entry.id, std::time::SystemTime::UNIX_EPOCH)
             .await
             .unwrap();
         assert!(Outbox::pending(db, 10).await.unwrap().is_empty());
@@ -380,11 +399,14 @@ async fn db_outbox_and_processed_adapters() {
             "marking twice keeps the first time"
         );
 
-        assert!(db.first_time("c", "m1").await.unwrap());
-        assert!(!db.first_time("c", "m1").await.unwrap());
-        assert!(db.first_time("other", "m1").await.unwrap());
-        db.release("c", "m1").await.unwrap();
-        assert!(db.first_time("c", "m1").await.unwrap());
+        let claim = |consumer: &'static str| async move {
+            offline_db::bus_adapters::claim(db.conn(), consumer, "m1", at(5))
+                .await
+                .unwrap()
+        };
+        assert!(claim("c").await);
+        assert!(!claim("c").await);
+        assert!(claim("other").await);
     }
 }
 
@@ -460,13 +482,12 @@ async fn a_malformed_event_is_refused_permanently_and_changes_nothing() {
         let before = db.verify_audit().await.unwrap().records;
         for payload in [&b"\x93not json"[..], br#"{"name":"no case id"}"#] {
             let delivery = Delivery {
-                subject: contracts::subjects::CASE_CREATED.to_owned(),
-                msg_id: Some("bad-1".to_owned()),
+                topic: contracts::subjects::CASE_CREATED.to_owned(),
+                message_id: "bad-1".to_owned(),
+                content_type: None,
                 schema: None,
-                headers: bus::async_nats::HeaderMap::new(),
-                payload: payload.to_vec().into(),
-                stream_sequence: 1,
-                delivered: 1,
+                payload: payload.to_vec(),
+                attempt: 1,
             };
             for result in [
                 reactors::handle_case_created(db, &delivery, at(100)).await,
@@ -483,7 +504,11 @@ async fn a_malformed_event_is_refused_permanently_and_changes_nothing() {
         assert_eq!(db.verify_audit().await.unwrap().records, before);
         assert_eq!(rows(db, "custody.").await, 0);
         // Nothing was claimed either: a corrected redelivery would still be handled.
-        assert!(db.first_time(reactors::CASE, "bad-1").await.unwrap());
+        assert!(
+            offline_db::bus_adapters::claim(db.conn(), reactors::CASE, "bad-1", at(5))
+                .await
+                .unwrap()
+        );
     }
 }
 
@@ -594,6 +619,7 @@ async fn the_sweep_expires_a_session_whose_time_is_up_on_the_injected_clock() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let config = reactors::Config {
         db_url: tdb.url().to_owned(),
+        sealer: testkit::hsm::offline_sealer(),
         nats_url: nats.url(),
         nats_access: bus::NatsAccess::default(),
     };
@@ -625,4 +651,167 @@ async fn the_sweep_expires_a_session_whose_time_is_up_on_the_injected_clock() {
         offline_db::SigningRequestStatus::Expired
     );
     assert_eq!(audits(&world.db, "session.expired").await, 1);
+}
+
+/// How many rows every table of the database holds.
+async fn table_counts(db: &Db) -> std::collections::BTreeMap<String, i64> {
+    use sea_orm::{ConnectionTrait, Statement};
+    let conn = db.conn();
+    let backend = conn.get_database_backend();
+    let list = match backend {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        _ => "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()",
+    };
+    let mut out = std::collections::BTreeMap::new();
+    for row in conn
+        .query_all_raw(Statement::from_string(backend, list))
+        .await
+        .unwrap()
+    {
+        let name: String = row.try_get("", "name").unwrap();
+        let n: i64 = conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM \"{name}\""),
+            ))
+            .await
+            .unwrap()
+            .unwrap()
+            .try_get("", "n")
+            .unwrap();
+        out.insert(name, n);
+    }
+    out
+}
+
+/// Hand-made events on every subject the reactors consume — naming an unknown case, with a
+/// real MAC of other content, replaying the id of a handled event with forged content, or of a
+/// valid shape but from no outbox row — change nothing: every table's row count and the audit
+/// chain stay the same, and each is dead-lettered with its reason.
+#[tokio::test]
+async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
+    for tdb in TestDb::both().await.unwrap() {
+        let nats = NatsServer::start().unwrap();
+        let world = World::new(&tdb).await;
+        let db = &world.db;
+        let case_id = world.create_case(1).await;
+        with_reactors(&tdb, &nats.url(), async {
+            eventually("the case's events handled and published", || async {
+                rows(db, "custody.notify.manager.").await == 3 && unpublished(db).await == 0
+            })
+            .await;
+            // The reactors are idle: take the picture.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = table_counts(db).await;
+            let head = db.verify_audit().await.unwrap();
+            let created = only_row(db, contracts::subjects::CASE_CREATED).await;
+            let bus = connect(&nats).await;
+            let sealed = |subject: &str, msg_id: &str, payload: &[u8]| {
+                events::seal_event(
+                    &testkit::hsm::shared_offline_hsm().audit_mac_key(),
+                    &events::EventMacInput {
+                        topic: subject,
+                        message_id: msg_id,
+                        content_type: "application/json",
+                        schema: "CaseCreated/v1",
+                        payload,
+                    },
+                )
+                .unwrap()
+            };
+            let unknown_case = serde_json::json!({"case_id": "0190d9e4-8f2a-7c3b-9d1e-2f3a4b5c6d7e"}).to_string();
+            let real_case = serde_json::json!({
+                "case_id": case_id, "from_user_id": world.managers[0].id,
+                "to_user_id": world.managers[3].id, "share_index": 0,
+            })
+            .to_string();
+            let forged: Vec<(&str, String, String, Option<String>)> = vec![
+                // Valid shape, unknown case, no MAC (no outbox row produced it).
+                (contracts::subjects::CASE_CREATED, "forged-1".into(), unknown_case.clone(), None),
+                // A genuine MAC, but of other content.
+                (
+                    contracts::subjects::CASE_MANAGER_REPLACED,
+                    "forged-2".into(),
+                    real_case.clone(),
+                    Some(sealed(contracts::subjects::CASE_MANAGER_REPLACED, "forged-2", b"{}")),
+                ),
+                // The id of an event that was handled, with forged content and its old MAC.
+                (
+                    contracts::subjects::KEYGEN_REQUESTED,
+                    created.msg_id.clone(),
+                    serde_json::json!({"case_id": case_id}).to_string(),
+                    created.mac.clone(),
+                ),
+                // A real event's bytes and MAC, moved to another subject.
+                (
+                    contracts::subjects::SESSION_CREATED,
+                    created.msg_id.clone() + "-moved",
+                    String::from_utf8(created.payload.clone()).unwrap(),
+                    created.mac.clone(),
+                ),
+            ];
+            for (subject, msg_id, payload, mac) in &forged {
+                let extra: Vec<(String, String)> = mac
+                    .iter()
+                    .map(|m| (events::MAC_HEADER.to_owned(), m.clone()))
+                    .collect();
+                bus.publish_event(
+                    subject,
+                    msg_id,
+                    "CaseCreated/v1",
+                    payload.clone().into_bytes().into(),
+                    &[extra, vec![("content-type".to_owned(), "application/json".to_owned())]]
+                        .concat(),
+                )
+                .await
+                .unwrap();
+            }
+            // Every forged event reaches the dead-letter stream, with its reason.
+            let stream = bus
+                .jetstream()
+                .get_stream(contracts::subjects::DEAD_LETTER_STREAM.name)
+                .await
+                .unwrap();
+            let consumer: bus::async_nats::jetstream::consumer::PullConsumer = stream
+                .create_consumer(bus::async_nats::jetstream::consumer::pull::Config::default())
+                .await
+                .unwrap();
+            let mut reasons = std::collections::BTreeMap::new();
+            let deadline = tokio::time::Instant::now() + WAIT;
+            while reasons.len() < forged.len() {
+                assert!(tokio::time::Instant::now() < deadline, "dead letters: {reasons:?}");
+                let mut batch = consumer
+                    .fetch()
+                    .max_messages(10)
+                    .expires(Duration::from_millis(500))
+                    .messages()
+                    .await
+                    .unwrap();
+                while let Some(Ok(m)) = batch.next().await {
+                    let h = m.headers.clone().unwrap();
+                    reasons.insert(
+                        h.get(bus::DEAD_LETTER_SUBJECT).unwrap().as_str().to_owned(),
+                        (
+                            m.subject.to_string(),
+                            h.get(bus::DEAD_LETTER_REASON).unwrap().as_str().to_owned(),
+                        ),
+                    );
+                }
+            }
+            for (subject, _, _, mac) in &forged {
+                let (dead_subject, reason) = &reasons[*subject];
+                assert!(dead_subject.starts_with("custody.deadletter."), "{dead_subject}");
+                let expected = if mac.is_some() { "does not verify" } else { "no MAC" };
+                assert!(reason.contains(expected), "{subject}: {reason}");
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            assert_eq!(table_counts(db).await, before, "{}: no table changed", tdb.kind());
+            let after = db.verify_audit().await.unwrap();
+            assert!(after.is_intact());
+            assert_eq!((after.records, after.head), (head.records, head.head));
+        })
+        .await;
+    }
 }
