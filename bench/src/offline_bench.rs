@@ -120,7 +120,6 @@ impl Zone {
             "sqlite://{}?mode=rwc",
             dir.path().join("offline.db").display()
         );
-        let db = Db::connect(&db_url).await?;
         let softhsm = SoftHsm::global();
         let module = softhsm.module();
         let hsm_token = softhsm.new_token("bench-offline-hsm");
@@ -132,6 +131,7 @@ impl Zone {
             "coordinator",
             unix_now() - 60,
         )?;
+        let db = Db::connect(&db_url, testkit::hsm::offline_sealer_of(&hsm)).await?;
         let nats = NatsServer::start().context("start nats-server")?;
         let clock = SystemClock;
         // One Argon2id hash (production parameters) serves every bench user.

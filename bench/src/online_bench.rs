@@ -13,13 +13,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use channel::IdentitySigner;
 use contracts::{Amount, EthAddress};
 use online_api::{AppState, Clock, SystemClock};
 use online_db::{Asset, NewAccount, NewUser, PolicyInput, Role};
 use serde_json::{json, Value};
 use testkit::anvil::{Anvil, TEST_ONLY_DEV_ADDRESSES};
-use testkit::softhsm::SoftHsm;
 
 const PASSWORD: &str = "violet tractor lighthouse";
 /// Concurrent clients per route.
@@ -141,14 +139,9 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     )
     .await?
     .0;
-    let db = online_db::Db::connect(&db_url).await?;
-    let softhsm = SoftHsm::global();
-    let hsm_token = softhsm.new_token("bench-export");
-    let key = hsm::ExportKey::provision(
-        &softhsm.module(),
-        &hsm::TokenSelector::Label(hsm_token.summary.label.clone()),
-        &hsm_token.user_pin,
-    )?;
+    let online_hsm = testkit::hsm::online_hsm();
+    let db = online_db::Db::connect(&db_url, testkit::hsm::online_sealer_of(&online_hsm)).await?;
+    let key = online_hsm.export_signer();
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
     let now = SystemClock.now();
 
@@ -233,7 +226,7 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     let seeded = Instant::now();
     let mut written = 0;
     while written < LOG_RECORDS {
-        let txn = audit::begin_write(db.conn()).await?;
+        let txn = db.begin_write().await?;
         for i in 0..5_000.min(LOG_RECORDS - written) {
             let n = written + i;
             online_db::record_operation(
@@ -264,7 +257,6 @@ pub async fn run(quick: bool) -> anyhow::Result<()> {
     )
     .balance_cache_secs(3600)
     .build();
-    let _ = key.public_key();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     drop(listener);

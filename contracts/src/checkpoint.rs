@@ -165,8 +165,8 @@ impl AuditCheckpoint {
     pub fn verify_self(&self) -> Result<()> {
         check_chain_name(&self.chain)?;
         let key = self.signer()?;
-        let signature = p256::ecdsa::Signature::from_slice(&self.signature)
-            .map_err(|_| Error::BadSignature)?;
+        let signature =
+            p256::ecdsa::Signature::from_slice(&self.signature).map_err(|_| Error::BadSignature)?;
         p256::ecdsa::VerifyingKey::from(key)
             .verify_prehash(&self.digest(), &signature)
             .map_err(|_| Error::BadSignature)

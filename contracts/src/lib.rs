@@ -24,10 +24,10 @@ pub mod subjects;
 pub mod transfer_format;
 pub mod types;
 
+pub use checkpoint::{AuditCheckpoint, CheckpointStatement, Zone};
 pub use envelope::{
     AccountManifest, BalanceAttestation, Body, Envelope, KeyRing, Kind, SignatureResponse,
     SigningRequest, TransferSummary, Verified, VerifiedBody,
 };
-pub use checkpoint::{AuditCheckpoint, CheckpointStatement, Zone};
 pub use error::{Error, Result};
 pub use types::{Amount, EthAddress, Id};

@@ -35,7 +35,10 @@ pub fn all() -> Result<Vec<(String, String)>> {
         body_schema::<envelope::SignatureResponse>()?,
         body_schema::<envelope::BalanceAttestation>()?,
         render::<Envelope>("Envelope/v2", "envelope")?,
-        render::<crate::checkpoint::CheckpointFile>("AuditCheckpointFile/v1", "audit checkpoint file")?,
+        render::<crate::checkpoint::CheckpointFile>(
+            "AuditCheckpointFile/v1",
+            "audit checkpoint file",
+        )?,
         render::<coord::HandshakeRequest>("HandshakeRequest/v1", "coordinator protocol")?,
         render::<coord::HandshakeReply>("HandshakeReply/v1", "coordinator protocol")?,
         render::<coord::ClientMessage>("ClientMessage/v1", "coordinator protocol")?,

@@ -53,7 +53,8 @@ impl CheckpointRow {
             seq: self.seq,
             reason,
         };
-        let zone = Zone::parse(&self.zone).ok_or(malformed("a checkpoint names an unknown zone"))?;
+        let zone =
+            Zone::parse(&self.zone).ok_or(malformed("a checkpoint names an unknown zone"))?;
         let value = decode_hash(&self.value).ok_or(malformed("a checkpoint value is not hex"))?;
         let mut signature = [0u8; 64];
         hex::decode_to_slice(&self.signature, &mut signature)
@@ -98,7 +99,11 @@ async fn insert_own<C: ConnectionTrait>(db: &C, c: &AuditCheckpoint) -> Result<(
         .columns(CHECKPOINT_COLUMNS)
         .values(values(c)?)
         .map_err(|e| sea_orm::DbErr::Custom(format!("building the checkpoint insert: {e}")))?
-        .on_conflict(OnConflict::columns(["chain", "seq"]).do_nothing().to_owned());
+        .on_conflict(
+            OnConflict::columns(["chain", "seq"])
+                .do_nothing()
+                .to_owned(),
+        );
     db.execute(&insert).await?;
     Ok(())
 }
@@ -555,13 +560,19 @@ pub async fn run_checkpointer<F>(
                     tracing::info!(zone = %c.zone, chain = %c.chain, seq = c.seq, "audit checkpoint signed");
                 }
             }
-            Err(error) => tracing::error!(%error, "could not make the audit checkpoints that are due"),
+            Err(error) => {
+                tracing::error!(%error, "could not make the audit checkpoints that are due")
+            }
         }
         if let Some(dir) = &dir {
             match dir.export_new(&db, &chains).await {
                 Ok(0) => {}
-                Ok(n) => tracing::debug!(files = n, dir = %dir.path().display(), "audit checkpoints written"),
-                Err(error) => tracing::error!(%error, dir = %dir.path().display(), "could not write audit checkpoints to the checkpoint directory"),
+                Ok(n) => {
+                    tracing::debug!(files = n, dir = %dir.path().display(), "audit checkpoints written")
+                }
+                Err(error) => {
+                    tracing::error!(%error, dir = %dir.path().display(), "could not write audit checkpoints to the checkpoint directory")
+                }
             }
         }
         tokio::select! {

@@ -40,9 +40,8 @@ mod verify;
 
 pub use chain::Chain;
 pub use checkpoints::{
-    check_witness, checkpoint, checkpoint_due, export_witness, latest_checkpoint,
-    run_checkpointer, store_witness, witness_for_export, witnessed, CheckpointDir,
-    LoadedCheckpoint,
+    check_witness, checkpoint, checkpoint_due, export_witness, latest_checkpoint, run_checkpointer,
+    store_witness, witness_for_export, witnessed, CheckpointDir, LoadedCheckpoint,
 };
 pub use contracts::{AuditCheckpoint, Zone};
 pub use seal::{begin_write, record_mac_input, AuditConfig, CheckpointPolicy, Sealer, Tx};
@@ -92,7 +91,9 @@ pub enum Error {
         reason: &'static str,
     },
     /// The zone's HSM did not MAC a record or sign a checkpoint, so the change was not made.
-    #[error("the HSM could not seal the audit record, so the change was not made; check the HSM: {0}")]
+    #[error(
+        "the HSM could not seal the audit record, so the change was not made; check the HSM: {0}"
+    )]
     Key(String),
     /// A checkpoint could not be made, encoded or read.
     #[error("audit checkpoint: {0}")]
@@ -323,7 +324,11 @@ impl From<RecordRow> for Record {
 }
 
 /// Read the head row of `chain` (`SELECT … FOR UPDATE` when `lock` on PostgreSQL).
-pub(crate) async fn read_head<C: ConnectionTrait>(db: &C, chain: Chain, lock: bool) -> Result<HeadRow> {
+pub(crate) async fn read_head<C: ConnectionTrait>(
+    db: &C,
+    chain: Chain,
+    lock: bool,
+) -> Result<HeadRow> {
     let mut select = Query::select();
     select
         .columns(["seq", "hash"])

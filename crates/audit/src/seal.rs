@@ -129,7 +129,8 @@ impl Sealer {
                 reason: "a negative sequence number",
             })?,
             value,
-            at: u64::try_from(at_micros).map_err(|_| Error::TimeOutOfRange(at_micros.to_string()))?,
+            at: u64::try_from(at_micros)
+                .map_err(|_| Error::TimeOutOfRange(at_micros.to_string()))?,
         };
         Ok(AuditCheckpoint::sign(&statement, self.checkpoint.as_ref())?)
     }

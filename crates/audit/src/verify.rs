@@ -16,8 +16,8 @@ use subtle::ConstantTimeEq;
 
 use crate::seal::record_mac_input;
 use crate::{
-    decode_hash, read_head, record_hash_in, select_records, to_micros, Broken, BrokenReason,
-    Chain, RecordRow, Result,
+    decode_hash, read_head, record_hash_in, select_records, to_micros, Broken, BrokenReason, Chain,
+    RecordRow, Result,
 };
 
 /// How many records are read per query.
@@ -283,7 +283,11 @@ pub async fn verify_sealed<C: ConnectionTrait>(
                 break;
             }
             if let Some((_, zone)) = mac {
-                page_macs.push((row.seq, record_mac_input(zone, chain, row.seq, &hash), row.mac));
+                page_macs.push((
+                    row.seq,
+                    record_mac_input(zone, chain, row.seq, &hash),
+                    row.mac,
+                ));
             }
             values.push((row.seq, hash));
             prev = hash;

@@ -18,7 +18,7 @@ use async_nats::HeaderMap;
 use events::{ConsumerStats, Delivery, EventVerifier, HandlerError, Incoming, Verdict};
 use futures::StreamExt;
 
-use crate::{headers, header_name, header_value, Bus, Error, Result};
+use crate::{header_name, header_value, headers, Bus, Error, Result};
 
 /// The subject prefix of dead letters; the consumer's durable name follows.
 pub const DEAD_LETTER_PREFIX: &str = "custody.deadletter";

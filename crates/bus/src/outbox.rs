@@ -15,10 +15,7 @@ impl events::Publisher for Bus {
                 source: "the outbox entry has no schema (custody-schema)".into(),
             });
         }
-        let mut extra = vec![(
-            headers::CONTENT_TYPE.to_owned(),
-            entry.content_type.clone(),
-        )];
+        let mut extra = vec![(headers::CONTENT_TYPE.to_owned(), entry.content_type.clone())];
         if let Some(mac) = &entry.mac {
             extra.push((events::MAC_HEADER.to_owned(), mac.clone()));
         }

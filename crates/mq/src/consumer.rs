@@ -251,11 +251,7 @@ async fn dead_letter(
     message: &lapin::message::Delivery,
     reason: &str,
 ) -> Result<()> {
-    let mut headers = message
-        .properties
-        .headers()
-        .clone()
-        .unwrap_or_default();
+    let mut headers = message.properties.headers().clone().unwrap_or_default();
     headers.insert(
         DEAD_LETTER_REASON.into(),
         AMQPValue::LongString(LongString::from(reason.as_bytes().to_vec())),

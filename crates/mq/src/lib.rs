@@ -31,7 +31,9 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ConnectionProperties};
 
-pub use consumer::{consume, ConsumerContext, ConsumerSpec, DEAD_LETTER_CONSUMER, DEAD_LETTER_REASON};
+pub use consumer::{
+    consume, ConsumerContext, ConsumerSpec, DEAD_LETTER_CONSUMER, DEAD_LETTER_REASON,
+};
 pub use events::{content_types, Clock, Delivery, HandlerError, SystemClock};
 pub use lapin;
 pub use outbox::MqPublisher;

@@ -21,8 +21,8 @@ use crate::entity::{
     cases, key_shares, protocol_sessions, secure_channels, secure_elements, session_participants,
     session_requests, signing_requests, users,
 };
-use crate::outbox::{enqueue, subjects};
 use crate::ops::{bind_key, check_name, find_case, invalid, record_audit};
+use crate::outbox::{enqueue, subjects};
 use crate::signing::{find_request, find_session, is_unique_violation};
 use crate::{
     CaseStatus, Db, Error, KeyShareStatus, ParticipantStatus, Result, SeStatus, SessionKind,

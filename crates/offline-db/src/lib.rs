@@ -19,8 +19,8 @@ pub mod accounts;
 pub mod bus_adapters;
 pub mod coordination;
 pub mod entity;
-mod outbox;
 mod ops;
+mod outbox;
 pub mod signing;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -31,9 +31,9 @@ pub use entity::enums::{
     CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,
     SigningRequestStatus, UserStatus,
 };
-pub use outbox::subjects;
 pub use ops::record_audit;
 pub use ops::{ManagerReplacement, ManagerSlot, NewSecureElement, NewUser};
+pub use outbox::subjects;
 pub use signing::{
     ImportedBatch, ImportedRequest, NewBalanceAttestation, NewSignature, NewSigningRequest,
     SessionDetail, MAX_BATCH,

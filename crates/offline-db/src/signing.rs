@@ -22,8 +22,8 @@ use crate::entity::{
     balance_attestations, cases, key_shares, protocol_sessions, session_participants,
     session_requests, signatures, signing_requests,
 };
-use crate::outbox::{enqueue, subjects};
 use crate::ops::{check_name, find_case, invalid, record_audit};
+use crate::outbox::{enqueue, subjects};
 use crate::{
     new_id, CaseStatus, Db, Error, KeyShareStatus, ParticipantStatus, Result, SessionKind,
     SessionStatus, SigningRequestStatus,

@@ -22,9 +22,9 @@
 
 mod accounts;
 pub mod entity;
-mod outbox;
 mod logs;
 pub mod model;
+mod outbox;
 mod transfers;
 mod users;
 
@@ -34,9 +34,9 @@ use sea_orm::{DatabaseConnection, DbErr};
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
 pub use contracts::{Amount, EthAddress};
 pub use entity::enums::{Role, TransferStatus, UserStatus};
-pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
+pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
 pub use transfers::{Confirmation, NewTransfer, SignatureImport, DAILY_WINDOW};
 pub use users::{Lockout, LoginFailure, NewSession, NewUser};
 

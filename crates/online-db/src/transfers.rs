@@ -18,9 +18,9 @@ use serde_json::json;
 
 use crate::accounts::{find_account, granted, token_on_chain};
 use crate::entity::{accounts, destination_allowlist, imported_responses, policies, transfers};
-use crate::outbox::{enqueue, routing_keys};
 use crate::logs::{record_operation, record_transaction};
 use crate::model::stored_amount;
+use crate::outbox::{enqueue, routing_keys};
 use crate::users::active_trader;
 use crate::{check_text, invalid, new_id, to_i64, Asset, Db, Error, Result, TransferStatus};
 

@@ -256,3 +256,43 @@ mod tests {
         );
     }
 }
+
+/// The row count of every table in the connection's database (schema `current_schema()` on
+/// PostgreSQL), by table name: what the adversary tests compare before and after a refused
+/// action to show that nothing changed.
+pub async fn table_counts(
+    conn: &DatabaseConnection,
+) -> Result<std::collections::BTreeMap<String, i64>> {
+    let backend = conn.get_database_backend();
+    let list = match backend {
+        sea_orm::DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        }
+        _ => {
+            "SELECT table_name AS name FROM information_schema.tables \
+              WHERE table_schema = current_schema()"
+        }
+    };
+    let db_err = |e: sea_orm::DbErr| Error::Setup(format!("counting rows: {e}"));
+    let mut out = std::collections::BTreeMap::new();
+    for row in conn
+        .query_all_raw(Statement::from_string(backend, list))
+        .await
+        .map_err(db_err)?
+    {
+        let name: String = row.try_get("", "name").map_err(db_err)?;
+        let n: i64 = match conn
+            .query_one_raw(Statement::from_string(
+                backend,
+                format!("SELECT COUNT(*) AS n FROM \"{name}\""),
+            ))
+            .await
+            .map_err(db_err)?
+        {
+            Some(row) => row.try_get("", "n").map_err(db_err)?,
+            None => 0,
+        };
+        out.insert(name, n);
+    }
+    Ok(out)
+}

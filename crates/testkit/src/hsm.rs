@@ -10,7 +10,65 @@ use std::sync::OnceLock;
 
 use crate::softhsm::SoftHsm;
 
+/// A zone token as a child process (`custodyd …`) opens it: the module path, the token label
+/// and a file holding its user PIN (removed with the value).
+pub struct TokenFlags {
+    /// The SoftHSM2 PKCS#11 module.
+    pub module: std::path::PathBuf,
+    /// The token's label.
+    pub label: String,
+    /// The file holding the user PIN.
+    pub pin_file: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl TokenFlags {
+    /// `--<prefix>-module M --<prefix>-token L --<prefix>-pin-file F` (prefix `hsm` or
+    /// `export-key`).
+    pub fn args(&self, prefix: &str) -> Vec<String> {
+        vec![
+            format!("--{prefix}-module"),
+            self.module.display().to_string(),
+            format!("--{prefix}-token"),
+            self.label.clone(),
+            format!("--{prefix}-pin-file"),
+            self.pin_file.display().to_string(),
+        ]
+    }
+}
+
+#[allow(
+    clippy::panic,
+    reason = "test infrastructure: tests want an HSM or a clear stop"
+)]
+fn flags(label: &str, pin: &secrecy::SecretString) -> TokenFlags {
+    use secrecy::ExposeSecret;
+    let dir = match tempfile::tempdir() {
+        Ok(dir) => dir,
+        Err(e) => panic!("cannot make a directory for a PIN file: {e}"),
+    };
+    let pin_file = dir.path().join("token.pin");
+    if let Err(e) = std::fs::write(&pin_file, pin.expose_secret()) {
+        panic!("cannot write the PIN file: {e}");
+    }
+    TokenFlags {
+        module: SoftHsm::global().module_path().to_path_buf(),
+        label: label.to_owned(),
+        pin_file,
+        _dir: dir,
+    }
+}
+
 /// A freshly provisioned offline HSM on a new token (labelled `offline-hsm-<n>`).
+///
+/// # Panics
+///
+/// If SoftHSM refuses to provision the token.
+pub fn offline_hsm() -> hsm::Hsm {
+    offline_hsm_with_flags().0
+}
+
+/// [`offline_hsm`] and the flags a child process opens it with.
 ///
 /// # Panics
 ///
@@ -19,7 +77,7 @@ use crate::softhsm::SoftHsm;
     clippy::panic,
     reason = "test infrastructure: tests want an HSM or a clear stop"
 )]
-pub fn offline_hsm() -> hsm::Hsm {
+pub fn offline_hsm_with_flags() -> (hsm::Hsm, TokenFlags) {
     let softhsm = SoftHsm::global();
     let token = softhsm.new_token("offline-hsm");
     match hsm::Hsm::provision(
@@ -30,7 +88,7 @@ pub fn offline_hsm() -> hsm::Hsm {
         "offline-test",
         1_700_000_000,
     ) {
-        Ok(hsm) => hsm,
+        Ok(hsm) => (hsm, flags(&token.summary.label, &token.user_pin)),
         Err(e) => panic!("cannot provision a SoftHSM offline HSM: {e}"),
     }
 }
@@ -40,11 +98,20 @@ pub fn offline_hsm() -> hsm::Hsm {
 /// # Panics
 ///
 /// If SoftHSM refuses to provision the token.
+pub fn online_hsm() -> hsm::OnlineHsm {
+    online_hsm_with_flags().0
+}
+
+/// [`online_hsm`] and the flags a child process opens it with.
+///
+/// # Panics
+///
+/// If SoftHSM refuses to provision the token.
 #[allow(
     clippy::panic,
     reason = "test infrastructure: tests want an HSM or a clear stop"
 )]
-pub fn online_hsm() -> hsm::OnlineHsm {
+pub fn online_hsm_with_flags() -> (hsm::OnlineHsm, TokenFlags) {
     let softhsm = SoftHsm::global();
     let token = softhsm.new_token("online-hsm");
     match hsm::OnlineHsm::provision(
@@ -52,7 +119,7 @@ pub fn online_hsm() -> hsm::OnlineHsm {
         &hsm::TokenSelector::Label(token.summary.label.clone()),
         &token.user_pin,
     ) {
-        Ok(hsm) => hsm,
+        Ok(hsm) => (hsm, flags(&token.summary.label, &token.user_pin)),
         Err(e) => panic!("cannot provision a SoftHSM online token: {e}"),
     }
 }

@@ -22,6 +22,8 @@ pub mod nats;
 pub mod pcsc;
 pub mod rabbitmq;
 pub mod softhsm;
+#[cfg(feature = "tamper")]
+pub mod tamper;
 
 /// Errors from starting test infrastructure.
 #[derive(Debug, thiserror::Error)]

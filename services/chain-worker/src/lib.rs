@@ -225,8 +225,20 @@ pub async fn run_with_clock(
         .map(|_| mq::consume(&mq, &track_spec, ctx, |d| worker.on_track(d), stopped()));
     let (_, _, broadcast, tracked, ()) = tokio::join!(
         keep_topology(&mq, &topology, config.redeclare_interval, stopped()),
-        events::run_relay(&publisher, &outbox, clock.as_ref(), &relay_config, stopped()),
-        mq::consume(&mq, &broadcast_spec, ctx, |d| worker.on_broadcast(d), stopped()),
+        events::run_relay(
+            &publisher,
+            &outbox,
+            clock.as_ref(),
+            &relay_config,
+            stopped()
+        ),
+        mq::consume(
+            &mq,
+            &broadcast_spec,
+            ctx,
+            |d| worker.on_broadcast(d),
+            stopped()
+        ),
         futures::future::join_all(trackers),
         async {
             shutdown.await;
@@ -274,6 +286,7 @@ mod tests {
     fn the_config_does_not_print_its_urls() {
         let config = Config::new(
             "postgres://worker:db-s3cret@db/online",
+            testkit::hsm::online_sealer(),
             "amqp://worker:mq-s3cret@mq:5672/%2f",
             "https://node.example/v1/api-s3cret",
             1,

@@ -252,7 +252,11 @@ async fn verify(args: VerifyArgs) -> anyhow::Result<u8> {
     println!("{zone} zone database {}", args.db);
     for chain in chains {
         let report = audit::verify_sealed(&conn, chain, &options).await?;
-        let authenticated = report.checkpoints.iter().filter(|c| c.authenticated).count();
+        let authenticated = report
+            .checkpoints
+            .iter()
+            .filter(|c| c.authenticated)
+            .count();
         match (&report.first_broken, report.first_bad_checkpoint()) {
             (None, None) => println!(
                 "{} chain intact: {} record(s) verified, {}; {} checkpoint(s) reached ({} authenticated)",

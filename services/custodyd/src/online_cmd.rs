@@ -252,10 +252,9 @@ pub async fn run_online_admin(command: OnlineAdminCommand) -> anyhow::Result<()>
             let token = token.open().await?;
             let password = crate::offline_cmd::read_password()?;
             let sealer = online_db::sealer(&token, audit::CheckpointPolicy::default());
-            let created =
-                online_api::create_admin(&db, sealer, &username, &display_name, password)
-                    .await
-                    .context("the administrator was not created")?;
+            let created = online_api::create_admin(&db, sealer, &username, &display_name, password)
+                .await
+                .context("the administrator was not created")?;
             println!(
                 "administrator {} created (id {})",
                 created.username, created.id

@@ -162,8 +162,14 @@ impl Stack {
         let offline_sealer = offline_db::sealer(&hsm, audit::CheckpointPolicy::default());
         let online_sealer = online_db::sealer(&online_token, audit::CheckpointPolicy::default());
         let checkpoint_dirs = [
-            (audit::Zone::Offline, state_dir.join("checkpoints").join("offline")),
-            (audit::Zone::Online, state_dir.join("checkpoints").join("online")),
+            (
+                audit::Zone::Offline,
+                state_dir.join("checkpoints").join("offline"),
+            ),
+            (
+                audit::Zone::Online,
+                state_dir.join("checkpoints").join("online"),
+            ),
         ];
         let [(_, offline_checkpoints), (_, online_checkpoints)] = &checkpoint_dirs;
         let offline_checkpoints = audit::CheckpointDir::open(offline_checkpoints.clone())?;

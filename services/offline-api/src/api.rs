@@ -273,7 +273,11 @@ impl Api {
 /// Keep the online zone's checkpoints of an imported request as a witness of its logs. The
 /// import is committed already; a failure here is logged (the next envelope carries newer
 /// checkpoints) rather than undoing it.
-async fn store_witness(st: &AppState, checked: &import::Checked, now: chrono::DateTime<chrono::Utc>) {
+async fn store_witness(
+    st: &AppState,
+    checked: &import::Checked,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     if let Err(error) = st
         .inner
         .db

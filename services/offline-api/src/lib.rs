@@ -134,7 +134,9 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
     let sealer = offline_db::sealer(&hsm, config.audit.policy());
     let db = offline_db::Db::connect(&config.db_url(), sealer).await?;
     let checkpoint_dir = match &config.audit.checkpoint_dir {
-        Some(dir) => Some(audit::CheckpointDir::open(dir.clone()).map_err(offline_db::Error::from)?),
+        Some(dir) => {
+            Some(audit::CheckpointDir::open(dir.clone()).map_err(offline_db::Error::from)?)
+        }
         None => None,
     };
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

@@ -163,7 +163,9 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
     let db = online_db::Db::connect(&config.db_url(), sealer).await?;
     let chain = chain::Chain::connect(&config.rpc_url, config.chain_id).await?;
     let checkpoint_dir = match &config.audit.checkpoint_dir {
-        Some(dir) => Some(::audit::CheckpointDir::open(dir.clone()).map_err(online_db::Error::from)?),
+        Some(dir) => {
+            Some(::audit::CheckpointDir::open(dir.clone()).map_err(online_db::Error::from)?)
+        }
         None => None,
     };
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

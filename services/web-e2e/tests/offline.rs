@@ -368,7 +368,6 @@ async fn wait_for_port(port: u16) {
 #[tokio::test(flavor = "multi_thread")]
 async fn offline_zone_in_a_browser() {
     let testdb = TestDb::sqlite().unwrap();
-    let db = Db::connect(testdb.url()).await.unwrap();
     let hsm = hsm::Hsm::provision(
         &SoftHsm::global().module(),
         &format!("web-e2e-offline-{}", std::process::id()),
@@ -378,6 +377,9 @@ async fn offline_zone_in_a_browser() {
         1_700_000_000,
     )
     .unwrap();
+    let db = Db::connect(testdb.url(), testkit::hsm::offline_sealer_of(&hsm))
+        .await
+        .unwrap();
     let envelope_key = hsm.envelope_public_key();
     let hasher = || auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
 

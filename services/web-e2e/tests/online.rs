@@ -36,7 +36,6 @@ use testkit::anvil::{Anvil, AnvilOptions, TEST_ONLY_DEV_ADDRESSES, TEST_ONLY_DEV
 use testkit::db::TestDb;
 use testkit::envelopes::{respond, SoftSigner};
 use testkit::rabbitmq::RabbitMq;
-use testkit::softhsm::SoftHsm;
 
 /// The anvil dev account that is the custody account (its key stands in for the case key).
 const CUSTODY: usize = 1;
@@ -175,16 +174,12 @@ async fn online_zone_in_a_browser() {
     .await
     .unwrap()
     .0;
-    let db = Db::connect(tdb.url()).await.unwrap();
-    let softhsm = SoftHsm::global();
-    let token_on_hsm = softhsm.new_token("online-export");
-    let export_key = hsm::ExportKey::provision(
-        &softhsm.module(),
-        &hsm::TokenSelector::Label(token_on_hsm.summary.label.clone()),
-        &token_on_hsm.user_pin,
-    )
-    .unwrap();
-    let export_public = export_key.public_key();
+    let online_hsm = testkit::hsm::online_hsm();
+    let db = Db::connect(tdb.url(), testkit::hsm::online_sealer_of(&online_hsm))
+        .await
+        .unwrap();
+    let export_key = online_hsm.export_signer();
+    let export_public = online_hsm.export_public_key();
 
     // The administrator, made directly in the database (as `custodyd online-admin create` does).
     let hasher = auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
@@ -221,7 +216,13 @@ async fn online_zone_in_a_browser() {
         poll_interval: Duration::from_millis(100),
         trackers: 2,
         redeclare_interval: Duration::from_secs(1),
-        ..chain_worker::Config::new(tdb.url(), broker.url(), anvil.url(), anvil.chain_id())
+        ..chain_worker::Config::new(
+            tdb.url(),
+            db.sealer().clone(),
+            broker.url(),
+            anvil.url(),
+            anvil.chain_id(),
+        )
     };
     let (stop_worker, worker_rx) = tokio::sync::oneshot::channel::<()>();
     let worker = tokio::spawn(chain_worker::run(config, async {

@@ -262,7 +262,11 @@ async fn records_are_maced_and_checkpointed_in_their_transaction() {
         let report = audit::verify_sealed(&db, Chain::AUDIT, &with_hsm(&sealer))
             .await
             .unwrap();
-        assert!(report.not_covered().is_empty(), "{:?}", report.not_covered());
+        assert!(
+            report.not_covered().is_empty(),
+            "{:?}",
+            report.not_covered()
+        );
     }
 }
 
@@ -290,7 +294,12 @@ async fn an_hsm_that_cannot_seal_stops_the_change() {
         assert!(matches!(err, audit::Error::Key(_)), "{err:?}");
         assert!(err.to_string().contains("change was not made"), "{err}");
         drop(tx);
-        assert_eq!(audit::verify(&db).await.unwrap().records, 0, "{}", tdb.kind());
+        assert_eq!(
+            audit::verify(&db).await.unwrap().records,
+            0,
+            "{}",
+            tdb.kind()
+        );
     }
 }
 
@@ -302,7 +311,8 @@ async fn every_insider_tampering_is_named() {
         // checkpoint files kept outside the database).
         type Tamper = for<'a> fn(
             &'a DatabaseConnection,
-        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
+        )
+            -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + 'a>>;
         let cases: Vec<(&str, Tamper)> = vec![
             ("truncate the tail below a checkpoint", |db| {
                 Box::pin(truncate_to(db, 6))
@@ -372,7 +382,10 @@ async fn every_insider_tampering_is_named() {
             let report = audit::verify_sealed(&db, Chain::AUDIT, &operator)
                 .await
                 .unwrap();
-            assert!(!report.is_intact(), "{kind}: {what}: not detected: {report:?}");
+            assert!(
+                !report.is_intact(),
+                "{kind}: {what}: not detected: {report:?}"
+            );
             let auditor = audit::verify_sealed(&db, Chain::AUDIT, &public_only(&sealer, outside))
                 .await
                 .unwrap();
@@ -489,9 +502,12 @@ async fn a_checkpoint_signed_by_another_key_or_of_another_zone_is_refused() {
         assert!(problems
             .iter()
             .any(|(s, p)| *s == "forged" && matches!(p, Some(CheckpointProblem::ForeignKey(_)))));
-        assert!(problems.iter().any(
-            |(s, p)| *s == "online" && *p == Some(CheckpointProblem::WrongZone(Zone::Online))
-        ));
+        assert!(
+            problems
+                .iter()
+                .any(|(s, p)| *s == "online"
+                    && *p == Some(CheckpointProblem::WrongZone(Zone::Online)))
+        );
     }
 }
 
@@ -507,7 +523,9 @@ async fn checkpoints_are_due_by_time_only_when_the_head_moved() {
         let start = audit::verify(&db).await.unwrap().records as i64;
         append_n(&db, &sealer, start + 1, 2).await;
         let chains = [Chain::AUDIT];
-        let made = audit::checkpoint_due(&db, &sealer, &chains, t0()).await.unwrap();
+        let made = audit::checkpoint_due(&db, &sealer, &chains, t0())
+            .await
+            .unwrap();
         assert_eq!(made.len(), 1, "no checkpoint yet: one is due");
         // Nothing new: nothing due, however late.
         let none = audit::checkpoint_due(&db, &sealer, &chains, t0() + Duration::hours(5))
@@ -548,7 +566,10 @@ async fn checkpoint_files_are_written_once_and_an_edited_file_is_named() {
     let mut other = first.clone();
     other.at += 1;
     assert!(files_dir.write(&other).is_err());
-    assert!(!files_dir.write(&first).unwrap(), "same content: no new file");
+    assert!(
+        !files_dir.write(&first).unwrap(),
+        "same content: no new file"
+    );
 
     // Somebody edits a file: the verification names it.
     let path = loaded[1].path.clone();

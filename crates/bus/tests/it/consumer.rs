@@ -105,8 +105,7 @@ async fn a_permanent_failure_is_terminated_not_redelivered() {
         Arc::new(MemoryProcessed::new()),
         seen.clone(),
         |delivery| {
-            (delivery.message_id == "poison")
-                .then(|| HandlerError::permanent("undecodable"))
+            (delivery.message_id == "poison").then(|| HandlerError::permanent("undecodable"))
         },
     );
     eventually(Duration::from_secs(10), "both delivered", || {
@@ -149,7 +148,12 @@ async fn forged_events_are_dead_lettered_with_their_reason_and_never_handled() {
     };
     forge("no-mac", "{}", None).await;
     // A MAC of another payload (content altered after it was sealed).
-    forge("altered", "{\"case_id\":\"x\"}", Some(crate::mac_of(crate::SUBJECT, "altered", b"{}"))).await;
+    forge(
+        "altered",
+        "{\"case_id\":\"x\"}",
+        Some(crate::mac_of(crate::SUBJECT, "altered", b"{}")),
+    )
+    .await;
     // A genuine MAC, but for another subject (moved).
     forge(
         "moved",
@@ -206,5 +210,8 @@ async fn forged_events_are_dead_lettered_with_their_reason_and_never_handled() {
     }
     assert_eq!(reasons.len(), 4, "{reasons:?}");
     assert!(reasons[0].contains("no MAC"), "{reasons:?}");
-    assert!(reasons[1..].iter().all(|r| r.contains("does not verify")), "{reasons:?}");
+    assert!(
+        reasons[1..].iter().all(|r| r.contains("does not verify")),
+        "{reasons:?}"
+    );
 }

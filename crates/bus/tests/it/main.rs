@@ -20,7 +20,9 @@ mod restart;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bus::{consume, Bus, BusOptions, ConsumerContext, ConsumerSpec, Delivery, HandlerError, StreamSpec};
+use bus::{
+    consume, Bus, BusOptions, ConsumerContext, ConsumerSpec, Delivery, HandlerError, StreamSpec,
+};
 use events::{handle_once, MemoryProcessed};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;

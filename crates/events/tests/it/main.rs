@@ -57,7 +57,16 @@ async fn only_sealed_events_reach_the_handler() {
     };
     let d = Duration::from_millis(10);
     assert_eq!(
-        decide("c", sealed("m1", b"{}", 1), &verifier, &stats, 5, d, handler).await,
+        decide(
+            "c",
+            sealed("m1", b"{}", 1),
+            &verifier,
+            &stats,
+            5,
+            d,
+            handler
+        )
+        .await,
         Verdict::Ack
     );
     let mut no_id = sealed("m2", b"{}", 1);
@@ -86,12 +95,22 @@ async fn only_sealed_events_reach_the_handler() {
         ("moved to another subject", moved),
         ("altered payload", altered),
         ("another schema", other_schema),
-        ("another zone's key", incoming("m6", b"{}", Some(foreign), 1)),
+        (
+            "another zone's key",
+            incoming("m6", b"{}", Some(foreign), 1),
+        ),
     ] {
         let verdict = decide("c", event, &verifier, &stats, 5, d, handler).await;
-        assert!(matches!(verdict, Verdict::DeadLetter(_)), "{what}: {verdict:?}");
+        assert!(
+            matches!(verdict, Verdict::DeadLetter(_)),
+            "{what}: {verdict:?}"
+        );
     }
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "only the sealed event was handled");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "only the sealed event was handled"
+    );
     let s = stats.snapshot();
     assert_eq!((s.handled, s.rejected, s.dead_lettered), (1, 6, 6));
 }
@@ -112,7 +131,16 @@ async fn retries_until_the_last_attempt_then_dead_letters() {
     }
     let permanent = |_d| async { Err(HandlerError::permanent("undecodable")) };
     assert_eq!(
-        decide("c", sealed("p", b"{}", 1), &verifier, &stats, 3, d, permanent).await,
+        decide(
+            "c",
+            sealed("p", b"{}", 1),
+            &verifier,
+            &stats,
+            3,
+            d,
+            permanent
+        )
+        .await,
         Verdict::DeadLetter("undecodable".to_owned())
     );
 }
@@ -133,7 +161,10 @@ async fn an_effect_runs_once_per_message_id_and_a_failed_one_runs_again() {
     })
     .await;
     assert!(failed.is_err());
-    assert!(!guard.contains("c", "m"), "the claim rolled back with the effect");
+    assert!(
+        !guard.contains("c", "m"),
+        "the claim rolled back with the effect"
+    );
     let runs = AtomicU32::new(0);
     for expected in [Once::Done, Once::AlreadyDone] {
         let once = handle_once(guard.as_ref(), "c", &delivery, async |_| {

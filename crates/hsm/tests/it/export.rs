@@ -1,6 +1,5 @@
-use channel::IdentitySigner;
-use contracts::{BalanceAttestation, Envelope, Id, KeyRing, Kind};
 use channel::MacKey;
+use contracts::{BalanceAttestation, Envelope, Id, KeyRing, Kind};
 use hsm::{Error, OnlineHsm, TokenSelector};
 use p11::cryptoki::object::{AttributeType, ObjectClass};
 use testkit::softhsm::SoftHsm;

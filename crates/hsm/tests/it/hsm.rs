@@ -212,7 +212,10 @@ fn envelope_and_audit_signatures_verify_with_p256() {
         .is_err());
     // The port used by contracts::AuditCheckpoint::sign signs with the same key.
     let signer = hsm.checkpoint_signer();
-    assert_eq!(channel::IdentitySigner::public_key(&signer), hsm.audit_public_key());
+    assert_eq!(
+        channel::IdentitySigner::public_key(&signer),
+        hsm.audit_public_key()
+    );
 }
 
 #[test]
@@ -238,7 +241,10 @@ fn the_audit_mac_is_hmac_sha256_under_a_key_that_stays_on_the_token() {
         (AttributeType::Extractable, false),
         (AttributeType::NeverExtractable, true),
     ] {
-        assert_eq!(session.bool_attribute(secret, attr).unwrap(), Some(expected));
+        assert_eq!(
+            session.bool_attribute(secret, attr).unwrap(),
+            Some(expected)
+        );
     }
     assert!(session
         .raw()

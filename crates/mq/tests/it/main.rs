@@ -78,7 +78,12 @@ pub fn context() -> ConsumerContext {
 }
 
 /// An outbox entry as the online database writes it: the body, and the token's MAC of it.
-pub fn sealed_entry(id: &str, routing_key: &str, message_id: &str, payload: Vec<u8>) -> OutboxEntry {
+pub fn sealed_entry(
+    id: &str,
+    routing_key: &str,
+    message_id: &str,
+    payload: Vec<u8>,
+) -> OutboxEntry {
     let schema = "ChainWork/v1";
     let mac = events::seal_event(
         &testkit::hsm::shared_online_hsm().audit_mac_key(),

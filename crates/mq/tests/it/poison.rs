@@ -150,9 +150,15 @@ async fn forged_messages_are_dead_lettered_with_their_reason_and_never_handled()
     let broker = RabbitMq::start().unwrap();
     let mq = ready(&broker.url()).await;
     // No MAC at all.
-    mq.publish(crate::EXCHANGE, crate::BROADCAST_KEY, "no-mac", crate::JSON, b"{}")
-        .await
-        .unwrap();
+    mq.publish(
+        crate::EXCHANGE,
+        crate::BROADCAST_KEY,
+        "no-mac",
+        crate::JSON,
+        b"{}",
+    )
+    .await
+    .unwrap();
     // The content altered after it was sealed.
     let mut altered = crate::sealed_entry("a", crate::BROADCAST_KEY, "altered", b"{}".to_vec());
     altered.payload = b"{\"transfer_id\":\"x\"}".to_vec();
@@ -178,13 +184,26 @@ async fn forged_messages_are_dead_lettered_with_their_reason_and_never_handled()
     .await;
     running.stop().await;
     assert_eq!(store.effects(), ["genuine"]);
-    assert_eq!(seen.all(), [("genuine".to_owned(), 1)], "nothing forged was handled");
+    assert_eq!(
+        seen.all(),
+        [("genuine".to_owned(), 1)],
+        "nothing forged was handled"
+    );
     let dead = dead_letters(&mq, 3).await;
     let reasons: Vec<_> = dead
         .iter()
         .map(|(id, _, r)| (id.as_str(), r.clone().unwrap_or_default()))
         .collect();
-    assert!(reasons[0].0 == "altered" && reasons[0].1.contains("does not verify"), "{reasons:?}");
-    assert!(reasons[1].0 == "moved" && reasons[1].1.contains("does not verify"), "{reasons:?}");
-    assert!(reasons[2].0 == "no-mac" && reasons[2].1.contains("no MAC"), "{reasons:?}");
+    assert!(
+        reasons[0].0 == "altered" && reasons[0].1.contains("does not verify"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].0 == "moved" && reasons[1].1.contains("does not verify"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[2].0 == "no-mac" && reasons[2].1.contains("no MAC"),
+        "{reasons:?}"
+    );
 }

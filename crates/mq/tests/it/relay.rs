@@ -52,9 +52,15 @@ async fn rows_stay_pending_while_the_broker_is_down_then_each_is_published_and_c
     let relay = {
         let (mq, table) = (mq.clone(), table.clone());
         tokio::spawn(async move {
-            run_relay(&publisher(&mq), table.as_ref(), &SystemClock, &relay_config(), async {
-                let _ = stopped.await;
-            })
+            run_relay(
+                &publisher(&mq),
+                table.as_ref(),
+                &SystemClock,
+                &relay_config(),
+                async {
+                    let _ = stopped.await;
+                },
+            )
             .await;
         })
     };

@@ -33,7 +33,9 @@ pub struct World {
 
 impl World {
     pub async fn new(tdb: &TestDb) -> World {
-        let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer()).await.unwrap();
+        let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer())
+            .await
+            .unwrap();
         let start = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
         let user = |name: &str, role| NewUser {
             username: name.to_owned(),
@@ -190,9 +192,13 @@ macro_rules! on_both {
 #[tokio::test]
 async fn connect_is_idempotent_and_sets_up_sqlite_pragmas() {
     let tdb = TestDb::sqlite().unwrap();
-    let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer()).await.unwrap();
+    let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer())
+        .await
+        .unwrap();
     drop(db);
-    let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer()).await.unwrap();
+    let db = Db::connect(tdb.url(), testkit::hsm::offline_sealer())
+        .await
+        .unwrap();
     use sea_orm::ConnectionTrait;
     let row = db
         .conn()

@@ -219,7 +219,9 @@ async fn a_direct_edit_of_a_log_row_is_named_by_verify() {
 #[tokio::test]
 async fn a_record_copied_from_one_chain_to_the_other_does_not_verify() {
     for tdb in testkit::db::TestDb::both().await.unwrap() {
-        let db = online_db::Db::connect(tdb.url(), testkit::hsm::online_sealer()).await.unwrap();
+        let db = online_db::Db::connect(tdb.url(), testkit::hsm::online_sealer())
+            .await
+            .unwrap();
         let now = chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap();
         // One record in the operation log; copy it, with the head, into the empty transaction log.
         db.create_user(

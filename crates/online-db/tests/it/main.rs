@@ -89,7 +89,9 @@ pub fn sign(key: &SigningKey, unsigned_tx: &[u8]) -> Vec<u8> {
 
 impl World {
     pub async fn new(tdb: &TestDb) -> World {
-        let db = Db::connect(tdb.url(), testkit::hsm::online_sealer()).await.unwrap();
+        let db = Db::connect(tdb.url(), testkit::hsm::online_sealer())
+            .await
+            .unwrap();
         let start = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
         let user = |name: &str| NewUser {
             username: name.to_owned(),
@@ -279,8 +281,14 @@ macro_rules! on_both {
 #[tokio::test]
 async fn connect_is_idempotent_and_turns_on_foreign_keys() {
     let tdb = TestDb::sqlite().unwrap();
-    drop(Db::connect(tdb.url(), testkit::hsm::online_sealer()).await.unwrap());
-    let db = Db::connect(tdb.url(), testkit::hsm::online_sealer()).await.unwrap();
+    drop(
+        Db::connect(tdb.url(), testkit::hsm::online_sealer())
+            .await
+            .unwrap(),
+    );
+    let db = Db::connect(tdb.url(), testkit::hsm::online_sealer())
+        .await
+        .unwrap();
     use sea_orm::ConnectionTrait;
     let row = db
         .conn()

@@ -69,7 +69,7 @@ async fn a_worker_killed_after_sending_but_before_recording_does_not_send_twice(
 
         // Hold the transfer so the worker can send but cannot record: SQLite's write lock
         // (BEGIN IMMEDIATE), PostgreSQL's row lock (the worker's update locks the row first).
-        let lock = audit::begin_write(w.db.conn()).await.unwrap();
+        let lock = w.db.begin_write().await.unwrap();
         if lock.get_database_backend() == DbBackend::Postgres {
             transfers::Entity::find_by_id(t.id.clone())
                 .lock_exclusive()

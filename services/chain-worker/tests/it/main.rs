@@ -64,7 +64,9 @@ impl World {
     pub async fn new(tdb: TestDb, anvil: AnvilOptions) -> World {
         let anvil = Anvil::start_with(&anvil).unwrap();
         let broker = RabbitMq::start().unwrap();
-        let db = Db::connect(tdb.url()).await.unwrap();
+        let db = Db::connect(tdb.url(), testkit::hsm::online_sealer())
+            .await
+            .unwrap();
         let chain = Chain::connect(&anvil.url(), anvil.chain_id())
             .await
             .unwrap();
@@ -160,6 +162,7 @@ impl World {
             redeclare_interval: Duration::from_secs(1),
             ..Config::new(
                 self.tdb.url(),
+                self.db.sealer().clone(),
                 self.broker.url(),
                 self.anvil.url(),
                 self.anvil.chain_id(),
@@ -308,6 +311,20 @@ impl World {
     pub async fn assert_logs_intact(&self) {
         let report = self.db.verify_logs().await.unwrap();
         assert!(report.is_intact(), "{}: {report:?}", self.tdb.kind());
+    }
+}
+
+/// The outbox row as the relay publishes it (schema and MAC headers).
+pub fn entry_of(row: &outbox::Model) -> events::OutboxEntry {
+    let header = |name: &str| row.headers[name].as_str().unwrap().to_owned();
+    events::OutboxEntry {
+        id: row.id.clone(),
+        topic: row.routing_key.clone(),
+        message_id: row.msg_id.clone(),
+        content_type: header("content-type"),
+        schema: header("custody-schema"),
+        payload: row.payload.clone(),
+        mac: row.mac.clone(),
     }
 }
 

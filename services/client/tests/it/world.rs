@@ -95,7 +95,9 @@ impl World {
         let module = SoftHsm::global().module();
         let hsm = hsm();
         let nats = NatsServer::start().unwrap();
-        let db = Db::connect(testdb.url()).await.unwrap();
+        let db = Db::connect(testdb.url(), testkit::hsm::offline_sealer_of(&hsm))
+            .await
+            .unwrap();
         let hasher =
             auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
         let state = AppState::builder(

@@ -14,6 +14,8 @@ use offline_db::{Db, NewUser, Role};
 use sea_orm::ConnectionTrait;
 use testkit::db::{DbKind, TestDb};
 
+mod tamper;
+
 fn verify(db_arg: &str) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
         .args(["audit", "verify", "--db", db_arg])
@@ -41,11 +43,13 @@ fn db_arg(test_db: &TestDb) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_passes_on_a_fresh_db_and_names_the_tampered_record() {
     for test_db in TestDb::both().await.unwrap() {
-        let db = Db::connect(test_db.url()).await.unwrap();
+        let db = Db::connect(test_db.url(), testkit::hsm::offline_sealer())
+            .await
+            .unwrap();
         let arg = db_arg(&test_db);
         let (code, text) = verify(&arg);
         assert_eq!(code, 0, "{:?} fresh: {text}", test_db.kind());
-        assert!(text.contains("intact: 0 record(s)"), "{text}");
+        assert!(text.contains("audit chain intact: 0 record(s)"), "{text}");
 
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         for i in 0..4 {
@@ -65,7 +69,11 @@ async fn audit_verify_passes_on_a_fresh_db_and_names_the_tampered_record() {
         }
         let (code, text) = verify(&arg);
         assert_eq!(code, 0, "{text}");
-        assert!(text.contains("intact: 4 record(s)"), "{text}");
+        assert!(text.contains("audit chain intact: 4 record(s)"), "{text}");
+        assert!(
+            text.contains("not covered: record MACs were not checked"),
+            "{text}"
+        );
 
         // An insider edits record 3 directly in the database.
         db.conn()
@@ -83,6 +91,7 @@ async fn offline_admin_create_reads_the_password_from_stdin_and_applies_the_poli
     use std::io::Write;
     let test_db = TestDb::sqlite().unwrap();
     let arg = db_arg(&test_db);
+    let (hsm, token) = testkit::hsm::offline_hsm_with_flags();
     let create = |username: &str, password: &str| {
         let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
             .args([
@@ -93,6 +102,7 @@ async fn offline_admin_create_reads_the_password_from_stdin_and_applies_the_poli
                 "--username",
                 username,
             ])
+            .args(token.args("hsm"))
             .args([
                 "--display-name",
                 "First Admin",
@@ -123,7 +133,9 @@ async fn offline_admin_create_reads_the_password_from_stdin_and_applies_the_poli
     assert!(ok, "{text}");
     assert!(text.contains("administrator root-admin created"), "{text}");
 
-    let db = Db::connect(test_db.url()).await.unwrap();
+    let db = Db::connect(test_db.url(), testkit::hsm::offline_sealer_of(&hsm))
+        .await
+        .unwrap();
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     let admin = offline_db::entity::users::Entity::find()
         .filter(offline_db::entity::users::Column::Username.eq("root-admin"))
@@ -191,7 +203,10 @@ async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
 
     let test_db = TestDb::sqlite().unwrap();
     let nats = testkit::nats::NatsServer::start().unwrap();
-    let db = Db::connect(test_db.url()).await.unwrap();
+    let (hsm, token) = testkit::hsm::offline_hsm_with_flags();
+    let db = Db::connect(test_db.url(), testkit::hsm::offline_sealer_of(&hsm))
+        .await
+        .unwrap();
     let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
     let admin = db
         .create_user(
@@ -249,6 +264,7 @@ async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
     let _child = Running(
         Command::new(env!("CARGO_BIN_EXE_custodyd"))
             .args(["reactors", "--db", &db_arg(&test_db), "--nats", &nats.url()])
+            .args(token.args("hsm"))
             .stdout(std::process::Stdio::null())
             .spawn()
             .unwrap(),
@@ -278,7 +294,9 @@ async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_verify_covers_both_online_chains_and_names_the_tampered_one() {
     for test_db in TestDb::both().await.unwrap() {
-        let db = online_db::Db::connect(test_db.url()).await.unwrap();
+        let db = online_db::Db::connect(test_db.url(), testkit::hsm::online_sealer())
+            .await
+            .unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap();
         for i in 0..3 {
             db.create_user(
@@ -337,6 +355,7 @@ async fn audit_verify_covers_both_online_chains_and_names_the_tampered_one() {
 fn chain_worker_refuses_a_node_on_another_chain_with_a_clear_error() {
     let anvil = testkit::anvil::Anvil::start().unwrap();
     let test_db = TestDb::sqlite().unwrap();
+    let (_token, flags) = testkit::hsm::online_hsm_with_flags();
     let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
         .args([
             "chain-worker",
@@ -349,6 +368,7 @@ fn chain_worker_refuses_a_node_on_another_chain_with_a_clear_error() {
             "--amqp",
             "amqp://guest:guest@127.0.0.1:1/%2f",
         ])
+        .args(flags.args("export-key"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -401,8 +421,10 @@ async fn online_admin_create_makes_an_admin_on_the_online_database() {
     use std::io::Write;
     let test_db = TestDb::sqlite().unwrap();
     let arg = db_arg(&test_db);
+    let (online_hsm, token) = testkit::hsm::online_hsm_with_flags();
     let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
         .args(["online-admin", "create", "--db", &arg])
+        .args(token.args("export-key"))
         .args(["--username", "root-admin", "--display-name", "Root"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -421,7 +443,9 @@ async fn online_admin_create_makes_an_admin_on_the_online_database() {
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let db = online_db::Db::connect(test_db.url()).await.unwrap();
+    let db = online_db::Db::connect(test_db.url(), testkit::hsm::online_sealer_of(&online_hsm))
+        .await
+        .unwrap();
     let admin = db.user_by_username("root-admin").await.unwrap().unwrap();
     assert_eq!(admin.role, online_db::Role::Admin);
     assert!(admin.password_hash.starts_with("$argon2id$"));
@@ -434,6 +458,7 @@ async fn online_admin_create_makes_an_admin_on_the_online_database() {
     // A second admin with the same name is refused and writes nothing.
     let mut child = Command::new(env!("CARGO_BIN_EXE_custodyd"))
         .args(["online-admin", "create", "--db", &arg])
+        .args(token.args("export-key"))
         .args(["--username", "root-admin", "--display-name", "Again"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -463,7 +488,9 @@ async fn coordinator_subcommand_answers_handshakes_on_nats() {
     use secrecy::ExposeSecret;
 
     let test_db = TestDb::sqlite().unwrap();
-    Db::connect(test_db.url()).await.unwrap();
+    Db::connect(test_db.url(), testkit::hsm::offline_sealer())
+        .await
+        .unwrap();
     let nats = testkit::nats::NatsServer::start().unwrap();
     let softhsm = testkit::softhsm::SoftHsm::global();
     let label = format!("coord-hsm-{}", std::process::id());
@@ -611,7 +638,9 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
     let client_password = "client-pw-8a2f6c4e19d7";
     let nats = nats_with_the_zone_users(coordinator_password, client_password);
     let test_db = TestDb::sqlite().unwrap();
-    Db::connect(test_db.url()).await.unwrap();
+    Db::connect(test_db.url(), testkit::hsm::offline_sealer())
+        .await
+        .unwrap();
     let softhsm = testkit::softhsm::SoftHsm::global();
     let label = format!("coord-auth-hsm-{}", std::process::id());
     let pin = testkit::softhsm::random_pin();

@@ -13,6 +13,7 @@ async fn create_admin_bootstraps_a_working_administrator() {
         let db_url = app.db_url.clone();
         let admin = create_admin(
             &db_url,
+            app.db.sealer().clone(),
             "Root.Admin",
             "Root",
             Some("+86 10 1234"),
@@ -36,7 +37,15 @@ async fn create_admin_bootstraps_a_working_administrator() {
         .unwrap();
         assert_eq!(rec[0].actor, "cli:offline-admin");
         // The password policy applies.
-        let weak = create_admin(&db_url, "second", "S", None, SecretString::from("password")).await;
+        let weak = create_admin(
+            &db_url,
+            app.db.sealer().clone(),
+            "second",
+            "S",
+            None,
+            SecretString::from("password"),
+        )
+        .await;
         assert!(
             matches!(
                 weak,
@@ -46,6 +55,7 @@ async fn create_admin_bootstraps_a_working_administrator() {
         );
         let dup = create_admin(
             &db_url,
+            app.db.sealer().clone(),
             "root.admin",
             "R",
             None,

@@ -110,7 +110,9 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn new(testdb: TestDb) -> TestApp {
-        let db = Db::connect(testdb.url()).await.unwrap();
+        let db = Db::connect(testdb.url(), testkit::hsm::offline_sealer_of(&hsm()))
+            .await
+            .unwrap();
         let clock = TestClock::at(start());
         let hasher =
             auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();

@@ -20,7 +20,6 @@ use serde_json::{json, Value};
 use testkit::anvil::{Anvil, AnvilOptions, TEST_ONLY_DEV_KEYS};
 use testkit::db::TestDb;
 use testkit::envelopes::{respond, SoftSigner};
-use testkit::softhsm::SoftHsm;
 
 /// The password every test user has.
 pub const PASSWORD: &str = "violet tractor lighthouse";
@@ -143,17 +142,13 @@ impl World {
         .await
         .unwrap()
         .0;
-        let db = Db::connect(tdb.url()).await.unwrap();
+        let online_hsm = testkit::hsm::online_hsm();
+        let db = Db::connect(tdb.url(), testkit::hsm::online_sealer_of(&online_hsm))
+            .await
+            .unwrap();
         let clock = TestClock::at(now());
-        let softhsm = SoftHsm::global();
-        let token_on_hsm = softhsm.new_token("online-export");
-        let export_key = hsm::ExportKey::provision(
-            &softhsm.module(),
-            &hsm::TokenSelector::Label(token_on_hsm.summary.label.clone()),
-            &token_on_hsm.user_pin,
-        )
-        .unwrap();
-        let export_public = export_key.public_key();
+        let export_key = online_hsm.export_signer();
+        let export_public = online_hsm.export_public_key();
         let hasher =
             auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
         let hash = hasher

@@ -31,6 +31,7 @@ impl Worker {
             redeclare_interval: Duration::from_secs(1),
             ..chain_worker::Config::new(
                 w.tdb.url(),
+                w.db.sealer().clone(),
                 broker.url(),
                 w.anvil.url(),
                 w.anvil.chain_id(),

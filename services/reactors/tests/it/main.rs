@@ -12,8 +12,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use bus::{Bus, BusOptions, Delivery};
-use events::Outbox;
 use chrono::{DateTime, Utc};
+use events::Outbox;
 use futures::StreamExt;
 use offline_db::bus_adapters::Reacted;
 use offline_db::entity::{outbox, secure_elements, users};
@@ -294,10 +294,7 @@ async fn an_event_published_twice_has_its_effect_once() {
                     &replaced.msg_id,
                     "ManagerReplaced/v1",
                     replaced.payload.clone().into(),
-                    &[(
-                        events::MAC_HEADER.to_owned(),
-                        replaced.mac.clone().unwrap(),
-                    )],
+                    &[(events::MAC_HEADER.to_owned(), replaced.mac.clone().unwrap())],
                 )
                 .await
                 .unwrap();
@@ -383,7 +380,9 @@ async fn db_outbox_and_processed_adapters() {
             payload: &entry.payload,
         };
         assert_eq!(
-            testkit::hsm::offline_event_verifier().verify(&input, entry.mac.as_deref()).unwrap(),
+            testkit::hsm::offline_event_verifier()
+                .verify(&input, entry.mac.as_deref())
+                .unwrap(),
             Ok(())
         );
         let when = std::time::SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
@@ -655,35 +654,7 @@ async fn the_sweep_expires_a_session_whose_time_is_up_on_the_injected_clock() {
 
 /// How many rows every table of the database holds.
 async fn table_counts(db: &Db) -> std::collections::BTreeMap<String, i64> {
-    use sea_orm::{ConnectionTrait, Statement};
-    let conn = db.conn();
-    let backend = conn.get_database_backend();
-    let list = match backend {
-        sea_orm::DbBackend::Sqlite => {
-            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
-        }
-        _ => "SELECT table_name AS name FROM information_schema.tables WHERE table_schema = current_schema()",
-    };
-    let mut out = std::collections::BTreeMap::new();
-    for row in conn
-        .query_all_raw(Statement::from_string(backend, list))
-        .await
-        .unwrap()
-    {
-        let name: String = row.try_get("", "name").unwrap();
-        let n: i64 = conn
-            .query_one_raw(Statement::from_string(
-                backend,
-                format!("SELECT COUNT(*) AS n FROM \"{name}\""),
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "n")
-            .unwrap();
-        out.insert(name, n);
-    }
-    out
+    testkit::db::table_counts(db.conn()).await.unwrap()
 }
 
 /// Hand-made events on every subject the reactors consume — naming an unknown case, with a
@@ -721,7 +692,8 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
                 )
                 .unwrap()
             };
-            let unknown_case = serde_json::json!({"case_id": "0190d9e4-8f2a-7c3b-9d1e-2f3a4b5c6d7e"}).to_string();
+            let unknown_case =
+                serde_json::json!({"case_id": "0190d9e4-8f2a-7c3b-9d1e-2f3a4b5c6d7e"}).to_string();
             let real_case = serde_json::json!({
                 "case_id": case_id, "from_user_id": world.managers[0].id,
                 "to_user_id": world.managers[3].id, "share_index": 0,
@@ -729,13 +701,22 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
             .to_string();
             let forged: Vec<(&str, String, String, Option<String>)> = vec![
                 // Valid shape, unknown case, no MAC (no outbox row produced it).
-                (contracts::subjects::CASE_CREATED, "forged-1".into(), unknown_case.clone(), None),
+                (
+                    contracts::subjects::CASE_CREATED,
+                    "forged-1".into(),
+                    unknown_case.clone(),
+                    None,
+                ),
                 // A genuine MAC, but of other content.
                 (
                     contracts::subjects::CASE_MANAGER_REPLACED,
                     "forged-2".into(),
                     real_case.clone(),
-                    Some(sealed(contracts::subjects::CASE_MANAGER_REPLACED, "forged-2", b"{}")),
+                    Some(sealed(
+                        contracts::subjects::CASE_MANAGER_REPLACED,
+                        "forged-2",
+                        b"{}",
+                    )),
                 ),
                 // The id of an event that was handled, with forged content and its old MAC.
                 (
@@ -762,8 +743,11 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
                     msg_id,
                     "CaseCreated/v1",
                     payload.clone().into_bytes().into(),
-                    &[extra, vec![("content-type".to_owned(), "application/json".to_owned())]]
-                        .concat(),
+                    &[
+                        extra,
+                        vec![("content-type".to_owned(), "application/json".to_owned())],
+                    ]
+                    .concat(),
                 )
                 .await
                 .unwrap();
@@ -781,7 +765,10 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
             let mut reasons = std::collections::BTreeMap::new();
             let deadline = tokio::time::Instant::now() + WAIT;
             while reasons.len() < forged.len() {
-                assert!(tokio::time::Instant::now() < deadline, "dead letters: {reasons:?}");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "dead letters: {reasons:?}"
+                );
                 let mut batch = consumer
                     .fetch()
                     .max_messages(10)
@@ -802,12 +789,24 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
             }
             for (subject, _, _, mac) in &forged {
                 let (dead_subject, reason) = &reasons[*subject];
-                assert!(dead_subject.starts_with("custody.deadletter."), "{dead_subject}");
-                let expected = if mac.is_some() { "does not verify" } else { "no MAC" };
+                assert!(
+                    dead_subject.starts_with("custody.deadletter."),
+                    "{dead_subject}"
+                );
+                let expected = if mac.is_some() {
+                    "does not verify"
+                } else {
+                    "no MAC"
+                };
                 assert!(reason.contains(expected), "{subject}: {reason}");
             }
             tokio::time::sleep(Duration::from_millis(500)).await;
-            assert_eq!(table_counts(db).await, before, "{}: no table changed", tdb.kind());
+            assert_eq!(
+                table_counts(db).await,
+                before,
+                "{}: no table changed",
+                tdb.kind()
+            );
             let after = db.verify_audit().await.unwrap();
             assert!(after.is_intact());
             assert_eq!((after.records, after.head), (head.records, head.head));
