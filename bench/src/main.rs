@@ -1,8 +1,9 @@
 //! `bench`: measures the project's paths against the raw libraries they stand on, in the same
 //! run on the same machine, and prints a table plus `RATIO <name> <value>` lines.
 //!
-//! Usage: `cargo run --release -p bench -- tss|online|offline-sign|offline-keygen|e2e [--quick]`.
+//! Usage: `cargo run --release -p bench -- tss|online|offline-sign|offline-keygen|e2e|audit [--quick]`.
 
+mod audit_bench;
 mod e2e_bench;
 mod offline_bench;
 mod online_bench;
@@ -25,9 +26,10 @@ fn main() -> anyhow::Result<()> {
         Some("offline-sign") => runtime.block_on(offline_bench::sign(quick)),
         Some("offline-keygen") => runtime.block_on(offline_bench::keygen(quick)),
         Some("e2e") => runtime.block_on(e2e_bench::run(quick)),
+        Some("audit") => runtime.block_on(audit_bench::run(quick)),
         Some(other) => {
-            bail!("unknown bench {other:?}; available: tss, online, offline-sign, offline-keygen, e2e")
+            bail!("unknown bench {other:?}; available: tss, online, offline-sign, offline-keygen, e2e, audit")
         }
-        None => bail!("usage: bench <tss|online|offline-sign|offline-keygen|e2e> [--quick]"),
+        None => bail!("usage: bench <tss|online|offline-sign|offline-keygen|e2e|audit> [--quick]"),
     }
 }

@@ -6,6 +6,7 @@
 //! What differs between the zones stays in each API: its error kinds, its roles and its
 //! session store.
 
+pub mod audit_view;
 pub mod clock;
 pub mod config;
 

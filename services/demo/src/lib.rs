@@ -65,6 +65,24 @@ pub struct CheckpointSummary {
     pub checkpoint_key: String,
     /// The checkpoint files.
     pub files: Vec<String>,
+    /// The zone's database (SQLite file).
+    pub db: String,
+    /// The zone's token, to check MACs after the demo.
+    pub token: DemoToken,
+}
+
+/// A zone's SoftHSM2 token as the demo leaves it: `SOFTHSM2_CONF=<softhsm2_conf> custodyd
+/// audit verify … --hsm-module <module> --hsm-token <token> --hsm-pin-file <pin_file>`.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DemoToken {
+    /// SoftHSM2's configuration file (its token store is in the state directory).
+    pub softhsm2_conf: String,
+    /// The PKCS#11 module.
+    pub module: String,
+    /// The token's label.
+    pub token: String,
+    /// The file holding the user PIN (development token only).
+    pub pin_file: String,
 }
 
 /// One transfer as it went through both zones.

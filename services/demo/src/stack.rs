@@ -81,6 +81,10 @@ pub struct Stack {
     /// Where each zone's API writes its checkpoint files: `checkpoints/offline`,
     /// `checkpoints/online` under the state directory.
     pub checkpoint_dirs: [(audit::Zone, PathBuf); 2],
+    /// Each zone's token as `custodyd audit verify --hsm-*` opens it after the demo (the audit
+    /// drill checks MACs with it): SoftHSM2's configuration, the token label and a PIN file in
+    /// `hsm/` under the state directory. Development tokens only.
+    pub zone_tokens: [(audit::Zone, crate::DemoToken); 2],
     /// nats-server (offline bus).
     pub nats: NatsServer,
     /// RabbitMQ (online bus).
@@ -130,6 +134,38 @@ fn web_dir(root: Option<&Path>, zone: &str) -> Option<PathBuf> {
     dir.join("index.html").exists().then_some(dir)
 }
 
+/// Writes `hsm/<zone>.pin` (mode 0600) and describes the token for the summary.
+fn demo_token(
+    state_dir: &std::path::Path,
+    softhsm: &SoftHsm,
+    zone: &str,
+    token: &testkit::softhsm::TestToken,
+) -> anyhow::Result<crate::DemoToken> {
+    use secrecy::ExposeSecret;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = state_dir.join("hsm");
+    std::fs::create_dir_all(&dir)?;
+    let pin_file = dir.join(format!("{zone}.pin"));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&pin_file)?
+        .write_all(token.user_pin.expose_secret().as_bytes())?;
+    Ok(crate::DemoToken {
+        softhsm2_conf: softhsm
+            .root_dir()
+            .join("softhsm2.conf")
+            .display()
+            .to_string(),
+        module: softhsm.module_path().display().to_string(),
+        token: token.summary.label.clone(),
+        pin_file: pin_file.display().to_string(),
+    })
+}
+
 impl Stack {
     /// Starts everything; `say` prints progress.
     pub async fn start(opts: &StackOptions, say: &(dyn Fn(&str) + Sync)) -> anyhow::Result<Stack> {
@@ -158,6 +194,16 @@ impl Stack {
             &export_token.user_pin,
         )?;
         let export_public = online_token.export_public_key();
+        let zone_tokens = [
+            (
+                audit::Zone::Offline,
+                demo_token(&state_dir, softhsm, "offline", &hsm_token)?,
+            ),
+            (
+                audit::Zone::Online,
+                demo_token(&state_dir, softhsm, "online", &export_token)?,
+            ),
+        ];
         let online_checkpoint_key = online_token.checkpoint_public_key();
         let offline_sealer = offline_db::sealer(&hsm, audit::CheckpointPolicy::default());
         let online_sealer = online_db::sealer(&online_token, audit::CheckpointPolicy::default());
@@ -330,6 +376,7 @@ impl Stack {
             export_public,
             online_checkpoint_key,
             checkpoint_dirs,
+            zone_tokens,
             nats,
             rabbit,
             anvil,

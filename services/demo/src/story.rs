@@ -1324,6 +1324,18 @@ async fn verify_audit(stack: &Stack) -> anyhow::Result<Vec<crate::CheckpointSumm
             dir: dir.display().to_string(),
             checkpoint_key: hex::encode(p256::EncodedPoint::from(key).as_bytes()),
             files,
+            db: match zone {
+                Zone::Offline => stack.state_dir.join("offline.sqlite"),
+                Zone::Online => stack.state_dir.join("online.sqlite"),
+            }
+            .display()
+            .to_string(),
+            token: stack
+                .zone_tokens
+                .iter()
+                .find(|(z, _)| z == zone)
+                .map(|(_, t)| t.clone())
+                .unwrap_or_default(),
         });
     }
     Ok(out)

@@ -1114,6 +1114,33 @@ impl Api {
         ))
     }
 
+    /// Verify the audit log from the first record to the last: the hash chain, every record's
+    /// MAC with the offline HSM, and the signed checkpoints (database and checkpoint
+    /// directory).
+    #[oai(path = "/audit/verify", method = "get", tag = "Tag::Audit")]
+    async fn audit_verify(&self, req: &Request) -> ApiResult<Json<AuditVerifyView>> {
+        let st = self.s()?;
+        st.authorize(req, Action::OfflineViewAuditLog).await?;
+        let (witnesses, unreadable) =
+            web::audit_view::checkpoint_files(st.inner.checkpoint_dir.as_ref());
+        let options = audit::VerifyOptions {
+            witnesses,
+            ..st.inner.db.verify_options()
+        };
+        let report = audit::verify_sealed(st.inner.db.conn(), audit::Chain::AUDIT, &options)
+            .await
+            .map_err(offline_db::Error::from)?;
+        let mut view = web::audit_view::ChainVerifyView::from(&report);
+        if !unreadable.is_empty() {
+            view.intact = false;
+            view.bad_checkpoints.extend(unreadable);
+        }
+        Ok(Json(AuditVerifyView {
+            intact: view.intact,
+            audit: view,
+        }))
+    }
+
     /// The audit log, in chain order, filtered (all filters combine with AND).
     #[allow(clippy::too_many_arguments, reason = "one parameter per query filter")]
     #[oai(path = "/audit", method = "get", tag = "Tag::Audit")]

@@ -505,6 +505,16 @@ pub struct SigningRequestView {
     pub at: String,
 }
 
+/// The audit log's verification: the hash chain, every record's MAC (the offline HSM) and the
+/// signed checkpoints (database and checkpoint directory).
+#[derive(Debug, Object)]
+pub struct AuditVerifyView {
+    /// Whether the log verified.
+    pub intact: bool,
+    /// The audit chain.
+    pub audit: web::audit_view::ChainVerifyView,
+}
+
 /// One audit record.
 #[derive(Debug, Object)]
 pub struct AuditRecordView {

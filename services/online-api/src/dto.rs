@@ -417,15 +417,16 @@ pub struct LogRecordView {
     pub hash: String,
 }
 
-/// Both logs' verification.
+/// Both logs' verification: hash chains, every record's MAC (the online token) and the signed
+/// checkpoints (stored in the database and in the checkpoint directory).
 #[derive(Debug, Object)]
 pub struct VerifyView {
     /// Whether both chains verified.
     pub intact: bool,
-    /// The operation log's report.
-    pub operation: serde_json::Value,
-    /// The transaction log's report.
-    pub transaction: serde_json::Value,
+    /// The operation log.
+    pub operation: web::audit_view::ChainVerifyView,
+    /// The transaction log.
+    pub transaction: web::audit_view::ChainVerifyView,
 }
 
 /// The database's text for an enum value.

@@ -85,136 +85,23 @@ async fn files(db: &DatabaseConnection) -> Vec<Witness> {
         .collect()
 }
 
-/// The insider's tool: rewrite record `seq`'s details and recompute the hash of it and of
-/// every later record and the head, as someone with write access but without the HSM can.
+/// The insider's tools (`testkit::tamper`) on the offline audit chain.
 async fn rewrite_from(db: &DatabaseConnection, seq: i64, details: serde_json::Value) {
-    let backend = db.get_database_backend();
-    let rows = db
-        .query_all_raw(Statement::from_string(
-            backend,
-            "SELECT seq, at, actor, action, object, details, prev_hash FROM audit_log ORDER BY seq",
-        ))
+    testkit::tamper::rewrite_from(db, Chain::AUDIT, seq, details)
         .await
         .unwrap();
-    let mut prev = [0u8; 32];
-    for row in rows {
-        let s: i64 = row.try_get("", "seq").unwrap();
-        let at: DateTime<Utc> = row.try_get("", "at").unwrap();
-        let actor: String = row.try_get("", "actor").unwrap();
-        let action: String = row.try_get("", "action").unwrap();
-        let object: String = row.try_get("", "object").unwrap();
-        let mut d: serde_json::Value = row.try_get("", "details").unwrap();
-        if s == seq {
-            d = details.clone();
-        }
-        let hash = audit::record_hash(&prev, s, at, &actor, &action, &object, &d);
-        if s >= seq {
-            db.execute_raw(Statement::from_sql_and_values(
-                backend,
-                "UPDATE audit_log SET details = $1, prev_hash = $2, hash = $3 WHERE seq = $4",
-                [
-                    d.into(),
-                    hex::encode(prev).into(),
-                    hex::encode(hash).into(),
-                    s.into(),
-                ],
-            ))
-            .await
-            .unwrap();
-        }
-        prev = hash;
-    }
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "UPDATE audit_head SET hash = $1 WHERE id = 1",
-        [hex::encode(prev).into()],
-    ))
-    .await
-    .unwrap();
 }
 
-/// The insider's tool: append a record with a correct hash (and no MAC, or a copied one).
 async fn forge_append(db: &DatabaseConnection, copy_mac_of: Option<i64>) -> i64 {
-    let backend = db.get_database_backend();
-    let head = db
-        .query_one_raw(Statement::from_string(
-            backend,
-            "SELECT seq, hash FROM audit_head WHERE id = 1",
-        ))
+    testkit::tamper::forge_append(db, Chain::AUDIT, copy_mac_of)
         .await
         .unwrap()
-        .unwrap();
-    let seq: i64 = head.try_get::<i64>("", "seq").unwrap() + 1;
-    let prev_hex: String = head.try_get("", "hash").unwrap();
-    let mut prev = [0u8; 32];
-    hex::decode_to_slice(&prev_hex, &mut prev).unwrap();
-    let e = entry(seq);
-    let at = DateTime::from_timestamp_micros(e.at.timestamp_micros()).unwrap();
-    let hash = hex::encode(audit::record_hash(
-        &prev, seq, at, &e.actor, &e.action, &e.object, &e.details,
-    ));
-    let mac: Option<String> = match copy_mac_of {
-        Some(other) => db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                "SELECT mac FROM audit_log WHERE seq = $1",
-                [other.into()],
-            ))
-            .await
-            .unwrap()
-            .unwrap()
-            .try_get("", "mac")
-            .unwrap(),
-        None => None,
-    };
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "INSERT INTO audit_log (seq, at, actor, action, object, details, prev_hash, hash, mac) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        [
-            seq.into(),
-            at.into(),
-            e.actor.into(),
-            e.action.into(),
-            e.object.into(),
-            e.details.into(),
-            prev_hex.into(),
-            hash.clone().into(),
-            mac.into(),
-        ],
-    ))
-    .await
-    .unwrap();
-    db.execute_raw(Statement::from_sql_and_values(
-        backend,
-        "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1",
-        [seq.into(), hash.into()],
-    ))
-    .await
-    .unwrap();
-    seq
 }
 
-/// Delete every record after `keep` and move the head back to it.
 async fn truncate_to(db: &DatabaseConnection, keep: i64) {
-    exec(db, &format!("DELETE FROM audit_log WHERE seq > {keep}")).await;
-    let hash = if keep == 0 {
-        audit::GENESIS_HASH.to_owned()
-    } else {
-        db.query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            format!("SELECT hash FROM audit_log WHERE seq = {keep}"),
-        ))
+    testkit::tamper::truncate_to(db, Chain::AUDIT, keep)
         .await
-        .unwrap()
-        .unwrap()
-        .try_get("", "hash")
-        .unwrap()
-    };
-    exec(
-        db,
-        &format!("UPDATE audit_head SET seq = {keep}, hash = '{hash}' WHERE id = 1"),
-    )
-    .await;
+        .unwrap();
 }
 
 #[tokio::test]
@@ -336,9 +223,7 @@ async fn every_insider_tampering_is_named() {
             }),
             ("swap two records", |db| {
                 Box::pin(async move {
-                    exec(db, "UPDATE audit_log SET seq = 1000 WHERE seq = 5").await;
-                    exec(db, "UPDATE audit_log SET seq = 5 WHERE seq = 6").await;
-                    exec(db, "UPDATE audit_log SET seq = 6 WHERE seq = 1000").await;
+                    testkit::tamper::swap(db, Chain::AUDIT, 5, 6).await.unwrap();
                 })
             }),
             ("edit a stored checkpoint", |db| {

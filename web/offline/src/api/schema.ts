@@ -68,6 +68,63 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Verify the audit log from the first record to the last: the hash chain, every record's
+         *     MAC with the offline HSM, and the signed checkpoints (database and checkpoint
+         *     directory).
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["AuditVerifyView"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/auth/login": {
         parameters: {
             query?: never;
@@ -1705,6 +1762,17 @@ export interface components {
             seq: number;
         };
         /**
+         * AuditVerifyView
+         * @description The audit log's verification: the hash chain, every record's MAC (the offline HSM) and the
+         *     signed checkpoints (database and checkpoint directory).
+         */
+        AuditVerifyView: {
+            /** @description The audit chain. */
+            audit: components["schemas"]["ChainVerifyView"] & unknown;
+            /** @description Whether the log verified. */
+            intact: boolean;
+        };
+        /**
          * BatchImportedRequest
          * @description One request of an imported batch.
          */
@@ -1778,6 +1846,89 @@ export interface components {
             status: string;
             /** @description Last change (RFC 3339). */
             updated_at: string;
+        };
+        /**
+         * ChainVerifyView
+         * @description One chain's verification.
+         */
+        ChainVerifyView: {
+            /**
+             * Format: int64
+             * @description Records after the newest checkpoint (their deletion from the end could not be seen
+             *     from the checkpoints alone; the MACs and the next checkpoint cover them).
+             */
+            after_newest_checkpoint: number;
+            /** @description Checkpoints with a problem, in sequence order. */
+            bad_checkpoints: components["schemas"]["CheckpointProblemView"][];
+            /**
+             * Format: int64
+             * @description The first broken record, if any.
+             */
+            broken_at?: number;
+            /**
+             * @description Why it is broken: `missing`, `prev_hash_mismatch`, `hash_mismatch`, `head_mismatch`,
+             *     `mac_mismatch` (forged or rewritten without the HSM), `mac_missing`.
+             */
+            broken_reason?: string;
+            /** @description `audit` (offline), `operation` or `transaction` (online). */
+            chain: string;
+            /**
+             * Format: uint64
+             * @description Checkpoints checked (stored in the database and in the checkpoint directory).
+             */
+            checkpoints_checked: number;
+            /**
+             * Format: int64
+             * @description The chain's head (its last record's sequence number).
+             */
+            head: number;
+            /** @description Whether nothing is wrong: no broken record, no checkpoint problem. */
+            intact: boolean;
+            /**
+             * Format: uint64
+             * @description Records whose MAC the zone's HSM verified (none when it was not asked).
+             */
+            macs_verified?: number;
+            /** @description The newest checkpoint the chain reaches with the right value, signed by the zone's key. */
+            newest_checkpoint?: components["schemas"]["CheckpointView"] & unknown;
+            /**
+             * Format: uint64
+             * @description Records verified, from the first up to the first broken one.
+             */
+            records: number;
+        };
+        /**
+         * CheckpointProblemView
+         * @description A checkpoint the chain does not match.
+         */
+        CheckpointProblemView: {
+            /**
+             * @description `malformed`, `wrong_zone`, `foreign_key`, `bad_signature`, `not_reached` (records were
+             *     deleted), `value_mismatch` (the log was rewritten), `broken_before`.
+             */
+            problem: string;
+            /**
+             * Format: uint64
+             * @description The record it names.
+             */
+            seq: number;
+            /** @description Where it was read. */
+            source: string;
+        };
+        /**
+         * CheckpointView
+         * @description A verified checkpoint.
+         */
+        CheckpointView: {
+            /** @description When the HSM signed it (RFC 3339). */
+            at: string;
+            /**
+             * Format: uint64
+             * @description The record it names.
+             */
+            seq: number;
+            /** @description Where it was read (`database`, a checkpoint file, the other zone's witness). */
+            source: string;
         };
         /**
          * @description How the client keeps the session.

@@ -663,7 +663,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Verify both hash chains from the first record to the last. Auditors only. */
+        /**
+         * Verify both logs from the first record to the last: the hash chains, every record's MAC
+         *     with the online token, and the signed checkpoints (database and checkpoint directory).
+         *     Auditors only.
+         */
         get: {
             parameters: {
                 query?: never;
@@ -1698,6 +1702,89 @@ export interface components {
             symbol: string;
         };
         /**
+         * ChainVerifyView
+         * @description One chain's verification.
+         */
+        ChainVerifyView: {
+            /**
+             * Format: int64
+             * @description Records after the newest checkpoint (their deletion from the end could not be seen
+             *     from the checkpoints alone; the MACs and the next checkpoint cover them).
+             */
+            after_newest_checkpoint: number;
+            /** @description Checkpoints with a problem, in sequence order. */
+            bad_checkpoints: components["schemas"]["CheckpointProblemView"][];
+            /**
+             * Format: int64
+             * @description The first broken record, if any.
+             */
+            broken_at?: number;
+            /**
+             * @description Why it is broken: `missing`, `prev_hash_mismatch`, `hash_mismatch`, `head_mismatch`,
+             *     `mac_mismatch` (forged or rewritten without the HSM), `mac_missing`.
+             */
+            broken_reason?: string;
+            /** @description `audit` (offline), `operation` or `transaction` (online). */
+            chain: string;
+            /**
+             * Format: uint64
+             * @description Checkpoints checked (stored in the database and in the checkpoint directory).
+             */
+            checkpoints_checked: number;
+            /**
+             * Format: int64
+             * @description The chain's head (its last record's sequence number).
+             */
+            head: number;
+            /** @description Whether nothing is wrong: no broken record, no checkpoint problem. */
+            intact: boolean;
+            /**
+             * Format: uint64
+             * @description Records whose MAC the zone's HSM verified (none when it was not asked).
+             */
+            macs_verified?: number;
+            /** @description The newest checkpoint the chain reaches with the right value, signed by the zone's key. */
+            newest_checkpoint?: components["schemas"]["CheckpointView"] & unknown;
+            /**
+             * Format: uint64
+             * @description Records verified, from the first up to the first broken one.
+             */
+            records: number;
+        };
+        /**
+         * CheckpointProblemView
+         * @description A checkpoint the chain does not match.
+         */
+        CheckpointProblemView: {
+            /**
+             * @description `malformed`, `wrong_zone`, `foreign_key`, `bad_signature`, `not_reached` (records were
+             *     deleted), `value_mismatch` (the log was rewritten), `broken_before`.
+             */
+            problem: string;
+            /**
+             * Format: uint64
+             * @description The record it names.
+             */
+            seq: number;
+            /** @description Where it was read. */
+            source: string;
+        };
+        /**
+         * CheckpointView
+         * @description A verified checkpoint.
+         */
+        CheckpointView: {
+            /** @description When the HSM signed it (RFC 3339). */
+            at: string;
+            /**
+             * Format: uint64
+             * @description The record it names.
+             */
+            seq: number;
+            /** @description Where it was read (`database`, a checkpoint file, the other zone's witness). */
+            source: string;
+        };
+        /**
          * @description How the client keeps the session.
          * @enum {string}
          */
@@ -2046,15 +2133,16 @@ export interface components {
         };
         /**
          * VerifyView
-         * @description Both logs' verification.
+         * @description Both logs' verification: hash chains, every record's MAC (the online token) and the signed
+         *     checkpoints (stored in the database and in the checkpoint directory).
          */
         VerifyView: {
             /** @description Whether both chains verified. */
             intact: boolean;
-            /** @description The operation log's report. */
-            operation: unknown;
-            /** @description The transaction log's report. */
-            transaction: unknown;
+            /** @description The operation log. */
+            operation: components["schemas"]["ChainVerifyView"] & unknown;
+            /** @description The transaction log. */
+            transaction: components["schemas"]["ChainVerifyView"] & unknown;
         };
     };
     responses: never;
