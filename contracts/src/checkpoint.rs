@@ -56,6 +56,14 @@ impl Zone {
             _ => None,
         }
     }
+
+    /// The other zone: the one whose log this zone keeps a witness of.
+    pub const fn peer(self) -> Zone {
+        match self {
+            Zone::Offline => Zone::Online,
+            Zone::Online => Zone::Offline,
+        }
+    }
 }
 
 impl fmt::Display for Zone {

@@ -287,6 +287,10 @@ run(async ({ page }) => {
   assert.deepEqual(await navTestids(page), ["nav-home", "nav-users", "nav-ses", "nav-cases", "nav-sessions", "nav-audit"], "the auditor's navigation");
   await go(page, "audit");
   await page.getByTestId("audit-table").waitFor();
+  const verified = page.getByTestId("verify-result");
+  await verified.waitFor();
+  assert.match(await verified.getAttribute("class"), /alert-ok/, "the audit log verifies");
+  assert.match(await page.getByTestId("verify-audit").innerText(), /\d+ record seals verified by the HSM/, "seals verified");
   await page.locator("#audit-limit").selectOption("100");
   await page.getByTestId("audit-search").click();
   await page.getByTestId("audit-case.created").waitFor();

@@ -435,6 +435,13 @@ run(async ({ page }) => {
   const verify = page.getByTestId("verify-result");
   await verify.waitFor();
   assert.match(await verify.getAttribute("class"), /alert-ok/, "both chains verify");
+  // Seals checked by the online token, and the newest checkpoint (made at every export).
+  for (const chain of ["operation", "transaction"]) {
+    const text = await page.getByTestId(`verify-${chain}`).innerText();
+    assert.match(text, /\d+ record seals verified by the HSM/, `${chain}: seals verified`);
+    assert.equal(await page.getByTestId(`verify-${chain}`).getByTestId("verify-broken").count(), 0);
+  }
+  await page.getByTestId("verify-operation").getByTestId("verify-checkpoint").waitFor();
   await page.getByTestId("audit-table-operations").waitFor();
   assert.ok((await page.getByTestId("audit-row").count()) > 0, "operation records shown");
   await checkBothLanguages(page, "audit-operations");

@@ -95,6 +95,18 @@ impl Sealer {
         self.checkpoint.public_key()
     }
 
+    /// What a verification with the zone's own keys checks: every record's MAC, and the
+    /// checkpoints stored in the database against the checkpoint key.
+    pub fn verify_options(&self) -> crate::VerifyOptions {
+        crate::VerifyOptions {
+            zone: Some(self.zone),
+            mac_key: Some(self.mac_key_arc()),
+            checkpoint_key: Some(self.checkpoint_public_key()),
+            witnesses: Vec::new(),
+            stored_checkpoints: true,
+        }
+    }
+
     /// The zone's MAC key (the bus events of the zone are MACed with it too, under their own
     /// domain tag).
     pub fn mac_key(&self) -> &dyn MacKey {

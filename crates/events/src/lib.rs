@@ -25,7 +25,10 @@ mod outbox;
 mod process;
 
 pub use backoff::Backoff;
-pub use mac::{event_mac_input, seal_event, EventMacInput, EventVerifier, Rejection, MAC_HEADER};
+pub use mac::{
+    event_mac_input, seal_body, seal_event, EventMacInput, EventVerifier, Rejection, SealedBody,
+    MAC_HEADER,
+};
 pub use outbox::{
     relay_pending, run_relay, Clock, MemoryOutbox, Outbox, OutboxEntry, PublishError, Publisher,
     RelayConfig, RelayError, SystemClock,

@@ -61,6 +61,46 @@ pub fn seal_event(
     Ok(hex::encode(key.mac(&event_mac_input(event))?))
 }
 
+/// An event body as an outbox row stores it: the JSON with `event_id` (= the message id) and
+/// `at` (unix seconds) added, and its MAC under the zone's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedBody {
+    /// The serialized body.
+    pub payload: Vec<u8>,
+    /// The hex MAC of the event ([`seal_event`]).
+    pub mac: String,
+}
+
+/// Add `event_id` and `at` to `body`, serialize it and MAC the event: what both zones' outboxes
+/// write, in the transaction of the change, with the zone's HSM key.
+pub fn seal_body(
+    key: &dyn MacKey,
+    topic: &str,
+    message_id: &str,
+    content_type: &str,
+    schema: &str,
+    at_unix: i64,
+    mut body: serde_json::Value,
+) -> Result<SealedBody, channel::SignerError> {
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert("event_id".into(), serde_json::json!(message_id));
+        obj.insert("at".into(), serde_json::json!(at_unix));
+    }
+    let payload =
+        serde_json::to_vec(&body).map_err(|e| channel::SignerError(format!("event body: {e}")))?;
+    let mac = seal_event(
+        key,
+        &EventMacInput {
+            topic,
+            message_id,
+            content_type,
+            schema,
+            payload: &payload,
+        },
+    )?;
+    Ok(SealedBody { payload, mac })
+}
+
 /// Why a consumer refused an event without handling it. Each is a sentence for the log and the
 /// dead-letter reason; none repeats the payload.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

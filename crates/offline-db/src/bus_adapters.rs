@@ -9,8 +9,8 @@
 use std::time::SystemTime;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter};
 
 use crate::entity::outbox;
 use crate::outbox::{enqueue, schema_type, CONTENT_TYPE};
@@ -18,34 +18,17 @@ use crate::{Db, Result};
 
 pub use crate::outbox::schema_type as event_schema_type;
 
-/// The idempotency table created by migration `m0007_processed`.
-pub const PROCESSED_TABLE: &str = "processed_messages";
+pub use migration_kit::PROCESSED_TABLE;
 
-/// Claim `msg_id` for `consumer` inside `conn` (a transaction, normally): `INSERT … ON CONFLICT
-/// DO NOTHING`. True if this is the first claim, that is, if a row was inserted.
+/// Claim `msg_id` for `consumer` inside `conn` (the transaction of the consumer's effect):
+/// [`migration_kit::claim_processed`]. True if this is the first claim.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     consumer: &str,
     msg_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let mut insert = Query::insert();
-    insert
-        .into_table(PROCESSED_TABLE)
-        .columns(["consumer", "msg_id", "at"])
-        .values([
-            Expr::value(consumer.to_owned()),
-            Expr::value(msg_id.to_owned()),
-            Expr::value(now),
-        ])
-        .map_err(|e| DbErr::Custom(format!("building the processed-message insert: {e}")))?
-        .on_conflict(
-            OnConflict::columns(["consumer", "msg_id"])
-                .do_nothing()
-                .to_owned(),
-        );
-    let result = conn.execute(&insert).await?;
-    Ok(result.rows_affected() == 1)
+    Ok(migration_kit::claim_processed(conn, consumer, msg_id, now).await?)
 }
 
 /// The text of a header of an outbox row (`headers` is a JSON object of name → value).

@@ -165,7 +165,7 @@ impl Db {
     /// this zone witnessed before ([`audit::check_witness`]): a conflict means the other zone's
     /// log was rewritten or truncated, and the document must be refused.
     pub async fn check_peer_witness(&self, witness: &[audit::AuditCheckpoint]) -> Result<()> {
-        Ok(audit::check_witness(&self.conn, witness, audit::Zone::Online).await?)
+        Ok(audit::check_witness(&self.conn, witness, self.sealer.zone().peer()).await?)
     }
 
     /// Keep the online zone's checkpoints of an imported envelope as a witness of its log.
@@ -179,23 +179,16 @@ impl Db {
             &self.conn,
             &self.sealer,
             witness,
-            audit::Zone::Online,
+            self.sealer.zone().peer(),
             envelope_id,
             now,
         )
         .await?)
     }
 
-    /// What a verification with this zone's own keys checks: MACs, and stored checkpoints
-    /// against the HSM's checkpoint key.
+    /// What a verification with this zone's own keys checks ([`audit::Sealer::verify_options`]).
     pub fn verify_options(&self) -> audit::VerifyOptions {
-        audit::VerifyOptions {
-            zone: Some(audit::Zone::Offline),
-            mac_key: Some(self.sealer.mac_key_arc()),
-            checkpoint_key: Some(self.sealer.checkpoint_public_key()),
-            witnesses: Vec::new(),
-            stored_checkpoints: true,
-        }
+        self.sealer.verify_options()
     }
 
     /// The newest checkpoint of the audit chain, if any.

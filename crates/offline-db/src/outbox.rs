@@ -45,35 +45,29 @@ pub(crate) async fn enqueue(
     txn: &audit::Tx,
     now: DateTime<Utc>,
     subject: &str,
-    mut body: serde_json::Value,
+    body: serde_json::Value,
 ) -> Result<outbox::Model> {
     let msg_id = new_id(now);
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("event_id".into(), json!(msg_id));
-        obj.insert("at".into(), json!(now.timestamp()));
-    }
-    let payload = serde_json::to_vec(&body)?;
     let schema = format!("{}/v1", schema_type(subject));
-    let mac = events::seal_event(
+    let sealed = events::seal_body(
         txn.sealer().mac_key(),
-        &events::EventMacInput {
-            topic: subject,
-            message_id: &msg_id,
-            content_type: CONTENT_TYPE,
-            schema: &schema,
-            payload: &payload,
-        },
+        subject,
+        &msg_id,
+        CONTENT_TYPE,
+        &schema,
+        now.timestamp(),
+        body,
     )
     .map_err(|e| Error::Audit(audit::Error::Key(e.to_string())))?;
     let row = outbox::ActiveModel {
         id: Set(new_id(now)),
         subject: Set(subject.to_owned()),
         msg_id: Set(msg_id),
-        payload: Set(payload),
+        payload: Set(sealed.payload),
         headers: Set(json!({"content-type": CONTENT_TYPE, "custody-schema": schema})),
         created_at: Set(now),
         published_at: Set(None),
-        mac: Set(Some(mac)),
+        mac: Set(Some(sealed.mac)),
     };
     Ok(row.insert(txn).await?)
 }

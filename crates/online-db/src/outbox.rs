@@ -6,9 +6,9 @@
 //! [`EXCHANGE`] with its routing key and marks it published only after the broker confirmed it.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, OnConflict, Query};
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set,
 };
 use serde_json::json;
@@ -28,8 +28,7 @@ pub mod routing_keys {
     pub const TRACK: &str = contracts::subjects::online::TRACK_KEY;
 }
 
-/// The idempotency table created by migration `m0005_outbox`.
-pub const PROCESSED_TABLE: &str = "processed_messages";
+pub use migration_kit::PROCESSED_TABLE;
 
 /// The content type of the payloads this repository writes.
 pub const CONTENT_TYPE: &str = "application/json";
@@ -44,63 +43,41 @@ pub(crate) async fn enqueue(
     txn: &audit::Tx,
     now: DateTime<Utc>,
     routing_key: &str,
-    mut body: serde_json::Value,
+    body: serde_json::Value,
 ) -> Result<outbox::Model> {
     let msg_id = new_id(now);
-    if let Some(obj) = body.as_object_mut() {
-        obj.insert("event_id".into(), json!(msg_id));
-        obj.insert("at".into(), json!(now.timestamp()));
-    }
-    let payload = serde_json::to_vec(&body)?;
-    let mac = events::seal_event(
+    let sealed = events::seal_body(
         txn.sealer().mac_key(),
-        &events::EventMacInput {
-            topic: routing_key,
-            message_id: &msg_id,
-            content_type: CONTENT_TYPE,
-            schema: WORK_SCHEMA,
-            payload: &payload,
-        },
+        routing_key,
+        &msg_id,
+        CONTENT_TYPE,
+        WORK_SCHEMA,
+        now.timestamp(),
+        body,
     )
     .map_err(|e| crate::Error::Audit(audit::Error::Key(e.to_string())))?;
     let row = outbox::ActiveModel {
         id: Set(new_id(now)),
         routing_key: Set(routing_key.to_owned()),
         msg_id: Set(msg_id),
-        payload: Set(payload),
+        payload: Set(sealed.payload),
         headers: Set(json!({"content-type": CONTENT_TYPE, "custody-schema": WORK_SCHEMA})),
         created_at: Set(now),
         published_at: Set(None),
-        mac: Set(Some(mac)),
+        mac: Set(Some(sealed.mac)),
     };
     Ok(row.insert(txn).await?)
 }
 
-/// Claim `msg_id` for `consumer` inside `conn` (normally the transaction of the consumer's
-/// effect): `INSERT … ON CONFLICT DO NOTHING`. True if this is the first claim.
+/// Claim `msg_id` for `consumer` inside `conn` (the transaction of the consumer's effect):
+/// [`migration_kit::claim_processed`]. True if this is the first claim.
 pub async fn claim<C: ConnectionTrait>(
     conn: &C,
     consumer: &str,
     msg_id: &str,
     now: DateTime<Utc>,
 ) -> Result<bool> {
-    let mut insert = Query::insert();
-    insert
-        .into_table(PROCESSED_TABLE)
-        .columns(["consumer", "msg_id", "at"])
-        .values([
-            Expr::value(consumer.to_owned()),
-            Expr::value(msg_id.to_owned()),
-            Expr::value(now),
-        ])
-        .map_err(|e| DbErr::Custom(format!("building the processed-message insert: {e}")))?
-        .on_conflict(
-            OnConflict::columns(["consumer", "msg_id"])
-                .do_nothing()
-                .to_owned(),
-        );
-    let result = conn.execute(&insert).await?;
-    Ok(result.rows_affected() == 1)
+    Ok(migration_kit::claim_processed(conn, consumer, msg_id, now).await?)
 }
 
 impl Db {

@@ -224,39 +224,6 @@ fn replace_database(admin_url: &str, name: &str) -> Result<String> {
     Ok(format!("{base}/{name}{query}"))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::{replace_database, TestDb};
-
-    #[tokio::test]
-    async fn unreachable_postgres_says_how_to_start_it() {
-        let err = TestDb::postgres_at("postgres://postgres@127.0.0.1:1/postgres".into())
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(
-            msg.contains("pg_ctlcluster --skip-systemctl-redirect 15 main start"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn replaces_the_database_name() {
-        assert_eq!(
-            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x").unwrap(),
-            "postgres://postgres@127.0.0.1:5432/x"
-        );
-        assert_eq!(
-            replace_database("postgres://u:p@h/db?sslmode=disable", "x").unwrap(),
-            "postgres://u:p@h/x?sslmode=disable"
-        );
-        assert_eq!(
-            replace_database("postgres://h:5432", "x").unwrap(),
-            "postgres://h:5432/x"
-        );
-    }
-}
-
 /// The row count of every table in the connection's database (schema `current_schema()` on
 /// PostgreSQL), by table name: what the adversary tests compare before and after a refused
 /// action to show that nothing changed.
@@ -295,4 +262,37 @@ pub async fn table_counts(
         out.insert(name, n);
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{replace_database, TestDb};
+
+    #[tokio::test]
+    async fn unreachable_postgres_says_how_to_start_it() {
+        let err = TestDb::postgres_at("postgres://postgres@127.0.0.1:1/postgres".into())
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("pg_ctlcluster --skip-systemctl-redirect 15 main start"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn replaces_the_database_name() {
+        assert_eq!(
+            replace_database("postgres://postgres@127.0.0.1:5432/postgres", "x").unwrap(),
+            "postgres://postgres@127.0.0.1:5432/x"
+        );
+        assert_eq!(
+            replace_database("postgres://u:p@h/db?sslmode=disable", "x").unwrap(),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            replace_database("postgres://h:5432", "x").unwrap(),
+            "postgres://h:5432/x"
+        );
+    }
 }

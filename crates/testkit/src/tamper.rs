@@ -254,6 +254,11 @@ pub fn edit_checkpoint_file(path: &std::path::Path) -> Result<()> {
     if let Some(c) = edited.first_mut() {
         *c = if *c == '0' { '1' } else { '0' };
     }
-    json["value"] = serde_json::Value::String(edited.into_iter().collect());
+    if let Some(obj) = json.as_object_mut() {
+        obj.insert(
+            "value".to_owned(),
+            serde_json::Value::String(edited.into_iter().collect()),
+        );
+    }
     std::fs::write(path, json.to_string()).map_err(crate::io_context("write a checkpoint"))
 }

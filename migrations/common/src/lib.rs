@@ -150,7 +150,7 @@ pub async fn create_sign_in_tables(m: &SchemaManager<'_>) -> Result<(), DbErr> {
 pub async fn create_processed_messages(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     m.create_table(
         Table::create()
-            .table("processed_messages")
+            .table(PROCESSED_TABLE)
             .col(text("consumer"))
             .col(text("msg_id"))
             .col(ts("at"))
@@ -158,6 +158,37 @@ pub async fn create_processed_messages(m: &SchemaManager<'_>) -> Result<(), DbEr
             .to_owned(),
     )
     .await
+}
+
+/// The consumers' idempotency table ([`create_processed_messages`]).
+pub const PROCESSED_TABLE: &str = "processed_messages";
+
+/// Claim `msg_id` for `consumer` inside `conn` (the transaction of the consumer's effect,
+/// normally): `INSERT … ON CONFLICT DO NOTHING`. True if this is the first claim, that is, if a
+/// row was inserted; the claim is kept only if that transaction commits.
+pub async fn claim_processed<C: sea_orm_migration::sea_orm::ConnectionTrait>(
+    conn: &C,
+    consumer: &str,
+    msg_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DbErr> {
+    let mut insert = Query::insert();
+    insert
+        .into_table(PROCESSED_TABLE)
+        .columns(["consumer", "msg_id", "at"])
+        .values([
+            Expr::value(consumer.to_owned()),
+            Expr::value(msg_id.to_owned()),
+            Expr::value(now),
+        ])
+        .map_err(|e| DbErr::Custom(format!("building the processed-message insert: {e}")))?
+        .on_conflict(
+            OnConflict::columns(["consumer", "msg_id"])
+                .do_nothing()
+                .to_owned(),
+        );
+    let result = conn.execute(&insert).await?;
+    Ok(result.rows_affected() == 1)
 }
 
 /// How long a SQLite writer waits for another writer's transaction before giving up.

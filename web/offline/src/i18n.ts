@@ -180,6 +180,11 @@ const en = {
   "audit.at": "Time",
   "audit.details": "Details",
   "audit.pageNo": "Page {page}",
+  "audit.verify": "Audit log verification",
+  "audit.verifyAgain": "Verify again",
+  "audit.intact": "The audit log verified: every record is intact, in order and sealed by the HSM, and the signed checkpoints match.",
+  "audit.broken": "The audit log was tampered with! See the details below.",
+  "audit.log": "Audit log",
   "mine.title": "My cases",
   "mine.empty": "You hold no key share at the moment.",
 } as const;
@@ -364,6 +369,11 @@ const zh: Record<Key, string> = {
   "audit.at": "时间",
   "audit.details": "详情",
   "audit.pageNo": "第 {page} 页",
+  "audit.verify": "审计日志校验",
+  "audit.verifyAgain": "重新校验",
+  "audit.intact": "审计日志校验通过：所有记录完整、顺序正确并有 HSM 封印，签名检查点一致。",
+  "audit.broken": "审计日志已被篡改！详情见下。",
+  "audit.log": "审计日志",
   "mine.title": "我的案件",
   "mine.empty": "您目前没有持有任何密钥分片。",
 };

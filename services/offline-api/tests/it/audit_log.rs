@@ -117,3 +117,44 @@ async fn audit_query_filters() {
     })
     .await;
 }
+
+/// The auditor's verification: intact with every record's seal checked by the HSM and the
+/// newest signed checkpoint; after a database administrator appends a record with a correct
+/// hash, the page names it (no seal) and nothing is reported intact. An operator may not ask.
+#[tokio::test]
+async fn audit_verify_shows_the_newest_checkpoint_and_names_a_forged_record() {
+    on_both(|app| async move {
+        case_fixture(&app).await;
+        let (_, auditor) = app.signed_in("auditor", Role::Auditor).await;
+        // A checkpoint at the head, as every export makes one.
+        app.db.export_witness(chrono::Utc::now()).await.unwrap();
+        let r = app
+            .call("GET", "/api/audit/verify", Some(&auditor), None)
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let v = &r.body["audit"];
+        assert_eq!(r.body["intact"], true, "{v}");
+        let head = v["head"].as_i64().unwrap();
+        assert!(head > 5);
+        assert_eq!(v["macs_verified"].as_i64(), Some(head));
+        assert_eq!(v["newest_checkpoint"]["seq"].as_i64(), Some(head), "{v}");
+        assert!(v["bad_checkpoints"].as_array().unwrap().is_empty());
+
+        let forged = testkit::tamper::forge_append(app.db.conn(), audit::Chain::AUDIT, None)
+            .await
+            .unwrap();
+        let r = app
+            .call("GET", "/api/audit/verify", Some(&auditor), None)
+            .await;
+        assert_eq!(r.body["intact"], false);
+        assert_eq!(r.body["audit"]["broken_at"].as_i64(), Some(forged));
+        assert_eq!(r.body["audit"]["broken_reason"], "mac_missing");
+
+        let (_, operator) = app.signed_in("operator2", Role::Operator).await;
+        let r = app
+            .call("GET", "/api/audit/verify", Some(&operator), None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+    })
+    .await;
+}
