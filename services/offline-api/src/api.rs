@@ -109,6 +109,11 @@ pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
         Some(Action::ViewSigningSessions),
     ),
     ("GET", "/api/audit", Some(Action::OfflineViewAuditLog)),
+    (
+        "GET",
+        "/api/audit/verify",
+        Some(Action::OfflineViewAuditLog),
+    ),
     ("POST", "/api/cases/:id/rekey", Some(Action::ManageCases)),
     (
         "POST",

@@ -68,7 +68,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (9, 1));
+    assert_eq!((own, shared), (10, 1));
 }
 
 #[tokio::test]

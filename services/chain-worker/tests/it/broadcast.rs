@@ -87,36 +87,38 @@ async fn the_same_work_delivered_again_changes_nothing() {
         let entry = crate::entry_of(&row);
         mq.publish_entry(online::EXCHANGE, &entry).await.unwrap();
         mq.publish_entry(online::EXCHANGE, &entry).await.unwrap();
-        // The consumer handles deliveries in order: once the second is claimed, both were seen.
-        let processed =
-            chain_worker::DbProcessed::new(w.db.clone(), std::sync::Arc::new(mq::SystemClock));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while !processed
-            .is_claimed(
-                chain_worker::BROADCAST_CONSUMER,
-                &format!("{}-again", row.msg_id),
-            )
-            .await
-            .unwrap()
-        {
+        // Then a sentinel without a MAC on the same queue. The consumer handles deliveries in
+        // order, so once the sentinel is dead-lettered both copies were handled before it.
+        let sentinel = events::OutboxEntry {
+            message_id: "sentinel".into(),
+            mac: None,
+            ..entry.clone()
+        };
+        mq.publish_entry(online::EXCHANGE, &sentinel).await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        let dead = loop {
+            let dead = mq
+                .peek_dead_letters(online::DEAD_LETTER_QUEUE, 10)
+                .await
+                .unwrap();
+            if !dead.is_empty() {
+                break dead;
+            }
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "the duplicate was not handled"
+                "the sentinel was not handled"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        // Both copies were acknowledged, none dead-lettered.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while mq.ready_messages(online::BROADCAST_QUEUE).await.unwrap() > 0 {
-            assert!(tokio::time::Instant::now() < deadline, "copies left queued");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        };
+        // Both copies were acknowledged; only the sentinel was dead-lettered.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        assert!(mq
+        let dead_now = mq
             .peek_dead_letters(online::DEAD_LETTER_QUEUE, 10)
             .await
-            .unwrap()
-            .is_empty());
+            .unwrap();
+        assert_eq!(dead_now.len(), 1, "{dead_now:?}");
+        assert_eq!(dead[0].message_id.as_deref(), Some("sentinel"), "{dead:?}");
+        assert_eq!(mq.ready_messages(online::BROADCAST_QUEUE).await.unwrap(), 0);
 
         assert_eq!(w.transfer(&t.id).await.status, TransferStatus::Confirmed);
         assert_eq!(w.chain.next_nonce(w.address()).await.unwrap(), nonce);

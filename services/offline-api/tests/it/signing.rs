@@ -74,6 +74,7 @@ struct RawEnvelope {
     expires_at: u64,
     #[serde(with = "serde_bytes")]
     payload: Vec<u8>,
+    witness: Vec<contracts::AuditCheckpoint>,
     #[serde(with = "serde_bytes")]
     signature: Vec<u8>,
 }
@@ -81,18 +82,19 @@ struct RawEnvelope {
 fn raw_signed(req: &SigningRequest, signer: &SoftSigner, issued_at: u64) -> Vec<u8> {
     use sha2::{Digest, Sha256};
     let mut raw = RawEnvelope {
-        version: 1,
+        version: 2,
         kind: "signing_request",
         id: Id::new_v7(issued_at),
         signer_key_id: channel::cert::key_id(&signer.public_key()),
         issued_at,
         expires_at: issued_at + TTL,
         payload: rmp_serde::to_vec_named(req).unwrap(),
+        witness: Vec::new(),
         signature: Vec::new(),
     };
     let mut h = Sha256::new();
     for field in [
-        b"custody/envelope/v1".as_slice(),
+        b"custody/envelope/v2".as_slice(),
         &[raw.version],
         raw.kind.as_bytes(),
         raw.id.as_bytes(),
@@ -100,6 +102,8 @@ fn raw_signed(req: &SigningRequest, signer: &SoftSigner, issued_at: u64) -> Vec<
         &raw.issued_at.to_be_bytes(),
         &raw.expires_at.to_be_bytes(),
         &raw.payload,
+        // The witness count (none), as u32 BE.
+        &0u32.to_be_bytes(),
     ] {
         h.update((field.len() as u32).to_be_bytes());
         h.update(field);

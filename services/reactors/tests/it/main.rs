@@ -657,6 +657,29 @@ async fn table_counts(db: &Db) -> std::collections::BTreeMap<String, i64> {
     testkit::db::table_counts(db.conn()).await.unwrap()
 }
 
+/// Publish a hand-made event on `subject`, as JSON, with `mac` when given.
+async fn publish_forged(
+    bus: &Bus,
+    subject: &str,
+    msg_id: &str,
+    payload: &str,
+    mac: Option<&str>,
+) -> bus::Published {
+    let mut headers = vec![("content-type".to_owned(), "application/json".to_owned())];
+    if let Some(mac) = mac {
+        headers.push((events::MAC_HEADER.to_owned(), mac.to_owned()));
+    }
+    bus.publish_event(
+        subject,
+        msg_id,
+        "CaseCreated/v1",
+        payload.as_bytes().to_vec().into(),
+        &headers,
+    )
+    .await
+    .unwrap()
+}
+
 /// Hand-made events on every subject the reactors consume — naming an unknown case, with a
 /// real MAC of other content, replaying the id of a handled event with forged content, or of a
 /// valid shape but from no outbox row — change nothing: every table's row count and the audit
@@ -733,24 +756,31 @@ async fn forged_events_on_every_subject_change_nothing_and_are_dead_lettered() {
                     created.mac.clone(),
                 ),
             ];
-            for (subject, msg_id, payload, mac) in &forged {
-                let extra: Vec<(String, String)> = mac
-                    .iter()
-                    .map(|m| (events::MAC_HEADER.to_owned(), m.clone()))
-                    .collect();
-                bus.publish_event(
-                    subject,
-                    msg_id,
-                    "CaseCreated/v1",
-                    payload.clone().into_bytes().into(),
-                    &[
-                        extra,
-                        vec![("content-type".to_owned(), "application/json".to_owned())],
-                    ]
-                    .concat(),
-                )
+            // A replayed id inside the stream's duplicate window is dropped by JetStream itself.
+            let (subject, msg_id, payload, mac) = &forged[2];
+            let dropped = publish_forged(&bus, subject, msg_id, payload, mac.as_deref()).await;
+            assert!(
+                dropped.duplicate,
+                "the broker drops a replay inside its window"
+            );
+            // After the window it reaches the consumers: shrink the window to see that now.
+            let mut config = bus
+                .jetstream()
+                .get_stream(contracts::subjects::EVENTS_STREAM.name)
                 .await
-                .unwrap();
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .config
+                .clone();
+            config.duplicate_window = Duration::from_secs(1);
+            bus.jetstream().update_stream(config).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(1500)).await;
+            for (subject, msg_id, payload, mac) in &forged {
+                let published =
+                    publish_forged(&bus, subject, msg_id, payload, mac.as_deref()).await;
+                assert!(!published.duplicate, "{subject} {msg_id}");
             }
             // Every forged event reaches the dead-letter stream, with its reason.
             let stream = bus
