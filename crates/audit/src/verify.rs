@@ -226,6 +226,13 @@ pub async fn verify_sealed<C: ConnectionTrait>(
         .map(|w| authenticate(w, options))
         .collect();
     checks.sort_by_key(|(c, _)| c.seq);
+    // The sequence numbers whose chain values authenticated checkpoints will ask for.
+    let mut wanted: Vec<i64> = checks
+        .iter()
+        .filter(|(_, v)| v.is_some())
+        .map(|(c, _)| i64::try_from(c.seq).unwrap_or(i64::MAX))
+        .collect();
+    wanted.dedup();
 
     // MACs bind the zone into their input: without a zone they cannot be checked.
     let mac = options.mac_key.as_ref().zip(options.zone);
@@ -316,7 +323,7 @@ pub async fn verify_sealed<C: ConnectionTrait>(
             break;
         }
         // Keep only what checkpoints can still ask for.
-        compact(&mut values, &checks);
+        compact(&mut values, &wanted);
     }
     if first_broken.is_none() {
         let head = read_head(db, chain, false).await?;
@@ -375,14 +382,10 @@ pub async fn verify_sealed<C: ConnectionTrait>(
     })
 }
 
-/// Drop chain values no checkpoint names, keeping the newest one.
-fn compact(values: &mut Vec<(i64, [u8; 32])>, checks: &[(CheckpointCheck, Option<[u8; 32]>)]) {
+/// Drop chain values no checkpoint names (`wanted`, sorted), keeping the newest one.
+fn compact(values: &mut Vec<(i64, [u8; 32])>, wanted: &[i64]) {
     let last = values.last().copied();
-    values.retain(|(seq, _)| {
-        checks
-            .iter()
-            .any(|(c, v)| v.is_some() && i64::try_from(c.seq).ok() == Some(*seq))
-    });
+    values.retain(|(seq, _)| wanted.binary_search(seq).is_ok());
     if let Some(last) = last {
         if values.last() != Some(&last) {
             values.push(last);
