@@ -61,6 +61,25 @@ async fn a_signed_transfer_is_broadcast_and_confirmed_and_balances_change_by_amo
     }
 }
 
+/// The dead-letter queue's messages once it holds at least `count`; fails after `wait`.
+async fn dead_letters(mq: &mq::Mq, count: usize, wait: Duration) -> Vec<mq::DeadLetter> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let dead = mq
+            .peek_dead_letters(online::DEAD_LETTER_QUEUE, 20)
+            .await
+            .unwrap();
+        if dead.len() >= count {
+            return dead;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{count} dead letters expected: {dead:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_work_delivered_again_changes_nothing() {
     for tdb in both().await {
@@ -95,21 +114,7 @@ async fn the_same_work_delivered_again_changes_nothing() {
             ..entry.clone()
         };
         mq.publish_entry(online::EXCHANGE, &sentinel).await.unwrap();
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
-        let dead = loop {
-            let dead = mq
-                .peek_dead_letters(online::DEAD_LETTER_QUEUE, 10)
-                .await
-                .unwrap();
-            if !dead.is_empty() {
-                break dead;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "the sentinel was not handled"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        };
+        let dead = dead_letters(&mq, 1, Duration::from_secs(120)).await;
         // Both copies were acknowledged; only the sentinel was dead-lettered.
         tokio::time::sleep(Duration::from_millis(500)).await;
         let dead_now = mq
@@ -234,21 +239,7 @@ async fn forged_work_on_every_routing_key_changes_nothing_and_is_dead_lettered()
             mq.publish_entry(online::EXCHANGE, entry).await.unwrap();
         }
         // Every forged message reaches the dead-letter queue, with its reason.
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        let dead = loop {
-            let dead = mq
-                .peek_dead_letters(online::DEAD_LETTER_QUEUE, 20)
-                .await
-                .unwrap();
-            if dead.len() >= forged.len() {
-                break dead;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "dead letters: {dead:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
+        let dead = dead_letters(&mq, forged.len(), Duration::from_secs(30)).await;
         assert_eq!(dead.len(), forged.len(), "{dead:?}");
         for entry in &forged {
             let letter = dead
