@@ -110,6 +110,7 @@ struct Zone {
     api: Option<tokio::task::JoinHandle<Result<(), offline_api::Error>>>,
     stop_coordinator: Option<tokio::sync::oneshot::Sender<()>>,
     coordinator: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    coord: Option<coordinator::Coordinator>,
     _dir: tempfile::TempDir,
 }
 
@@ -218,6 +219,7 @@ impl Zone {
             api: Some(api),
             stop_coordinator: None,
             coordinator: None,
+            coord: None,
             _dir: dir,
         };
         zone.start_coordinator().await?;
@@ -235,6 +237,7 @@ impl Zone {
         );
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         self.stop_coordinator = Some(tx);
+        self.coord = Some(c.clone());
         self.coordinator = Some(tokio::spawn(async move {
             let _bus = bus;
             c.serve(async {
@@ -246,6 +249,13 @@ impl Zone {
         // The coordinator subscribes before it serves; give it the moment it needs.
         tokio::time::sleep(Duration::from_millis(300)).await;
         Ok(())
+    }
+
+    /// Frames the coordinator dropped because they failed authentication.
+    fn rejected_frames(&self) -> u64 {
+        self.coord
+            .as_ref()
+            .map_or(0, coordinator::Coordinator::rejected_frames)
     }
 
     async fn shutdown(mut self) -> anyhow::Result<()> {
@@ -564,7 +574,8 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
     // Every request (one warm-up, then the measured runs) is built first, so the clients can
     // be started once with all their hashes approved.
     let mut requests = Vec::new();
-    for nonce in 0..=runs as u64 {
+    // Each run signs twice: undisturbed, and under a jammer on the bus.
+    for nonce in 0..=(2 * runs) as u64 {
         requests.push(request(&address, nonce)?);
     }
     let hashes: Vec<[u8; 32]> = requests.iter().map(|(r, _)| r.signing_hash).collect();
@@ -591,8 +602,14 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
     let mut e2e = Samples::new("offline e2e: import → signature stored");
     let mut import_t = Samples::new("  of which: import (HTTP POST)");
     let mut join_t = Samples::new("  of which: import → session started");
-    eprintln!("offline-sign: 1 warm-up + {runs} runs (alternating raw / tss / e2e)…");
-    for (n, (req, envelope)) in requests.iter().enumerate() {
+    let mut jammed = Samples::new("offline e2e under junk and replayed frames");
+    let mut jam_sent = 0u64;
+    eprintln!(
+        "offline-sign: 1 warm-up + {runs} runs (alternating raw / tss / e2e / e2e under a jammer)…"
+    );
+    let mut requests = requests.iter();
+    let mut n = 0usize;
+    while let Some((req, envelope)) = requests.next() {
         let hash = req.signing_hash;
         let raw_t = raw::sign(&raw_shares, [0, 1], hash).await?;
         let tss_t = tss_sign(&shares, hash).await?;
@@ -605,7 +622,8 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
         let stored = watch_signature(&zone.db, &row_id, start).await?;
         let started = started_after(&zone.db, &session_id, wall).await?;
         check_running(&mut clients).await?;
-        if n == 0 {
+        n += 1;
+        if n == 1 {
             eprintln!("  warm-up done ({:.0} ms)", stored.as_secs_f64() * 1e3);
             continue;
         }
@@ -614,10 +632,26 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
         e2e.times.push(stored);
         import_t.times.push(imported);
         join_t.times.push(started);
+        // The same again with an insider on the bus replaying every frame, forging the next
+        // one each receiver expects and publishing junk on every channel subject every 20 ms.
+        let (_, envelope) = requests.next().context("no request for the jammed run")?;
+        let jammer = testkit::jammer::Jammer::start(&zone.nats.url(), Duration::from_millis(20))
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        settle(Duration::from_millis(500)).await;
+        let start = Instant::now();
+        let (row_id, _) = zone.import(envelope).await?;
+        let under_jam = watch_signature(&zone.db, &row_id, start).await?;
+        jam_sent += jammer.sent();
+        drop(jammer);
+        check_running(&mut clients).await?;
+        jammed.times.push(under_jam);
         eprintln!(
-            "  run {n}/{runs}: e2e {:.0} ms (session started after {:.0} ms), raw {:.0} ms",
+            "  run {}/{runs}: e2e {:.0} ms (session started after {:.0} ms), jammed {:.0} ms, raw {:.0} ms",
+            n - 1,
             stored.as_secs_f64() * 1e3,
             started.as_secs_f64() * 1e3,
+            under_jam.as_secs_f64() * 1e3,
             raw_t.as_secs_f64() * 1e3
         );
     }
@@ -629,6 +663,7 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
             bail!("a client stopped: {e}");
         }
     }
+    let dropped = zone.rejected_frames();
     zone.shutdown().await?;
 
     println!(
@@ -638,7 +673,11 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
     );
     print_mean_table(
         "bench offline-sign — ratio = e2e mean / raw cggmp21 mean (same run, same machine)",
-        &[&raw_sign, &tss_samples, &e2e, &import_t, &join_t],
+        &[&raw_sign, &tss_samples, &e2e, &import_t, &join_t, &jammed],
+    );
+    println!(
+        "the jammer published {jam_sent} messages during the jammed runs; the coordinator \
+         dropped {dropped} unauthenticated frames"
     );
     println!(
         "the clients poll their work list every {} ms and the session starts once both have \
@@ -654,6 +693,10 @@ pub async fn sign(quick: bool) -> anyhow::Result<()> {
     println!(
         "RATIO offline-sign {:.4}",
         e2e.mean().as_secs_f64() / raw_sign.mean().as_secs_f64()
+    );
+    println!(
+        "RATIO offline-sign-jammed {:.4}",
+        jammed.mean().as_secs_f64() / e2e.mean().as_secs_f64()
     );
     Ok(())
 }

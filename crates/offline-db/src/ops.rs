@@ -353,6 +353,19 @@ impl Db {
                 ),
             ));
         }
+        // One key, one SE: a second serial with a registered key would be a second certificate
+        // for the same (or a copied) key. The unique index holds this under concurrency too.
+        let key_taken = secure_elements::Entity::find()
+            .filter(secure_elements::Column::IdentityPublicKey.eq(new.identity_public_key.clone()))
+            .count(&txn)
+            .await?;
+        if key_taken > 0 {
+            return Err(invalid(
+                "identity_public_key",
+                "this identity key is already registered for another secure element; a key can \
+                 be registered only once",
+            ));
+        }
         let se = secure_elements::ActiveModel {
             id: Set(new_id(now)),
             serial: Set(new.serial),
@@ -396,6 +409,13 @@ impl Db {
                 id: se_id.to_owned(),
             })?;
         let from = se.status;
+        if from == SeStatus::Revoked && status != SeStatus::Revoked {
+            // A revoked certificate stays revoked: the SE is enrolled again as a new one.
+            return Err(Error::Conflict(format!(
+                "secure element {} is revoked; a revocation cannot be undone",
+                se.serial
+            )));
+        }
         let mut am: secure_elements::ActiveModel = se.into();
         am.status = Set(status);
         let se = am.update(&txn).await?;

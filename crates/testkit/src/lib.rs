@@ -18,6 +18,8 @@ pub mod envelopes;
 pub mod fixtures;
 #[cfg(feature = "hsm")]
 pub mod hsm;
+#[cfg(feature = "jammer")]
+pub mod jammer;
 pub mod nats;
 pub mod pcsc;
 pub mod rabbitmq;

@@ -36,6 +36,65 @@ const LISTENING: &str = "Listening for client connections on ";
 /// The log line nats-server prints once everything, JetStream included, is up.
 const READY: &str = "Server is ready";
 
+/// The offline zone's NATS configuration, compiled in: its `accounts` block (one user per
+/// role, each limited to its subjects) is what [`NatsServer::start_as_the_zone`] runs.
+const ZONE_CONF: &str = include_str!("../../../ops/nats/nats-server.conf");
+
+/// The passwords of the offline zone's NATS users (`coordinator`, `reactors`, `client`).
+#[derive(Clone)]
+pub struct ZonePasswords {
+    /// The coordinator's.
+    pub coordinator: String,
+    /// The reactors' and the outbox relay's.
+    pub reactors: String,
+    /// The managers' clients'.
+    pub client: String,
+}
+
+impl std::fmt::Debug for ZonePasswords {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ZonePasswords { .. }")
+    }
+}
+
+impl ZonePasswords {
+    /// Three fresh random passwords.
+    pub fn random() -> ZonePasswords {
+        use rand_core::{OsRng, RngCore};
+        let one = || {
+            let mut bytes = [0u8; 18];
+            OsRng.fill_bytes(&mut bytes);
+            hex::encode(bytes)
+        };
+        ZonePasswords {
+            coordinator: one(),
+            reactors: one(),
+            client: one(),
+        }
+    }
+}
+
+/// The `accounts { … }` block of `conf`, braces matched.
+fn accounts_block(conf: &str) -> Result<&str> {
+    let missing =
+        || Error::Setup("ops/nats/nats-server.conf has no balanced accounts block".into());
+    let start = conf.find("\naccounts {").ok_or_else(missing)? + 1;
+    let mut depth = 0usize;
+    for (i, c) in conf.get(start..).ok_or_else(missing)?.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' => {
+                depth = depth.checked_sub(1).ok_or_else(missing)?;
+                if depth == 0 {
+                    return conf.get(start..start + i + 1).ok_or_else(missing);
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(missing())
+}
+
 /// A running nats-server with JetStream, its port and its store; killed and removed on `Drop`.
 pub struct NatsServer {
     binary: PathBuf,
@@ -111,6 +170,26 @@ impl NatsServer {
         // another process could take a port we probed; restarts then reuse the port it chose.
         server.spawn(None)?;
         Ok(server)
+    }
+
+    /// A nats-server configured like the offline zone's: the users and subject permissions of
+    /// `ops/nats/nats-server.conf` (no anonymous access), with `passwords`; without its TLS
+    /// block (no certificates here) and with this kit's port and store.
+    pub fn start_as_the_zone(passwords: &ZonePasswords) -> Result<NatsServer> {
+        let accounts = accounts_block(ZONE_CONF)?
+            .replace(
+                "$NATS_COORDINATOR_PASSWORD",
+                &format!("\"{}\"", passwords.coordinator),
+            )
+            .replace(
+                "$NATS_REACTORS_PASSWORD",
+                &format!("\"{}\"", passwords.reactors),
+            )
+            .replace(
+                "$NATS_CLIENT_PASSWORD",
+                &format!("\"{}\"", passwords.client),
+            );
+        NatsServer::start_with_config(&accounts)
     }
 
     /// The client URL, `nats://127.0.0.1:<port>`.

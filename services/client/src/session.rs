@@ -243,24 +243,38 @@ impl Conn {
             let (tx, routes, peers, heard) =
                 (tx.clone(), routes.clone(), peers.clone(), heard.clone());
             tokio::spawn(async move {
+                let mut rejected: u64 = 0;
                 while let Some(msg) = down.next().await {
                     let opened = {
                         let frame = channel::Frame::from_bytes(&msg.payload);
                         let mut ch = channel.lock().await;
                         frame.and_then(|f| ch.open(&f))
                     };
-                    let message = opened.map_err(|e| e.to_string()).and_then(|plain| {
-                        coord::decode::<CoordinatorMessage>(&plain, "coordinator message")
-                            .map_err(|e| e.to_string())
-                    });
-                    let message = match message {
-                        Ok(m) => m,
+                    // A frame that fails authentication (junk, a replay, a forgery) is
+                    // dropped: the channel's sequence only advances on authentic frames, so
+                    // whoever can publish on this subject cannot end the channel. A lost
+                    // coordinator frame shows as silence, which the pinger notices.
+                    let plain = match opened {
+                        Ok(p) => p,
                         Err(e) => {
-                            abort_runs(&routes, &peers);
-                            let _ = tx.send(Event::Lost(format!("a frame was rejected: {e}")));
-                            return;
+                            rejected += 1;
+                            if rejected.is_power_of_two() {
+                                tracing::warn!(error = %e, rejected, "unauthenticated frame dropped");
+                            }
+                            continue;
                         }
                     };
+                    let message =
+                        match coord::decode::<CoordinatorMessage>(&plain, "coordinator message") {
+                            Ok(m) => m,
+                            Err(e) => {
+                                abort_runs(&routes, &peers);
+                                let _ = tx.send(Event::Lost(format!(
+                                    "the coordinator sent a message this client cannot read: {e}"
+                                )));
+                                return;
+                            }
+                        };
                     if let Ok(mut h) = heard.lock() {
                         *h = Instant::now();
                     }

@@ -1,7 +1,8 @@
 //! The coordinator's side of the SE↔HSM handshake (`custody.channel.handshake`).
 
+use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use channel::{ClientFinished, ClientHello, RevocationList, ServerHandshake, Subject};
 use contracts::coord::{self, HandshakeReply, HandshakeRequest};
@@ -33,10 +34,21 @@ impl Coordinator {
                 version,
                 user_id,
                 client_hello,
-            }) => self
-                .hello(version, user_id, &client_hello)
-                .await
-                .unwrap_or_else(refused),
+            }) => {
+                let allowed = self
+                    .inner
+                    .hello_limit
+                    .lock()
+                    .map(|mut l| l.allow(&user_id, Instant::now()))
+                    .unwrap_or(false);
+                if allowed {
+                    self.hello(version, user_id, &client_hello)
+                        .await
+                        .unwrap_or_else(refused)
+                } else {
+                    refused(TOO_MANY.to_owned())
+                }
+            }
             Ok(HandshakeRequest::Finished {
                 channel_id,
                 client_finished,
@@ -68,6 +80,17 @@ impl Coordinator {
             ));
         }
         let hello = ClientHello::from_bytes(client_hello).map_err(|e| e.to_string())?;
+        // Who may log in with which SE is nobody's business before the handshake has proven
+        // it: the sender learns only that it was not admitted; the coordinator logs why.
+        self.admit(user_id, hello).await.map_err(|detail| {
+            tracing::info!(user = %user_id, %detail, "handshake not admitted");
+            NOT_ADMITTED.to_owned()
+        })
+    }
+
+    /// The checks a Hello must pass (user, SE, share, certificate, registered key), then the
+    /// server's reply. Errors name users and SEs: they are for the coordinator's log only.
+    async fn admit(&self, user_id: Id, hello: ClientHello) -> Result<HandshakeReply, String> {
         let db = &self.inner.db;
         let user = db
             .user(&user_id.to_string())
@@ -203,6 +226,7 @@ impl Coordinator {
             channel: tokio::sync::Mutex::new(secure),
             last_seen: std::sync::Mutex::new(Instant::now()),
             session: std::sync::Mutex::new(None),
+            rejected: std::sync::atomic::AtomicU64::new(0),
         });
         self.inner
             .channels
@@ -211,6 +235,57 @@ impl Coordinator {
             .insert(channel_id, chan);
         tracing::info!(channel = %channel_id, "secure channel established");
         Ok(HandshakeReply::Established { channel_id })
+    }
+}
+
+/// What an unauthenticated sender is told when its Hello does not pass the checks.
+pub(crate) const NOT_ADMITTED: &str = "login refused: this offline zone does not admit this user \
+     with this secure element (the security officer can see why in the coordinator's log)";
+
+/// What a sender is told when it sends Hellos faster than [`HelloLimit`] allows.
+pub(crate) const TOO_MANY: &str = "too many login attempts; try again in a minute";
+
+/// Hellos answered per claimed user per minute, and in all per second. A Hello costs a
+/// database lookup and an HSM signature; the limits keep a flood from taking the HSM away
+/// from the managers. Fixed windows, in memory (one coordinator per zone).
+#[derive(Debug, Default)]
+pub(crate) struct HelloLimit {
+    per_user: HashMap<Id, (Instant, u32)>,
+    all: Option<(Instant, u32)>,
+}
+
+impl HelloLimit {
+    /// Hellos per claimed user within [`Self::USER_WINDOW`].
+    const PER_USER: u32 = 30;
+    const USER_WINDOW: Duration = Duration::from_secs(60);
+    /// Hellos in all within [`Self::ALL_WINDOW`].
+    const ALL: u32 = 50;
+    const ALL_WINDOW: Duration = Duration::from_secs(1);
+
+    /// Counts a Hello claiming `user` at `now`; false when a limit is reached (nothing counted).
+    pub(crate) fn allow(&mut self, user: &Id, now: Instant) -> bool {
+        let all = match self.all {
+            Some((start, n)) if now.duration_since(start) < Self::ALL_WINDOW => (start, n),
+            _ => (now, 0),
+        };
+        if all.1 >= Self::ALL {
+            self.all = Some(all);
+            return false;
+        }
+        if self.per_user.len() > 10_000 {
+            self.per_user
+                .retain(|_, (start, _)| now.duration_since(*start) < Self::USER_WINDOW);
+        }
+        let mine = match self.per_user.get(user) {
+            Some(&(start, n)) if now.duration_since(start) < Self::USER_WINDOW => (start, n),
+            _ => (now, 0),
+        };
+        if mine.1 >= Self::PER_USER {
+            return false;
+        }
+        self.per_user.insert(*user, (mine.0, mine.1 + 1));
+        self.all = Some((all.0, all.1 + 1));
+        true
     }
 }
 
@@ -227,4 +302,32 @@ fn check_user(user: &users::Model) -> Result<(), String> {
 fn refused(reason: String) -> HandshakeReply {
     tracing::info!(%reason, "handshake refused");
     HandshakeReply::Refused { reason }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hellos_are_limited_per_user_and_in_all() {
+        let mut limit = HelloLimit::default();
+        let t0 = Instant::now();
+        let alice = Id::new_v7(1_800_000_000);
+        for _ in 0..HelloLimit::PER_USER {
+            assert!(limit.allow(&alice, t0));
+        }
+        assert!(!limit.allow(&alice, t0), "the 31st Hello in a minute");
+        // Another user is not held up by alice's flood…
+        let bob = Id::new_v7(1_800_000_000);
+        assert!(limit.allow(&bob, t0));
+        // …and alice gets in again after the window.
+        assert!(limit.allow(&alice, t0 + HelloLimit::USER_WINDOW));
+        // In all, at most ALL per second, whoever claims to send them.
+        let t1 = t0 + Duration::from_secs(120);
+        let allowed = (0..200)
+            .filter(|_| limit.allow(&Id::new_v7(1_800_000_000), t1))
+            .count();
+        assert_eq!(allowed, HelloLimit::ALL as usize);
+        assert!(limit.allow(&bob, t1 + HelloLimit::ALL_WINDOW));
+    }
 }

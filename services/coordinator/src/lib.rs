@@ -23,9 +23,12 @@
 //!    each report signed by its SE; the case gets its key and address and the key-share rows
 //!    their public key in one transaction (`Db::finish_keygen`). A signature is rebuilt into
 //!    the signed transaction and must recover to the case address before it is stored.
-//! 5. **Faults**: a client that stops answering (no frame within the idle timeout), a run past
-//!    its deadline, a frame that fails authentication (forged, replayed, reordered), a decline
-//!    or a bad result fail the session with the reason; nothing of it is stored. A failed
+//! 5. **Faults**: a client that stops answering (no authentic frame within the idle timeout), a
+//!    run past its deadline, a decline or a bad result fail the session with the reason;
+//!    nothing of it is stored. A frame that fails authentication (junk, forged, replayed,
+//!    reordered) is dropped and counted, never fatal: the channel's sequence only advances on
+//!    authentic frames, so anyone who can publish on a channel's subject cannot end it. An
+//!    authentic frame that does not decode is the client's own fault and ends its channel. A failed
 //!    signing session is replaced by a new PENDING one for the same requests (fresh execution
 //!    ids), so managers can retry until the request expires; a failed keygen is retried by
 //!    joining again.
@@ -36,6 +39,7 @@ mod live;
 use std::collections::HashMap;
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -145,6 +149,8 @@ pub(crate) struct Chan {
     pub(crate) last_seen: std::sync::Mutex<Instant>,
     /// The session this channel takes part in, if any.
     pub(crate) session: std::sync::Mutex<Option<String>>,
+    /// Frames on this channel's subject that failed authentication (dropped).
+    pub(crate) rejected: AtomicU64,
 }
 
 /// The coordinator: cheap to clone (shared state).
@@ -162,6 +168,10 @@ pub(crate) struct Inner {
     pub(crate) pending: std::sync::Mutex<HashMap<Id, handshake::Pending>>,
     pub(crate) channels: std::sync::Mutex<HashMap<Id, Arc<Chan>>>,
     pub(crate) sessions: Mutex<HashMap<String, live::Live>>,
+    /// Frames dropped because they failed authentication, on every channel since start.
+    pub(crate) rejected_frames: AtomicU64,
+    /// Hellos answered, per claimed user and in all (a Hello costs an HSM signature).
+    pub(crate) hello_limit: std::sync::Mutex<handshake::HelloLimit>,
 }
 
 impl Coordinator {
@@ -183,6 +193,8 @@ impl Coordinator {
                 pending: std::sync::Mutex::new(HashMap::new()),
                 channels: std::sync::Mutex::new(HashMap::new()),
                 sessions: Mutex::new(HashMap::new()),
+                rejected_frames: AtomicU64::new(0),
+                hello_limit: std::sync::Mutex::new(handshake::HelloLimit::default()),
             }),
         }
     }
@@ -242,11 +254,20 @@ impl Coordinator {
         let plain = match opened {
             Ok(p) => p,
             Err(e) => {
-                // A frame that fails authentication (forged, replayed, reordered, lost ones
-                // before it) ends the channel: its sequence can no longer be trusted.
-                let reason = format!("a frame on channel {} was rejected: {e}", chan.id);
-                tracing::warn!(channel = %chan.id, error = %e, "channel frame rejected");
-                self.drop_channel(&chan, Some(&reason)).await;
+                // Junk, a replay, a forgery or a frame out of order: dropped and counted. The
+                // channel's receive sequence did not move, so the client's next authentic frame
+                // is still accepted; a client that really lost a frame goes silent and the
+                // idle timeout ends its channel.
+                let n = chan.rejected.fetch_add(1, Ordering::Relaxed) + 1;
+                self.inner.rejected_frames.fetch_add(1, Ordering::Relaxed);
+                if n.is_power_of_two() {
+                    tracing::warn!(
+                        channel = %chan.id,
+                        error = %e,
+                        rejected = n,
+                        "unauthenticated frame dropped"
+                    );
+                }
                 return;
             }
         };
@@ -262,6 +283,11 @@ impl Coordinator {
             }
         };
         self.handle(&chan, message).await;
+    }
+
+    /// Frames dropped since start because they failed authentication (all channels).
+    pub fn rejected_frames(&self) -> u64 {
+        self.inner.rejected_frames.load(Ordering::Relaxed)
     }
 
     fn channel_of(&self, subject: &str) -> Option<Arc<Chan>> {
@@ -314,6 +340,10 @@ impl Coordinator {
             .and_then(|mut m| m.remove(&chan.id));
         if removed.is_none() {
             return;
+        }
+        let rejected = chan.rejected.load(Ordering::Relaxed);
+        if rejected > 0 {
+            tracing::info!(channel = %chan.id, rejected, "channel closed; unauthenticated frames were dropped on it");
         }
         let now = self.now();
         if let Err(e) = self

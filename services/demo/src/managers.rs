@@ -49,7 +49,7 @@ pub fn start_client(
         exit_after,
         idle_exit,
         quiet: true,
-        nats_access: None,
+        nats_access: Some(stack.nats_client.clone()),
     };
     Ok(tokio::spawn(custody_client::session::run(
         config, open, cert,

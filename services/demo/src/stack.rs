@@ -1,7 +1,8 @@
 //! Both zones on embedded defaults, in this process and its child processes, on free ports.
 //!
 //! State directory layout (`prepare_state_dir` puts the temporary directory inside it):
-//! `offline.sqlite`, `online.sqlite`, `demo-summary.json`, `tmp/` (SoftHSM2 token store,
+//! `offline.sqlite`, `online.sqlite`, `demo-summary.json`, `nats/<user>.password` (the offline
+//! NATS users of `ops/nats`, mode 0600), `tmp/` (SoftHSM2 token store,
 //! nats-server's JetStream store, RabbitMQ's node directory, anvil's log).
 
 use std::path::{Path, PathBuf};
@@ -85,8 +86,10 @@ pub struct Stack {
     /// drill checks MACs with it): SoftHSM2's configuration, the token label and a PIN file in
     /// `hsm/` under the state directory. Development tokens only.
     pub zone_tokens: [(audit::Zone, crate::DemoToken); 2],
-    /// nats-server (offline bus).
+    /// nats-server (offline bus), with the zone's users and permissions.
     pub nats: NatsServer,
+    /// How the managers' clients log in to it (user `client`, password file).
+    pub nats_client: bus::NatsAccess,
     /// RabbitMQ (online bus).
     pub rabbit: RabbitMq,
     /// anvil.
@@ -134,6 +137,47 @@ fn web_dir(root: Option<&Path>, zone: &str) -> Option<PathBuf> {
     dir.join("index.html").exists().then_some(dir)
 }
 
+/// Writes `secret` to `path`, readable by this user only (mode 0600).
+fn write_secret(path: &Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("write {}", path.display()))?
+        .write_all(secret.as_bytes())?;
+    Ok(())
+}
+
+/// The offline NATS users of `ops/nats/nats-server.conf` with fresh passwords, each written to
+/// `nats/<user>.password` under the state directory: the access each service logs in with.
+fn nats_users(
+    state_dir: &Path,
+    passwords: &testkit::nats::ZonePasswords,
+) -> anyhow::Result<[bus::NatsAccess; 3]> {
+    let dir = state_dir.join("nats");
+    let access = |user: &str, password: &str| -> anyhow::Result<bus::NatsAccess> {
+        let password_file = dir.join(format!("{user}.password"));
+        write_secret(&password_file, password)?;
+        Ok(bus::NatsAccess {
+            user: Some(user.to_owned()),
+            password_file: Some(password_file),
+            ca_file: None,
+        })
+    };
+    Ok([
+        access("coordinator", &passwords.coordinator)?,
+        access("reactors", &passwords.reactors)?,
+        access("client", &passwords.client)?,
+    ])
+}
+
 /// Writes `hsm/<zone>.pin` (mode 0600) and describes the token for the summary.
 fn demo_token(
     state_dir: &std::path::Path,
@@ -142,18 +186,8 @@ fn demo_token(
     token: &testkit::softhsm::TestToken,
 ) -> anyhow::Result<crate::DemoToken> {
     use secrecy::ExposeSecret;
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let dir = state_dir.join("hsm");
-    std::fs::create_dir_all(&dir)?;
-    let pin_file = dir.join(format!("{zone}.pin"));
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&pin_file)?
-        .write_all(token.user_pin.expose_secret().as_bytes())?;
+    let pin_file = state_dir.join("hsm").join(format!("{zone}.pin"));
+    write_secret(&pin_file, token.user_pin.expose_secret())?;
     Ok(crate::DemoToken {
         softhsm2_conf: softhsm
             .root_dir()
@@ -234,7 +268,11 @@ impl Stack {
         }
 
         say("starting nats-server (JetStream), RabbitMQ and anvil…");
-        let nats = NatsServer::start().context("start nats-server")?;
+        // The zone's NATS users and permissions (ops/nats), no anonymous access.
+        let nats_passwords = testkit::nats::ZonePasswords::random();
+        let [coordinator_nats, reactors_nats, client_nats] =
+            nats_users(&state_dir, &nats_passwords)?;
+        let nats = NatsServer::start_as_the_zone(&nats_passwords).context("start nats-server")?;
         let rabbit = RabbitMq::start().context("start RabbitMQ")?;
         let anvil = Anvil::start_with(&AnvilOptions {
             block_time_secs: opts.block_time_secs,
@@ -283,7 +321,7 @@ impl Stack {
             db_url: offline_url.clone(),
             sealer: offline_sealer,
             nats_url: nats.url(),
-            nats_access: bus::NatsAccess::default(),
+            nats_access: reactors_nats,
         };
         tasks.push((
             "reactors",
@@ -292,7 +330,14 @@ impl Stack {
                 anyhow::Ok(())
             }),
         ));
-        let bus = bus::Bus::connect(&nats.url(), bus::BusOptions::default()).await?;
+        let bus = bus::Bus::connect(
+            &nats.url(),
+            coordinator_nats.apply(bus::BusOptions {
+                name: "custody-coordinator".to_owned(),
+                ..bus::BusOptions::default()
+            })?,
+        )
+        .await?;
         let coordinator = coordinator::Coordinator::new(
             offline_db.clone(),
             hsm.clone(),
@@ -378,6 +423,7 @@ impl Stack {
             checkpoint_dirs,
             zone_tokens,
             nats,
+            nats_client: client_nats,
             rabbit,
             anvil,
             chain,

@@ -884,10 +884,19 @@ impl Api {
             .ok_or_else(|| ApiError::internal("no key-share view"))
     }
 
-    /// Archive a case: kept with its key shares, signs nothing new.
+    /// Archive a case (re-authentication required; it cannot be undone): kept with its key
+    /// shares, signs nothing new.
     #[oai(path = "/cases/:id/archive", method = "post", tag = "Tag::Cases")]
-    async fn archive_case(&self, req: &Request, id: Path<String>) -> ApiResult<Json<CaseView>> {
+    async fn archive_case(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<ReauthRequest>,
+    ) -> ApiResult<Json<CaseView>> {
         let caller = self.s()?.authorize(req, Action::ManageCases).await?;
+        self.s()?
+            .reauthenticate(req, &caller, body.0.password)
+            .await?;
         let case = self
             .s()?
             .inner

@@ -304,3 +304,59 @@ impl World {
         )
     }
 }
+
+/// An insider admin cannot certify a second "secure element" with a key already registered
+/// (under another serial), nor bring a revoked SE back; each refusal changes nothing.
+#[tokio::test]
+async fn an_se_key_is_registered_once_and_a_revocation_is_final() {
+    on_both!(|w| {
+        let before = (
+            w.counts().await,
+            secure_elements::Entity::find()
+                .count(w.db.conn())
+                .await
+                .unwrap(),
+        );
+        let copy =
+            w.db.create_secure_element(
+                NewSecureElement {
+                    serial: "SE-COPY".into(),
+                    label: "a second serial for SE0's key".into(),
+                    identity_public_key: w.ses[0].identity_public_key.clone(),
+                    certificate: None,
+                },
+                &w.admin.id,
+                w.now(),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(copy, offline_db::Error::Validation { ref field, .. } if field == "identity_public_key"),
+            "{copy}"
+        );
+        let after = (
+            w.counts().await,
+            secure_elements::Entity::find()
+                .count(w.db.conn())
+                .await
+                .unwrap(),
+        );
+        assert_eq!(after, before);
+
+        w.mark_se(4, SeStatus::Revoked).await;
+        let before = w.counts().await;
+        for back in [SeStatus::Active, SeStatus::Inactive, SeStatus::Lost] {
+            let err =
+                w.db.set_se_status(&w.ses[4].id, back, &w.admin.id, w.now())
+                    .await
+                    .unwrap_err();
+            assert!(matches!(err, offline_db::Error::Conflict(_)), "{err}");
+        }
+        assert_eq!(w.counts().await, before);
+        let se = w.db.secure_element(&w.ses[4].id).await.unwrap().unwrap();
+        assert_eq!(se.status, SeStatus::Revoked);
+        // Lost is not final: a found SE comes back.
+        w.mark_se(3, SeStatus::Lost).await;
+        w.mark_se(3, SeStatus::Active).await;
+    });
+}

@@ -68,7 +68,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (10, 1));
+    assert_eq!((own, shared), (11, 1));
 }
 
 #[tokio::test]
@@ -229,5 +229,15 @@ async fn constraints_hold_on_both_backends() {
         )
         .await;
         assert!(dup.is_err(), "{kind}: outbox msg_id unique");
+        // m0011: an SE identity key is registered once, whatever the serial.
+        let same_key = exec(
+            &db,
+            &format!(
+                "INSERT INTO secure_elements (id, serial, label, identity_public_key, status, created_at) \
+             VALUES ('se2', 'S2', 'copy', {b}, 'ACTIVE', {T})"
+            ),
+        )
+        .await;
+        assert!(same_key.is_err(), "{kind}: SE identity key unique");
     }
 }

@@ -82,6 +82,8 @@ pub struct World {
     pub managers: Vec<String>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     coordinator: Option<tokio::task::JoinHandle<()>>,
+    /// The running coordinator (its counters).
+    pub coord: Option<coordinator::Coordinator>,
     _testdb: testkit::db::TestDb,
 }
 
@@ -121,6 +123,7 @@ impl World {
             managers: Vec::new(),
             stop: None,
             coordinator: None,
+            coord: None,
             _testdb: testdb,
         };
         world.admin = world.user("admin", Role::Admin, &hasher).await;
@@ -258,6 +261,7 @@ impl World {
         );
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(tx);
+        self.coord = Some(c.clone());
         self.coordinator = Some(tokio::spawn(async move {
             let _bus = bus;
             c.serve(async {

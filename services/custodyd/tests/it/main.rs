@@ -567,38 +567,14 @@ async fn coordinator_subcommand_answers_handshakes_on_nats() {
     }
 }
 
-/// A nats-server configured like the offline zone's (the users and subject permissions of
-/// ops/nats/nats-server.conf, without TLS: the test has no certificates), with these passwords.
+/// A nats-server configured like the offline zone's, with these passwords.
 fn nats_with_the_zone_users(coordinator: &str, client: &str) -> testkit::nats::NatsServer {
-    let conf = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ops/nats/nats-server.conf"),
-    )
-    .unwrap();
-    // The `accounts { … }` block, braces matched.
-    let start = conf.find("\naccounts {").expect("no accounts block") + 1;
-    let mut depth = 0usize;
-    let mut end = None;
-    for (i, c) in conf[start..].char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => {
-                depth -= 1;
-                if depth == 0 {
-                    end = Some(start + i + 1);
-                    break;
-                }
-            }
-            _ => {}
-        }
-    }
-    let accounts = conf[start..end.expect("unbalanced accounts block")]
-        .replace("$NATS_COORDINATOR_PASSWORD", &format!("\"{coordinator}\""))
-        .replace(
-            "$NATS_REACTORS_PASSWORD",
-            "\"reactors-unused-in-this-test\"",
-        )
-        .replace("$NATS_CLIENT_PASSWORD", &format!("\"{client}\""));
-    testkit::nats::NatsServer::start_with_config(&accounts).unwrap()
+    testkit::nats::NatsServer::start_as_the_zone(&testkit::nats::ZonePasswords {
+        coordinator: coordinator.to_owned(),
+        reactors: "reactors-unused-in-this-test".to_owned(),
+        client: client.to_owned(),
+    })
+    .unwrap()
 }
 
 /// Wait up to 60 s for a process to exit; its status and stderr.

@@ -217,24 +217,33 @@ async fn archive_and_delete_rules() {
         let after = app.snapshot().await;
         let count = |s: &Vec<(String, i64)>, t: &str| s.iter().find(|(n, _)| n == t).unwrap().1;
         assert_eq!(count(&before, "cases"), count(&after, "cases"));
-        let r = app
-            .call(
-                "POST",
-                &format!("/api/cases/{keyed}/archive"),
-                Some(&f.admin),
-                None,
-            )
-            .await;
+        // Archiving cannot be undone: it asks for the password again; without it (or with a
+        // wrong one) nothing changes.
+        let archive = |id: &str, body: Option<serde_json::Value>| {
+            let url = format!("/api/cases/{id}/archive");
+            let admin = f.admin.clone();
+            let app = &app;
+            async move { app.call("POST", &url, Some(&admin), body).await }
+        };
+        let before = app.snapshot().await;
+        let r = archive(&keyed, Some(json!({}))).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "{:?}", r.body);
+        let r = archive(&keyed, Some(json!({"password": "wrong password!"}))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
+        // Only the failed re-authentication is recorded (one audit record); nothing else moved.
+        let after = app.snapshot().await;
+        for ((table, was), (_, now)) in before.iter().zip(&after) {
+            let grew = if table == "audit_log" { 1 } else { 0 };
+            assert_eq!(*now, was + grew, "{table}");
+        }
+        assert_ne!(
+            app.db.case(&keyed).await.unwrap().unwrap().status,
+            offline_db::CaseStatus::Archived
+        );
+        let r = archive(&keyed, Some(json!({"password": PASSWORD}))).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["status"], "ARCHIVED");
-        let r = app
-            .call(
-                "POST",
-                &format!("/api/cases/{keyed}/archive"),
-                Some(&f.admin),
-                None,
-            )
-            .await;
+        let r = archive(&keyed, Some(json!({"password": PASSWORD}))).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.problem(), "conflict");
         let r = del(&keyed, PASSWORD).await;
@@ -244,9 +253,7 @@ async fn archive_and_delete_rules() {
             .call("GET", "/api/me/cases", Some(&f.managers[0].1), None)
             .await;
         assert_eq!(mine.body.as_array().unwrap().len(), 0);
-        let r = app
-            .call("POST", "/api/cases/nope/archive", Some(&f.admin), None)
-            .await;
+        let r = archive("nope", Some(json!({"password": PASSWORD}))).await;
         assert_eq!(r.status, StatusCode::NOT_FOUND);
     })
     .await;

@@ -27,7 +27,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         }
         ("PUT", "/api/secure-elements/:id/status") => json!({"status": "LOST"}),
         ("POST", "/api/cases") => json!({"name": "m", "managers": [], "chain_ids": [1]}),
-        ("DELETE", "/api/cases/:id") => json!({"password": PASSWORD}),
+        ("DELETE", "/api/cases/:id") | ("POST", "/api/cases/:id/archive") => {
+            json!({"password": PASSWORD})
+        }
         ("POST", "/api/cases/:id/replace-manager") => {
             json!({"share_index": 0, "new_user_id": "x", "pin_reset_by": "y", "reason": "r", "password": PASSWORD})
         }

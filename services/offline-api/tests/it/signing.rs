@@ -11,7 +11,7 @@ use poem::http::StatusCode;
 use serde_json::json;
 
 use crate::cases::case_key;
-use crate::common::{case_fixture, on_both, online, SoftSigner, TestApp};
+use crate::common::{case_fixture, on_both, online, SoftSigner, TestApp, PASSWORD};
 
 const TTL: u64 = 3600;
 
@@ -343,7 +343,7 @@ async fn each_import_rejection_has_its_own_problem_and_writes_nothing() {
                 "POST",
                 &format!("/api/cases/{}/archive", f.case_id),
                 Some(&f.admin),
-                None,
+                Some(json!({"password": PASSWORD})),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK);
