@@ -616,7 +616,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Archive a case: kept with its key shares, signs nothing new. */
+        /**
+         * Archive a case (re-authentication required; it cannot be undone): kept with its key
+         *     shares, signs nothing new.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -626,7 +629,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReauthRequest"];
+                };
+            };
             responses: {
                 /** @description The request was rejected; the problem says why and what to do. */
                 "4XX": {
