@@ -37,7 +37,7 @@ pub use entity::enums::{Role, TransferStatus, UserStatus};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
-pub use transfers::{Confirmation, NewTransfer, SignatureImport, DAILY_WINDOW};
+pub use transfers::{Confirmation, Funds, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW};
 pub use users::{Lockout, LoginFailure, NewSession, NewUser};
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none
@@ -88,6 +88,17 @@ pub enum Error {
     /// The transfer breaks the account's policy (limit or allow-list); nothing was written.
     #[error("policy: {0}")]
     Policy(String),
+    /// An authentic signature response answered a transfer that no longer passes the account's
+    /// policy (limit, allow-list, approval, balance). Unlike the other errors this one is
+    /// recorded: the transfer became FAILED with the reason as its error, in the transaction
+    /// and operation logs; nothing was queued for broadcast.
+    #[error("policy: the signature response was refused and transfer {transfer_id} is now FAILED: {reason}")]
+    Refused {
+        /// The transfer, now FAILED.
+        transfer_id: String,
+        /// Why, as a sentence.
+        reason: String,
+    },
     /// A signature response with this id was imported before; each is accepted only once.
     #[error("signature response {response_id} was already imported; each response is accepted only once (possible replay)")]
     Replay {

@@ -6,7 +6,7 @@
 //! only if its signed transaction is exactly the exported one and recovers to the account's
 //! address; its transaction hash is computed here, never taken from the caller.
 
-use alloy_primitives::B256;
+use alloy_primitives::{B256, U256};
 use chrono::{DateTime, Duration, Utc};
 use contracts::eth::{self, Eip1559Fields};
 use contracts::{Amount, EthAddress};
@@ -126,28 +126,255 @@ fn check_transition(t: &transfers::Model, to: TransferStatus) -> Result<()> {
     }
 }
 
-/// The sum of the amounts of `asset` sent from an account in the window ending at `now`,
-/// counting every transfer that is not FAILED (drafts included: each may still be exported).
+/// The account's balances at one block, as the caller read them from the chain just before
+/// the check: ether and the tokens it holds (a token not listed holds nothing).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Funds {
+    /// Ether, in wei.
+    pub eth: Amount,
+    /// Each token's balance, in its base units.
+    pub tokens: Vec<(EthAddress, Amount)>,
+}
+
+impl Funds {
+    /// The balance of `token`.
+    pub fn token(&self, token: EthAddress) -> Amount {
+        self.tokens
+            .iter()
+            .find(|(k, _)| *k == token)
+            .map(|(_, v)| *v)
+            .unwrap_or_default()
+    }
+}
+
+/// What an account's transfers in flight (EXPORTED, SIGNED, BROADCAST) may still take: ether
+/// (their amounts and the most their fees can cost) and each token's amounts. A new transfer
+/// must fit in the balance beside them.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reserved {
+    /// Ether, in wei.
+    pub eth: Amount,
+    /// Each token's committed amount.
+    pub tokens: Vec<(EthAddress, Amount)>,
+}
+
+impl Reserved {
+    /// What `in_flight` may take.
+    pub fn of<'a>(in_flight: impl IntoIterator<Item = &'a transfers::Model>) -> Result<Reserved> {
+        let mut r = Reserved::default();
+        for t in in_flight {
+            let gas = u64::try_from(t.gas_limit).map_err(|_| Error::Corrupt {
+                what: "transfers.gas_limit".into(),
+                reason: "negative".into(),
+            })?;
+            let fee = t.max_fee_per_gas()?.0.saturating_mul(U256::from(gas));
+            r.eth = Amount(r.eth.0.saturating_add(fee));
+            let amount = t.amount()?;
+            match t.asset()? {
+                Asset::Eth => r.eth = Amount(r.eth.0.saturating_add(amount.0)),
+                Asset::Token(token) => match r.tokens.iter_mut().find(|(k, _)| *k == token) {
+                    Some((_, total)) => *total = Amount(total.0.saturating_add(amount.0)),
+                    None => r.tokens.push((token, amount)),
+                },
+            }
+        }
+        Ok(r)
+    }
+
+    /// What is committed of `token`.
+    pub fn token(&self, token: EthAddress) -> Amount {
+        self.tokens
+            .iter()
+            .find(|(k, _)| *k == token)
+            .map(|(_, v)| *v)
+            .unwrap_or_default()
+    }
+}
+
+/// Where in its life a transfer's policy is checked; named in the refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Creation,
+    Approval,
+    Export,
+    Import,
+}
+
+impl Step {
+    /// The refusal's opening words.
+    fn prefix(self) -> &'static str {
+        match self {
+            Step::Creation => "",
+            Step::Approval => "no longer allowed at approval: ",
+            Step::Export => "no longer allowed at export: ",
+            Step::Import => "no longer allowed at signature import: ",
+        }
+    }
+}
+
+/// A transfer as the policy sees it: a new one, or a stored one (then `id` is set, and the
+/// transfer itself is left out of the window total and the funds in flight it is checked
+/// against, and counted once as the candidate).
+struct Candidate<'a> {
+    id: Option<&'a str>,
+    asset: Asset,
+    to: &'a str,
+    amount: Amount,
+    gas_limit: u64,
+    max_fee_per_gas: Amount,
+    approved: bool,
+}
+
+impl<'a> Candidate<'a> {
+    fn of(t: &'a transfers::Model) -> Result<Candidate<'a>> {
+        Ok(Candidate {
+            id: Some(t.id.as_str()),
+            asset: t.asset()?,
+            to: t.to_address.as_str(),
+            amount: t.amount()?,
+            gas_limit: u64::try_from(t.gas_limit).map_err(|_| Error::Corrupt {
+                what: "transfers.gas_limit".into(),
+                reason: "negative".into(),
+            })?,
+            max_fee_per_gas: t.max_fee_per_gas()?,
+            approved: t.approved_by.is_some(),
+        })
+    }
+}
+
+/// The account row, locked on PostgreSQL so that policy checks of one account's transfers run
+/// one at a time (two cannot both fit under a daily limit only one of them fits under).
+/// SQLite writers are serialised by BEGIN IMMEDIATE.
+async fn lock_account<C: ConnectionTrait>(txn: &C, account_id: &str) -> Result<accounts::Model> {
+    let mut find = accounts::Entity::find_by_id(account_id.to_owned());
+    if txn.get_database_backend() == DbBackend::Postgres {
+        find = find.lock_exclusive();
+    }
+    find.one(txn).await?.ok_or_else(|| Error::NotFound {
+        what: "account",
+        id: account_id.to_owned(),
+    })
+}
+
+/// Check `c` against the account's policy as it is now, inside the caller's transaction: the
+/// policy for the asset exists; the amount is within the single limit and, with what was
+/// exported in the 24 hours up to `now`, within the daily limit; the recipient is on the
+/// allow-list if the account has one; from export on, an approval the policy wants is there;
+/// and `funds` cover the amount and the most the fees can cost beside what the account's other
+/// transfers in flight may take. Returns the policy.
+async fn check_policy<C: ConnectionTrait>(
+    txn: &C,
+    account: &accounts::Model,
+    c: &Candidate<'_>,
+    funds: &Funds,
+    step: Step,
+    now: DateTime<Utc>,
+) -> Result<policies::Model> {
+    let refuse = |reason: String| Error::Policy(format!("{}{reason}", step.prefix()));
+    let asset = c.asset.as_text();
+    let policy = policies::Entity::find()
+        .filter(policies::Column::AccountId.eq(account.id.as_str()))
+        .filter(policies::Column::Asset.eq(asset.as_str()))
+        .one(txn)
+        .await?
+        .ok_or_else(|| {
+            refuse(format!(
+                "account {} has no limits for {asset}; an administrator must set them first",
+                account.address
+            ))
+        })?;
+    let single = policy.single_limit()?;
+    if c.amount > single {
+        return Err(refuse(format!(
+            "{} is above the single-transfer limit of {single} for {asset}",
+            c.amount
+        )));
+    }
+    let daily = policy.daily_limit()?;
+    let before = window_total(txn, &account.id, &c.asset, now, c.id).await?;
+    let after = before.0.checked_add(c.amount.0);
+    if after.is_none_or(|a| a > daily.0) {
+        return Err(refuse(format!(
+            "{} more would exceed the daily limit of {daily} for {asset} ({before} already exported in the last 24 hours)",
+            c.amount
+        )));
+    }
+    let allowed = destination_allowlist::Entity::find()
+        .filter(destination_allowlist::Column::AccountId.eq(account.id.as_str()))
+        .all(txn)
+        .await?;
+    if !allowed.is_empty() && !allowed.iter().any(|a| a.address == c.to) {
+        return Err(refuse(format!(
+            "{} is not on the allow-list of account {}",
+            c.to, account.address
+        )));
+    }
+    if matches!(step, Step::Export | Step::Import) && policy.require_approval && !c.approved {
+        return Err(match step {
+            Step::Import => refuse(
+                "the policy now wants a second trader's approval, which this transfer does not have"
+                    .into(),
+            ),
+            _ => Error::Policy(
+                "the transfer needs a second trader's approval before export".into(),
+            ),
+        });
+    }
+    let mut others = transfers::Entity::find()
+        .filter(transfers::Column::AccountId.eq(account.id.as_str()))
+        .filter(transfers::Column::Status.is_in(TransferStatus::IN_FLIGHT));
+    if let Some(id) = c.id {
+        others = others.filter(transfers::Column::Id.ne(id));
+    }
+    let reserved = Reserved::of(&others.all(txn).await?)?;
+    let fee = c.max_fee_per_gas.0.saturating_mul(U256::from(c.gas_limit));
+    let needed = match c.asset {
+        Asset::Eth => c.amount.0.saturating_add(fee),
+        Asset::Token(token) => {
+            let held = funds.token(token);
+            let committed = reserved.token(token);
+            if c.amount.0.saturating_add(committed.0) > held.0 {
+                return Err(refuse(format!(
+                    "the amount {} exceeds the account's token balance {held} less {committed} committed to transfers in flight",
+                    c.amount
+                )));
+            }
+            fee
+        }
+    };
+    if needed.saturating_add(reserved.eth.0) > funds.eth.0 {
+        return Err(refuse(format!(
+            "the account holds {} wei, of which up to {} are committed to transfers in flight; this transfer needs up to {needed} wei (amount and fees)",
+            funds.eth, reserved.eth
+        )));
+    }
+    Ok(policy)
+}
+
+/// The sum of the amounts of `asset` exported from an account in the window ending at `now`
+/// (by export time), counting every exported transfer that is not FAILED; `except` is left out.
 async fn window_total<C: ConnectionTrait>(
     txn: &C,
     account_id: &str,
     asset: &Asset,
     now: DateTime<Utc>,
+    except: Option<&str>,
 ) -> Result<Amount> {
     let since = now
         .checked_sub_signed(DAILY_WINDOW)
         .unwrap_or(DateTime::<Utc>::MIN_UTC);
-    let amounts: Vec<String> = transfers::Entity::find()
+    let mut find = transfers::Entity::find()
         .select_only()
         .column(transfers::Column::Amount)
         .filter(transfers::Column::AccountId.eq(account_id))
         .filter(transfers::Column::Asset.eq(asset.as_text()))
         .filter(transfers::Column::Status.ne(TransferStatus::Failed))
-        .filter(transfers::Column::CreatedAt.gt(since))
-        .filter(transfers::Column::CreatedAt.lte(now))
-        .into_tuple()
-        .all(txn)
-        .await?;
+        .filter(transfers::Column::ExportedAt.gt(since))
+        .filter(transfers::Column::ExportedAt.lte(now));
+    if let Some(id) = except {
+        find = find.filter(transfers::Column::Id.ne(id));
+    }
+    let amounts: Vec<String> = find.into_tuple().all(txn).await?;
     let mut total = zero();
     for text in amounts {
         let amount = stored_amount("transfers.amount", &text)?;
@@ -184,12 +411,15 @@ impl Db {
     /// Build and store a DRAFT transfer, checking in the same transaction: the account exists;
     /// `actor` is an active trader granted on it; the recipient is not the zero address or the
     /// account itself; a token is configured on the account's chain; the account's policy for
-    /// the asset exists, the amount is within its single limit and, with the rolling 24-hour
-    /// total, within its daily limit; the recipient is on the allow-list if the account has one.
-    /// Transaction log: `transfer.created`.
+    /// the asset exists, the amount is within its single limit and, with what was exported in
+    /// the last 24 hours, within its daily limit; the recipient is on the allow-list if the
+    /// account has one; `funds` (the balances the caller just read from the chain) cover the
+    /// amount and the most the fees can cost beside the transfers in flight. The same checks run
+    /// again at approval, export and signature import. Transaction log: `transfer.created`.
     pub async fn create_transfer(
         &self,
         new: NewTransfer,
+        funds: &Funds,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
@@ -214,16 +444,7 @@ impl Db {
         let nonce = to_i64("nonce", new.nonce)?;
         let gas_limit = to_i64("gas_limit", new.gas_limit)?;
         let txn = self.begin_write().await?;
-        let mut find = accounts::Entity::find_by_id(new.account_id.clone());
-        if txn.get_database_backend() == DbBackend::Postgres {
-            // Serialise transfers from one account so two concurrent ones cannot both fit
-            // under the daily limit that only one of them fits under.
-            find = find.lock_exclusive();
-        }
-        let account = find.one(&txn).await?.ok_or_else(|| Error::NotFound {
-            what: "account",
-            id: new.account_id.clone(),
-        })?;
+        let account = lock_account(&txn, &new.account_id).await?;
         let trader = active_trader(&txn, actor).await?;
         if !granted(&txn, &account.id, &trader.id).await? {
             return Err(Error::Forbidden(format!(
@@ -237,45 +458,25 @@ impl Db {
         if let Asset::Token(token) = new.asset {
             token_on_chain(&txn, account.chain_id, &token).await?;
         }
-        let asset = new.asset.as_text();
-        let policy = policies::Entity::find()
-            .filter(policies::Column::AccountId.eq(account.id.as_str()))
-            .filter(policies::Column::Asset.eq(asset.as_str()))
-            .one(&txn)
-            .await?
-            .ok_or_else(|| {
-                Error::Policy(format!(
-                    "account {} has no limits for {asset}; an administrator must set them first",
-                    account.address
-                ))
-            })?;
-        let single = policy.single_limit()?;
-        if new.amount > single {
-            return Err(Error::Policy(format!(
-                "{} is above the single-transfer limit of {single} for {asset}",
-                new.amount
-            )));
-        }
-        let daily = policy.daily_limit()?;
-        let before = window_total(&txn, &account.id, &new.asset, now).await?;
-        let after = before.0.checked_add(new.amount.0);
-        if after.is_none_or(|a| a > daily.0) {
-            return Err(Error::Policy(format!(
-                "{} more would exceed the daily limit of {daily} for {asset} ({before} already in the last 24 hours)",
-                new.amount
-            )));
-        }
-        let allowed = destination_allowlist::Entity::find()
-            .filter(destination_allowlist::Column::AccountId.eq(account.id.as_str()))
-            .all(&txn)
-            .await?;
         let to = new.to.to_checksum();
-        if !allowed.is_empty() && !allowed.iter().any(|a| a.address == to) {
-            return Err(Error::Policy(format!(
-                "{to} is not on the allow-list of account {}",
-                account.address
-            )));
-        }
+        let policy = check_policy(
+            &txn,
+            &account,
+            &Candidate {
+                id: None,
+                asset: new.asset,
+                to: &to,
+                amount: new.amount,
+                gas_limit: new.gas_limit,
+                max_fee_per_gas: new.max_fee_per_gas,
+                approved: false,
+            },
+            funds,
+            Step::Creation,
+            now,
+        )
+        .await?;
+        let asset = new.asset.as_text();
         let chain_id = u64::try_from(account.chain_id).map_err(|_| Error::Corrupt {
             what: "accounts.chain_id".into(),
             reason: "negative".into(),
@@ -303,6 +504,7 @@ impl Db {
             created_by: Set(trader.id.clone()),
             approved_by: Set(None),
             approved_at: Set(None),
+            exported_at: Set(None),
             signed_tx: Set(None),
             tx_hash: Set(None),
             block_number: Set(None),
@@ -330,10 +532,13 @@ impl Db {
     }
 
     /// Approve a DRAFT transfer (maker-checker): the approver is an active trader granted on
-    /// the account and not the creator. Transaction log: `transfer.approved`.
+    /// the account and not the creator, and the transfer still passes the account's policy as
+    /// it is now (limits, allow-list, `funds`; see [`Db::create_transfer`]). Transaction log:
+    /// `transfer.approved`.
     pub async fn approve_transfer(
         &self,
         transfer_id: &str,
+        funds: &Funds,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
@@ -363,6 +568,16 @@ impl Db {
                 approver.username
             )));
         }
+        let account = lock_account(&txn, &t.account_id).await?;
+        check_policy(
+            &txn,
+            &account,
+            &Candidate::of(&t)?,
+            funds,
+            Step::Approval,
+            now,
+        )
+        .await?;
         let from = t.status;
         let mut am: transfers::ActiveModel = t.into();
         am.approved_by = Set(Some(approver.id.clone()));
@@ -383,14 +598,17 @@ impl Db {
     }
 
     /// Mark a DRAFT transfer EXPORTED under the signing request `request_id` (the envelope the
-    /// API signed and handed out). Refused when the policy wants an approval that is missing,
-    /// when the request id was used before, or when another exported transfer of the account
-    /// holds the same nonce. Transaction log `transfer.exported` and operation log
-    /// `transfer.request_exported`.
+    /// API signed and handed out), at `now`. The transfer must still pass the account's policy
+    /// as it is now: limits (the 24-hour total by export time), allow-list, the approval the
+    /// policy wants, and `funds` (balances the caller just read from the chain) beside the
+    /// transfers in flight. Refused too when the request id was used before, or when another
+    /// exported transfer of the account holds the same nonce. A refusal writes nothing.
+    /// Transaction log `transfer.exported` and operation log `transfer.request_exported`.
     pub async fn mark_exported(
         &self,
         transfer_id: &str,
         request_id: &str,
+        funds: &Funds,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
@@ -398,18 +616,16 @@ impl Db {
         let txn = self.begin_write().await?;
         let t = find_transfer(&txn, transfer_id).await?;
         check_transition(&t, TransferStatus::Exported)?;
-        let asset = t.asset.clone();
-        let policy = policies::Entity::find()
-            .filter(policies::Column::AccountId.eq(t.account_id.as_str()))
-            .filter(policies::Column::Asset.eq(asset.as_str()))
-            .one(&txn)
-            .await?;
-        if policy.is_some_and(|p| p.require_approval) && t.approved_by.is_none() {
-            return Err(Error::Policy(format!(
-                "transfer {} needs a second trader's approval before export",
-                t.id
-            )));
-        }
+        let account = lock_account(&txn, &t.account_id).await?;
+        check_policy(
+            &txn,
+            &account,
+            &Candidate::of(&t)?,
+            funds,
+            Step::Export,
+            now,
+        )
+        .await?;
         let used = transfers::Entity::find()
             .filter(transfers::Column::RequestId.eq(request_id))
             .count(&txn)
@@ -442,6 +658,7 @@ impl Db {
         let mut am: transfers::ActiveModel = t.into();
         am.status = Set(TransferStatus::Exported);
         am.request_id = Set(Some(request_id.to_owned()));
+        am.exported_at = Set(Some(now));
         am.updated_at = Set(now);
         let t = am.update(&txn).await?;
         record_transaction(
@@ -512,9 +729,17 @@ impl Db {
     /// address. The transfer becomes SIGNED with its transaction hash, and a `broadcast` event
     /// is queued. Transaction log `transfer.signed` and operation log
     /// `signature_response.imported`.
+    ///
+    /// An authentic response for a transfer that no longer passes the account's policy as it
+    /// is now (limits with the 24-hour total by export time, allow-list, the approval the
+    /// policy wants, `funds` beside the other transfers in flight) is refused for good: the
+    /// transfer becomes FAILED with the reason as its error, the signed transaction is not
+    /// kept and nothing is queued; transaction log `transfer.failed` and operation log
+    /// `signature_response.refused` are written and [`Error::Refused`] is returned.
     pub async fn attach_signature(
         &self,
         import: SignatureImport,
+        funds: &Funds,
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<transfers::Model> {
@@ -574,6 +799,63 @@ impl Db {
                 what: "transaction",
                 key: tx_hash,
             });
+        }
+        let account = lock_account(&txn, &t.account_id).await?;
+        let checked = check_policy(
+            &txn,
+            &account,
+            &Candidate::of(&t)?,
+            funds,
+            Step::Import,
+            now,
+        )
+        .await;
+        match checked {
+            Ok(_) => {}
+            Err(Error::Policy(reason)) => {
+                let transfer_id = t.id.clone();
+                let from = t.status;
+                let mut am: transfers::ActiveModel = t.into();
+                am.status = Set(TransferStatus::Failed);
+                am.error = Set(Some(format!("policy: {reason}")));
+                am.updated_at = Set(now);
+                let t = am.update(&txn).await?;
+                record_transaction(
+                    &txn,
+                    now,
+                    actor,
+                    "transfer.failed",
+                    &t.id,
+                    change_details(
+                        &t,
+                        from,
+                        json!({
+                            "error": t.error, "refused_at": "signature_response.import",
+                            "response_id": import.response_id,
+                        }),
+                    ),
+                )
+                .await?;
+                record_operation(
+                    &txn,
+                    now,
+                    actor,
+                    "signature_response.refused",
+                    &t.id,
+                    json!({
+                        "transfer_id": t.id, "account_id": t.account_id,
+                        "response_id": import.response_id, "request_id": import.request_id,
+                        "tx_hash": tx_hash, "reason": reason,
+                    }),
+                )
+                .await?;
+                txn.commit().await?;
+                return Err(Error::Refused {
+                    transfer_id,
+                    reason,
+                });
+            }
+            Err(other) => return Err(other),
         }
         imported_responses::ActiveModel {
             id: Set(new_id(now)),
@@ -804,15 +1086,16 @@ impl Db {
             .transpose()
     }
 
-    /// The total of `asset` sent from an account in the 24 hours up to `now` (every transfer
-    /// not FAILED), the figure the daily limit is checked against.
+    /// The total of `asset` exported from an account in the 24 hours up to `now` (by export
+    /// time; every exported transfer not FAILED), the figure the daily limit is checked
+    /// against.
     pub async fn daily_total(
         &self,
         account_id: &str,
         asset: &Asset,
         now: DateTime<Utc>,
     ) -> Result<Amount> {
-        window_total(self.conn(), account_id, asset, now).await
+        window_total(self.conn(), account_id, asset, now, None).await
     }
 
     /// A transfer by id.

@@ -6,7 +6,7 @@ use auth::Action;
 use contracts::envelope::AssetBalance;
 use contracts::{AccountManifest, BalanceAttestation, EthAddress};
 use online_db::entity::accounts;
-use online_db::{Asset, BalanceQuery, NewAccount, NewToken, PolicyInput};
+use online_db::{Asset, BalanceQuery, Funds, NewAccount, NewToken, PolicyInput};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -137,6 +137,26 @@ pub(crate) async fn balances_of(
         .await?;
     st.remember(&account.id, balances.clone());
     Ok((balances, false))
+}
+
+/// The account's balances for a policy check ([`online_db::Funds`]): read fresh from the
+/// node at one block, never from the cache, because creation, approval, export and signature
+/// import each check that the balance still covers the transfer.
+pub(crate) async fn funds_of(st: &AppState, account: &accounts::Model) -> ApiResult<Funds> {
+    let (balances, _) = balances_of(st, account, true).await?;
+    Ok(funds(&balances))
+}
+
+/// [`online_db::Funds`] of balances read from the node.
+pub(crate) fn funds(balances: &chain::Balances) -> Funds {
+    Funds {
+        eth: balances.eth,
+        tokens: balances
+            .tokens
+            .iter()
+            .map(|t| (t.token.0, t.amount))
+            .collect(),
+    }
 }
 
 fn balance_query(account_id: &str, balances: &chain::Balances, cached: bool) -> BalanceQuery {

@@ -355,7 +355,7 @@ impl From<online_db::Error> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             E::Forbidden(msg) => ApiError::NotPermitted(msg),
-            E::Policy(_) => ApiError::Policy(e.to_string()),
+            E::Policy(_) | E::Refused { .. } => ApiError::Policy(e.to_string()),
             E::Replay { .. } => ApiError::reject(Rejection::Replayed, e.to_string()),
             E::Locked { until } => ApiError::Locked {
                 until,

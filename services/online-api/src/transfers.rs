@@ -4,19 +4,20 @@
 //! key, and completed by importing the offline zone's `SignatureResponse`, which queues the
 //! broadcast through the outbox.
 
-use alloy_primitives::U256;
 use auth::Action;
 use contracts::envelope::Person;
 use contracts::eth::{self, Eip1559Fields};
 use contracts::{Amount, Id, SignatureResponse, SigningRequest, TransferSummary};
 use online_db::entity::transfers;
-use online_db::{Asset, NewTransfer, SignatureImport};
+use online_db::{Asset, NewTransfer, Reserved, SignatureImport};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::OpenApi;
 
-use crate::accounts::{amount, asset, balances_of, chain_tokens, checksummed, visible_account};
+use crate::accounts::{
+    amount, asset, balances_of, chain_tokens, checksummed, funds, funds_of, visible_account,
+};
 use crate::api::{state, Tag};
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult, Rejection};
@@ -30,44 +31,6 @@ const ETH_TRANSFER_GAS: u64 = 21_000;
 const GAS_HEADROOM_PERCENT: u64 = 20;
 /// The most transfers one listing returns.
 const MAX_LIST: u64 = 500;
-
-/// What the account's transfers in flight may still take: ether (amounts and the most their
-/// fees can cost) and each token's amounts.
-struct Reserved {
-    eth: U256,
-    tokens: Vec<(contracts::EthAddress, U256)>,
-}
-
-impl Reserved {
-    fn of(in_flight: &[transfers::Model]) -> ApiResult<Reserved> {
-        let mut r = Reserved {
-            eth: U256::ZERO,
-            tokens: Vec::new(),
-        };
-        for t in in_flight {
-            let fee = U256::from(u64::try_from(t.gas_limit).unwrap_or(0))
-                .saturating_mul(t.max_fee_per_gas().map_err(ApiError::from)?.0);
-            r.eth = r.eth.saturating_add(fee);
-            let amount = t.amount().map_err(ApiError::from)?.0;
-            match t.asset().map_err(ApiError::from)? {
-                Asset::Eth => r.eth = r.eth.saturating_add(amount),
-                Asset::Token(token) => match r.tokens.iter_mut().find(|(k, _)| *k == token) {
-                    Some((_, total)) => *total = total.saturating_add(amount),
-                    None => r.tokens.push((token, amount)),
-                },
-            }
-        }
-        Ok(r)
-    }
-
-    fn token(&self, token: contracts::EthAddress) -> U256 {
-        self.tokens
-            .iter()
-            .find(|(k, _)| *k == token)
-            .map(|(_, v)| *v)
-            .unwrap_or(U256::ZERO)
-    }
-}
 
 /// The transfer endpoints.
 pub struct TransfersApi {
@@ -200,6 +163,9 @@ impl TransfersApi {
         }
         let chain = &st.inner.chain;
         let (balances, _) = balances_of(st, &account, true).await?;
+        // A first look at the balance, so a token transfer the account cannot cover is refused
+        // before the node is asked to estimate it; the binding check of the balance, limits
+        // and allow-list is `create_transfer`'s, in its transaction.
         let reserved = Reserved::of(&st.inner.db.in_flight(&account.id).await?)?;
         let fees = chain.fees().await?;
         let gas_limit = match asset {
@@ -212,7 +178,7 @@ impl TransfersApi {
                     .map(|b| b.amount)
                     .unwrap_or_default();
                 let reserved = reserved.token(token);
-                if value.0.saturating_add(reserved) > held.0 {
+                if value.0.saturating_add(reserved.0) > held.0 {
                     return Err(ApiError::Policy(format!(
                         "the amount {value} exceeds the account's token balance {held} less \
                          {reserved} committed to transfers in flight"
@@ -231,19 +197,6 @@ impl TransfersApi {
                 estimate.saturating_add(estimate.saturating_mul(GAS_HEADROOM_PERCENT) / 100)
             }
         };
-        let max_fee =
-            Amount(U256::from(gas_limit).saturating_mul(Amount::from(fees.max_fee_per_gas).0));
-        let needed = match asset {
-            Asset::Eth => Amount(value.0.saturating_add(max_fee.0)),
-            Asset::Token(_) => max_fee,
-        };
-        if needed.0.saturating_add(reserved.eth) > balances.eth.0 {
-            return Err(ApiError::Policy(format!(
-                "the account holds {} wei, of which up to {} are committed to transfers in \
-                 flight; this transfer needs up to {needed} wei (amount and fees)",
-                balances.eth, reserved.eth
-            )));
-        }
         let chain_nonce = chain.next_nonce(from).await?;
         let nonce = match st.inner.db.pending_nonce(&account.id).await? {
             Some(n) => chain_nonce.max(n.saturating_add(1)),
@@ -263,6 +216,7 @@ impl TransfersApi {
                     max_fee_per_gas: Amount::from(fees.max_fee_per_gas),
                     max_priority_fee_per_gas: Amount::from(fees.max_priority_fee_per_gas),
                 },
+                &funds(&balances),
                 &caller.user.id,
                 st.now(),
             )
@@ -305,7 +259,8 @@ impl TransfersApi {
         )))
     }
 
-    /// Approve a DRAFT transfer as the second trader (maker-checker): not its creator.
+    /// Approve a DRAFT transfer as the second trader (maker-checker): not its creator. The
+    /// transfer must still pass the account's policy and balance as they are now.
     #[oai(
         path = "/transfers/:id/approve",
         method = "post",
@@ -314,18 +269,24 @@ impl TransfersApi {
     async fn approve(&self, req: &Request, id: Path<String>) -> ApiResult<Json<TransferView>> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ApproveTransfer).await?;
-        visible_transfer(st, &caller, &id.0).await?;
+        let t = visible_transfer(st, &caller, &id.0).await?;
+        let account = visible_account(st, &caller, &t.account_id).await?;
+        let funds = funds_of(st, &account).await?;
         let t = st
             .inner
             .db
-            .approve_transfer(&id.0, &caller.user.id, st.now())
+            .approve_transfer(&id.0, &funds, &caller.user.id, st.now())
             .await?;
         Ok(Json(TransferView::from(&t)))
     }
 
     /// Export a DRAFT transfer as a `SigningRequest` signed by the export key, as a file
-    /// (armored text) and as QR codes. The transfer becomes EXPORTED. An EXPORTED transfer's
-    /// request is sealed again under the same request id (a lost file, an unreadable QR code).
+    /// (armored text) and as QR codes. The transfer becomes EXPORTED. It must still pass the
+    /// account's policy as it is now (single limit, 24-hour limit counted by export time,
+    /// allow-list, a second trader's approval if required) and the balance read now must cover
+    /// it beside the transfers in flight; otherwise `policy-violation` and it stays a draft.
+    /// An EXPORTED transfer's request is sealed again under the same request id (a lost file,
+    /// an unreadable QR code).
     #[oai(
         path = "/transfers/:id/export",
         method = "post",
@@ -363,13 +324,24 @@ impl TransfersApi {
                 t.id, t.status
             )));
         }
+        let account = visible_account(st, &caller, &t.account_id).await?;
+        let funds = funds_of(st, &account).await?;
         let request_id = Id::new_v7(web::unix_secs(st.now()));
         let body = signing_request(st, &t, request_id).await?;
         let (_, document) = export::seal(st, body, st.inner.request_ttl_secs).await?;
+        // The policy (limits by export time, allow-list, approval, balance) is checked again
+        // in the transaction that marks the transfer EXPORTED; if it refuses, the sealed
+        // envelope is dropped unseen and the transfer stays a draft.
         let t = st
             .inner
             .db
-            .mark_exported(&t.id, &request_id.to_string(), &caller.user.id, st.now())
+            .mark_exported(
+                &t.id,
+                &request_id.to_string(),
+                &funds,
+                &caller.user.id,
+                st.now(),
+            )
             .await?;
         Ok(Json(ExportedRequest {
             transfer: TransferView::from(&t),
@@ -380,7 +352,10 @@ impl TransfersApi {
     /// Import the offline zone's `SignatureResponse` (file or QR text): the envelope must
     /// verify under a pinned offline key; the response must answer an EXPORTED transfer the
     /// caller may use; its signed transaction must be exactly the exported one and recover to
-    /// the account's address. The transfer becomes SIGNED and its broadcast is queued.
+    /// the account's address. The transfer becomes SIGNED and its broadcast is queued. If the
+    /// transfer no longer passes the account's policy or balance (checked as at export), the
+    /// response is refused with `policy-violation`: the transfer becomes FAILED with the reason
+    /// as its `error`, and nothing is broadcast.
     #[oai(path = "/signature-responses", method = "post", tag = "Tag::Transfers")]
     async fn import_response(
         &self,
@@ -411,6 +386,7 @@ impl TransfersApi {
         response
             .check_for(&t.unsigned_tx, &from)
             .map_err(export::reject)?;
+        let funds = funds_of(st, &account).await?;
         let t = st
             .inner
             .db
@@ -420,6 +396,7 @@ impl TransfersApi {
                     request_id,
                     signed_tx: response.signed_tx,
                 },
+                &funds,
                 &caller.user.id,
                 st.now(),
             )

@@ -31,6 +31,8 @@ pub struct Model {
     pub created_by: String,
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTimeUtc>,
+    /// When it was exported; the rolling 24-hour limit counts by this time.
+    pub exported_at: Option<DateTimeUtc>,
     pub signed_tx: Option<Vec<u8>>,
     /// 0x-hex, unique.
     pub tx_hash: Option<String>,

@@ -10,11 +10,11 @@ async fn both_logs_filter_by_user_action_time_account_and_tx_hash_with_paging() 
         let trader = w.traders[0].id.clone();
         let start = w.now();
         let t =
-            w.db.create_transfer(w.transfer(10, 0), &trader, w.now())
+            w.db.create_transfer(w.transfer(10, 0), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         let t =
-            w.db.mark_exported(&t.id, "req-1", &trader, w.now())
+            w.db.mark_exported(&t.id, "req-1", &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         let t =
@@ -24,6 +24,7 @@ async fn both_logs_filter_by_user_action_time_account_and_tx_hash_with_paging() 
                     request_id: "req-1".into(),
                     signed_tx: sign(&w.key, &t.unsigned_tx),
                 },
+                &crate::plenty(),
                 &trader,
                 w.now(),
             )
@@ -31,7 +32,7 @@ async fn both_logs_filter_by_user_action_time_account_and_tx_hash_with_paging() 
             .unwrap();
         let tx_hash = t.tx_hash.clone().unwrap();
         // Another transfer that must not match the tx-hash filter.
-        w.db.create_transfer(w.transfer(11, 1), &trader, w.now())
+        w.db.create_transfer(w.transfer(11, 1), &crate::plenty(), &trader, w.now())
             .await
             .unwrap();
         let mid = w.now();
@@ -165,10 +166,10 @@ async fn a_direct_edit_of_a_log_row_is_named_by_verify() {
         let w = crate::World::new(&tdb).await;
         let trader = w.traders[0].id.clone();
         let t =
-            w.db.create_transfer(w.transfer(10, 0), &trader, w.now())
+            w.db.create_transfer(w.transfer(10, 0), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
-        w.db.mark_exported(&t.id, "req-1", &trader, w.now())
+        w.db.mark_exported(&t.id, "req-1", &crate::plenty(), &trader, w.now())
             .await
             .unwrap();
         let report = w.db.verify_logs().await.unwrap();
@@ -261,11 +262,11 @@ async fn outbox_rows_are_marked_published_once_and_messages_are_processed_once()
     on_both!(|w| {
         let trader = w.traders[0].id.clone();
         let t =
-            w.db.create_transfer(w.transfer(10, 0), &trader, w.now())
+            w.db.create_transfer(w.transfer(10, 0), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         let t =
-            w.db.mark_exported(&t.id, "req-1", &trader, w.now())
+            w.db.mark_exported(&t.id, "req-1", &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         w.db.attach_signature(
@@ -274,6 +275,7 @@ async fn outbox_rows_are_marked_published_once_and_messages_are_processed_once()
                 request_id: "req-1".into(),
                 signed_tx: sign(&w.key, &t.unsigned_tx),
             },
+            &crate::plenty(),
             &trader,
             w.now(),
         )
@@ -336,9 +338,14 @@ async fn a_failing_log_append_rolls_the_change_back() {
         };
         let before = transfers().await;
         let err =
-            w.db.create_transfer(w.transfer(10, 0), &w.traders[0].id, w.now())
-                .await
-                .unwrap_err();
+            w.db.create_transfer(
+                w.transfer(10, 0),
+                &crate::plenty(),
+                &w.traders[0].id,
+                w.now(),
+            )
+            .await
+            .unwrap_err();
         assert!(
             matches!(err, online_db::Error::Audit(_)),
             "{}: {err}",

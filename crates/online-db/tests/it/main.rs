@@ -9,6 +9,7 @@
 
 mod accounts;
 mod logs;
+mod policy;
 mod transfers;
 mod users;
 
@@ -56,6 +57,14 @@ pub fn public_key(key: &SigningKey) -> Vec<u8> {
 
 pub fn address_of(key: &SigningKey) -> EthAddress {
     eth::address_of_secp256k1(&public_key(key)).unwrap()
+}
+
+/// Balances that cover every transfer of these tests, so a test fails on the rule it is about.
+pub fn plenty() -> online_db::Funds {
+    online_db::Funds {
+        eth: Amount::from(u128::MAX),
+        tokens: vec![(addr(0x70), Amount::from(u128::MAX))],
+    }
 }
 
 pub fn addr(byte: u8) -> EthAddress {

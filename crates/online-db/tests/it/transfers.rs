@@ -30,10 +30,15 @@ async fn exported(
     request: &str,
 ) -> online_db::entity::transfers::Model {
     let t =
-        w.db.create_transfer(w.transfer(amount, nonce), &w.traders[0].id, w.now())
-            .await
-            .unwrap();
-    w.db.mark_exported(&t.id, request, &w.traders[0].id, w.now())
+        w.db.create_transfer(
+            w.transfer(amount, nonce),
+            &crate::plenty(),
+            &w.traders[0].id,
+            w.now(),
+        )
+        .await
+        .unwrap();
+    w.db.mark_exported(&t.id, request, &crate::plenty(), &w.traders[0].id, w.now())
         .await
         .unwrap()
 }
@@ -59,7 +64,7 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
 
         let before = w.counts().await;
         let t =
-            w.db.create_transfer(w.transfer(600, 0), &maker.id, w.now())
+            w.db.create_transfer(w.transfer(600, 0), &crate::plenty(), &maker.id, w.now())
                 .await
                 .unwrap();
         assert_eq!(t.status, TransferStatus::Draft);
@@ -93,24 +98,24 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
         // cannot approve their own transfer, and neither writes anything.
         let before = w.counts().await;
         let err =
-            w.db.mark_exported(&t.id, "req-1", &maker.id, w.now())
+            w.db.mark_exported(&t.id, "req-1", &crate::plenty(), &maker.id, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::Policy(_)), "{err}");
         let err =
-            w.db.approve_transfer(&t.id, &maker.id, w.now())
+            w.db.approve_transfer(&t.id, &crate::plenty(), &maker.id, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
         let err =
-            w.db.approve_transfer(&t.id, &w.outsider.id, w.now())
+            w.db.approve_transfer(&t.id, &crate::plenty(), &w.outsider.id, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
         assert_eq!(w.counts().await, before);
 
         let t =
-            w.db.approve_transfer(&t.id, &checker.id, w.now())
+            w.db.approve_transfer(&t.id, &crate::plenty(), &checker.id, w.now())
                 .await
                 .unwrap();
         assert_eq!(t.approved_by.as_deref(), Some(checker.id.as_str()));
@@ -118,7 +123,7 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
 
         let before = w.counts().await;
         let t =
-            w.db.mark_exported(&t.id, "req-1", &maker.id, w.now())
+            w.db.mark_exported(&t.id, "req-1", &crate::plenty(), &maker.id, w.now())
                 .await
                 .unwrap();
         assert_eq!(t.status, TransferStatus::Exported);
@@ -132,6 +137,7 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
         let t =
             w.db.attach_signature(
                 response("resp-1", "req-1", signed.clone()),
+                &crate::plenty(),
                 &maker.id,
                 w.now(),
             )
@@ -164,6 +170,7 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
         let err =
             w.db.attach_signature(
                 response("resp-1", "req-1", signed.clone()),
+                &crate::plenty(),
                 &maker.id,
                 w.now(),
             )
@@ -220,9 +227,14 @@ async fn a_transfer_goes_from_draft_to_confirmed_with_one_record_per_change() {
         // CONFIRMED is final: no signature, no failure, no confirmation changes it.
         let before = w.counts().await;
         let err =
-            w.db.attach_signature(response("resp-2", "req-1", signed), &maker.id, w.now())
-                .await
-                .unwrap_err();
+            w.db.attach_signature(
+                response("resp-2", "req-1", signed),
+                &crate::plenty(),
+                &maker.id,
+                w.now(),
+            )
+            .await
+            .unwrap_err();
         assert!(
             matches!(
                 err,
@@ -271,6 +283,7 @@ async fn bad_signature_responses_write_nothing() {
         let err =
             w.db.attach_signature(
                 response("r1", "req-a", sign(&key(8), &t.unsigned_tx)),
+                &crate::plenty(),
                 &w.traders[0].id,
                 w.now(),
             )
@@ -284,6 +297,7 @@ async fn bad_signature_responses_write_nothing() {
         let err =
             w.db.attach_signature(
                 response("r2", "req-a", sign(&w.key, &other.unsigned_tx)),
+                &crate::plenty(),
                 &w.traders[0].id,
                 w.now(),
             )
@@ -298,14 +312,20 @@ async fn bad_signature_responses_write_nothing() {
         let last = tampered.len() - 40;
         tampered[last] ^= 1;
         let err =
-            w.db.attach_signature(response("r3", "req-a", tampered), &w.traders[0].id, w.now())
-                .await
-                .unwrap_err();
+            w.db.attach_signature(
+                response("r3", "req-a", tampered),
+                &crate::plenty(),
+                &w.traders[0].id,
+                w.now(),
+            )
+            .await
+            .unwrap_err();
         assert!(matches!(err, Error::Validation { .. }), "{err}");
         // An unknown request.
         let err =
             w.db.attach_signature(
                 response("r4", "req-zzz", sign(&w.key, &t.unsigned_tx)),
+                &crate::plenty(),
                 &w.traders[0].id,
                 w.now(),
             )
@@ -314,9 +334,14 @@ async fn bad_signature_responses_write_nothing() {
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
         // A draft has no request yet.
         let draft =
-            w.db.create_transfer(w.transfer(5, 2), &w.traders[0].id, w.now())
-                .await
-                .unwrap();
+            w.db.create_transfer(
+                w.transfer(5, 2),
+                &crate::plenty(),
+                &w.traders[0].id,
+                w.now(),
+            )
+            .await
+            .unwrap();
         let before_draft = w.counts().await;
         let err =
             w.db.mark_broadcast(&draft.id, "chain-worker", w.now())
@@ -385,7 +410,7 @@ async fn transfers_outside_the_rules_write_nothing() {
         ];
         for (new, kind, why) in cases {
             let err =
-                w.db.create_transfer(new, &trader, w.now())
+                w.db.create_transfer(new, &crate::plenty(), &trader, w.now())
                     .await
                     .unwrap_err();
             let ok = match kind {
@@ -398,21 +423,17 @@ async fn transfers_outside_the_rules_write_nothing() {
         // Someone not granted on the account, and an auditor.
         for who in [&w.outsider.id, &w.auditor.id] {
             let err =
-                w.db.create_transfer(w.transfer(1, 0), who, w.now())
+                w.db.create_transfer(w.transfer(1, 0), &crate::plenty(), who, w.now())
                     .await
                     .unwrap_err();
             assert!(matches!(err, Error::Forbidden(_)), "{err}");
         }
         assert_eq!(w.counts().await, before);
 
-        // The daily limit counts every transfer of the last 24 hours that has not failed.
-        let a =
-            w.db.create_transfer(w.transfer(1_000, 0), &trader, w.now())
-                .await
-                .unwrap();
-        w.db.create_transfer(w.transfer(1_000, 1), &trader, w.now())
-            .await
-            .unwrap();
+        // The daily limit counts every transfer exported in the last 24 hours that has not
+        // failed; drafts take none of it.
+        let a = exported(&w, 1_000, 0, "req-a").await;
+        exported(&w, 1_000, 1, "req-b").await;
         assert_eq!(
             w.db.daily_total(&w.account.id, &Asset::Eth, w.now())
                 .await
@@ -421,26 +442,35 @@ async fn transfers_outside_the_rules_write_nothing() {
         );
         let before = w.counts().await;
         let err =
-            w.db.create_transfer(w.transfer(501, 2), &trader, w.now())
+            w.db.create_transfer(w.transfer(501, 2), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap_err();
         assert!(err.to_string().contains("daily limit"), "{err}");
         assert_eq!(w.counts().await, before);
-        w.db.create_transfer(w.transfer(500, 2), &trader, w.now())
+        w.db.create_transfer(w.transfer(500, 2), &crate::plenty(), &trader, w.now())
             .await
             .unwrap();
+        assert_eq!(
+            w.db.daily_total(&w.account.id, &Asset::Eth, w.now())
+                .await
+                .unwrap(),
+            eth(2_000)
+        );
         // A failed one frees its share; the token has its own limit.
         w.db.mark_failed(&a.id, "abandoned", &trader, w.now())
             .await
             .unwrap();
-        w.db.create_transfer(w.transfer(1_000, 3), &trader, w.now())
+        w.db.create_transfer(w.transfer(1_000, 3), &crate::plenty(), &trader, w.now())
             .await
             .unwrap();
         let token = online_db::NewTransfer {
             asset: Asset::Token(w.token),
             ..w.transfer(1_000, 4)
         };
-        let tt = w.db.create_transfer(token, &trader, w.now()).await.unwrap();
+        let tt =
+            w.db.create_transfer(token, &crate::plenty(), &trader, w.now())
+                .await
+                .unwrap();
         let tx = ceth::decode_unsigned(&tt.unsigned_tx).unwrap();
         assert_eq!(tx.value, alloy_primitives::U256::ZERO);
         assert_eq!(
@@ -468,7 +498,7 @@ async fn transfers_outside_the_rules_write_nothing() {
         .unwrap();
         let before = w.counts().await;
         let err =
-            w.db.create_transfer(w.transfer(1, 5), &trader, w.now())
+            w.db.create_transfer(w.transfer(1, 5), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap_err();
         assert!(err.to_string().contains("allow-list"), "{err}");
@@ -477,7 +507,7 @@ async fn transfers_outside_the_rules_write_nothing() {
             to: addr(0x33),
             ..w.transfer(1, 5)
         };
-        w.db.create_transfer(listed, &trader, w.now())
+        w.db.create_transfer(listed, &crate::plenty(), &trader, w.now())
             .await
             .unwrap();
     });
@@ -490,7 +520,7 @@ async fn the_pending_nonce_is_the_highest_in_flight() {
         assert_eq!(w.db.pending_nonce(&w.account.id).await.unwrap(), None);
         // Drafts do not count.
         let d =
-            w.db.create_transfer(w.transfer(1, 7), &trader, w.now())
+            w.db.create_transfer(w.transfer(1, 7), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         assert_eq!(w.db.pending_nonce(&w.account.id).await.unwrap(), None);
@@ -500,6 +530,7 @@ async fn the_pending_nonce_is_the_highest_in_flight() {
         let b =
             w.db.attach_signature(
                 response("resp-4", "req-4", sign(&w.key, &b.unsigned_tx)),
+                &crate::plenty(),
                 &trader,
                 w.now(),
             )
@@ -520,18 +551,18 @@ async fn the_pending_nonce_is_the_highest_in_flight() {
         assert_eq!(w.db.pending_nonce(&w.account.id).await.unwrap(), None);
         // Another exported transfer with a nonce already in use is refused.
         let c =
-            w.db.create_transfer(w.transfer(1, 4), &trader, w.now())
+            w.db.create_transfer(w.transfer(1, 4), &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap();
         let before = w.counts().await;
         let err =
-            w.db.mark_exported(&c.id, "req-c", &trader, w.now())
+            w.db.mark_exported(&c.id, "req-c", &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::Conflict(_)), "{err}");
         // And a request id is used once.
         let err =
-            w.db.mark_exported(&d.id, "req-3", &trader, w.now())
+            w.db.mark_exported(&d.id, "req-3", &crate::plenty(), &trader, w.now())
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::AlreadyExists { .. }), "{err}");

@@ -191,6 +191,7 @@ impl World {
                     max_fee_per_gas: Amount::from(fees.max_fee_per_gas),
                     max_priority_fee_per_gas: Amount::from(fees.max_priority_fee_per_gas),
                 },
+                &plenty(),
                 &self.trader,
                 now(),
             )
@@ -199,7 +200,7 @@ impl World {
         let request_id = format!("req-{}", t.id);
         let transfer = self
             .db
-            .mark_exported(&t.id, &request_id, &self.trader, now())
+            .mark_exported(&t.id, &request_id, &plenty(), &self.trader, now())
             .await
             .unwrap();
         let unsigned = contracts::eth::decode_unsigned(&transfer.unsigned_tx).unwrap();
@@ -225,6 +226,7 @@ impl World {
                     request_id: p.request_id.clone(),
                     signed_tx: p.signed_tx.clone(),
                 },
+                &plenty(),
                 &self.trader,
                 now(),
             )
@@ -379,4 +381,13 @@ pub fn fresh(seed: u8) -> EthAddress {
 /// One SQLite and one PostgreSQL database.
 pub async fn both() -> [TestDb; 2] {
     TestDb::both().await.unwrap()
+}
+
+/// Balances that cover any transfer these tests build: the worker's tests are about
+/// broadcasting, not about the policy checks of the online API (those have their own tests).
+fn plenty() -> online_db::Funds {
+    online_db::Funds {
+        eth: Amount::from(u128::MAX),
+        tokens: Vec::new(),
+    }
 }

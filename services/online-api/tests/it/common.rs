@@ -101,6 +101,28 @@ pub enum Session {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Counts(Vec<(String, String)>);
 
+impl Counts {
+    /// These counts with `table`'s row count moved by `by`.
+    pub fn plus(mut self, table: &str, by: i64) -> Counts {
+        for (k, v) in &mut self.0 {
+            if k == table {
+                *v = (v.parse::<i64>().unwrap() + by).to_string();
+            }
+        }
+        self
+    }
+
+    /// These counts with transfer `id` in `status`.
+    pub fn status(mut self, id: &str, status: &str) -> Counts {
+        for (k, v) in &mut self.0 {
+            if k == id {
+                *v = status.to_owned();
+            }
+        }
+        self
+    }
+}
+
 /// One world: a database, anvil with the token, the app, four users, one account.
 pub struct World {
     pub client: TestClient<BoxEndpoint<'static>>,

@@ -18,4 +18,5 @@ mod auth_flows;
 mod common;
 mod end_to_end;
 mod openapi;
+mod policy_steps;
 mod rejections;

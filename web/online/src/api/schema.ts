@@ -1041,7 +1041,10 @@ export interface paths {
          * Import the offline zone's `SignatureResponse` (file or QR text): the envelope must
          *     verify under a pinned offline key; the response must answer an EXPORTED transfer the
          *     caller may use; its signed transaction must be exactly the exported one and recover to
-         *     the account's address. The transfer becomes SIGNED and its broadcast is queued.
+         *     the account's address. The transfer becomes SIGNED and its broadcast is queued. If the
+         *     transfer no longer passes the account's policy or balance (checked as at export), the
+         *     response is refused with `policy-violation`: the transfer becomes FAILED with the reason
+         *     as its `error`, and nothing is broadcast.
          */
         post: {
             parameters: {
@@ -1352,7 +1355,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Approve a DRAFT transfer as the second trader (maker-checker): not its creator. */
+        /**
+         * Approve a DRAFT transfer as the second trader (maker-checker): not its creator. The
+         *     transfer must still pass the account's policy and balance as they are now.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1409,8 +1415,12 @@ export interface paths {
         put?: never;
         /**
          * Export a DRAFT transfer as a `SigningRequest` signed by the export key, as a file
-         *     (armored text) and as QR codes. The transfer becomes EXPORTED. An EXPORTED transfer's
-         *     request is sealed again under the same request id (a lost file, an unreadable QR code).
+         *     (armored text) and as QR codes. The transfer becomes EXPORTED. It must still pass the
+         *     account's policy as it is now (single limit, 24-hour limit counted by export time,
+         *     allow-list, a second trader's approval if required) and the balance read now must cover
+         *     it beside the transfers in flight; otherwise `policy-violation` and it stays a draft.
+         *     An EXPORTED transfer's request is sealed again under the same request id (a lost file,
+         *     an unreadable QR code).
          */
         post: {
             parameters: {
