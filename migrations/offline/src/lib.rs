@@ -14,6 +14,7 @@ mod m0007_processed;
 mod m0008_signing_sessions;
 mod m0009_coordination;
 mod m0010_keyed_audit;
+mod m0011_sign_in_throttle;
 mod schema;
 mod steps;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_signing_sessions::M0008SigningSessions),
             Box::new(m0009_coordination::M0009Coordination),
             Box::new(m0010_keyed_audit::M0010KeyedAudit),
+            Box::new(m0011_sign_in_throttle::M0011SignInThrottle),
         ]
     }
 }

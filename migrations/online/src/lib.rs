@@ -16,6 +16,7 @@
 //! `audit_log` table in this zone.
 
 mod m0007_keyed_logs;
+mod m0008_sign_in_throttle;
 mod schema;
 mod steps;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0005Outbox),
             Box::new(steps::M0006Logs),
             Box::new(m0007_keyed_logs::M0007KeyedLogs),
+            Box::new(m0008_sign_in_throttle::M0008SignInThrottle),
         ]
     }
 }

@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "users",
     "auth_sessions",
     "login_attempts",
+    "sign_in_throttle",
     "secure_elements",
     "secure_channels",
     "cases",
@@ -68,7 +69,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (10, 1));
+    assert_eq!((own, shared), (11, 1));
 }
 
 #[tokio::test]
