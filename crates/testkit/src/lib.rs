@@ -20,6 +20,8 @@ pub mod fixtures;
 pub mod hsm;
 pub mod nats;
 pub mod pcsc;
+#[cfg(feature = "peer")]
+pub mod peer;
 pub mod rabbitmq;
 pub mod softhsm;
 #[cfg(feature = "tamper")]

@@ -19,3 +19,4 @@ mod common;
 mod end_to_end;
 mod openapi;
 mod rejections;
+mod sign_in_abuse;
