@@ -1,7 +1,7 @@
 //! Authentication logic shared by the offline and online zones' APIs (DESIGN.md §13): the
 //! password policy and Argon2id hashing ([`password`]), usernames ([`username`]), session and
-//! anti-CSRF tokens ([`token`]), session lifetime rules ([`session`]), login throttling
-//! ([`throttle`]) and the role/permission table of both zones ([`role`]).
+//! anti-CSRF tokens ([`token`]), session lifetime rules ([`session`]), sign-in throttling
+//! and rate limits ([`throttle`]) and the role/permission table of both zones ([`role`]).
 //!
 //! The crate is storage-agnostic and has no I/O: the API crates keep the rows (users, sessions,
 //! attempts) and call in here with them. Time is always a parameter (`now`), so tests control it
@@ -24,6 +24,8 @@ pub use password::{
 pub use role::{Action, Role, Zone};
 pub use secrecy::SecretString;
 pub use session::{NewSession, SessionPolicy, SessionRejected, SessionState};
-pub use throttle::{Attempt, Decision, Throttle};
+pub use throttle::{
+    Backoff, Counter, CounterStore, Decision, Limit, RateLimit, SignInKeys, SignInLimits,
+};
 pub use token::{CsrfToken, SessionToken, TokenHash};
 pub use username::Username;

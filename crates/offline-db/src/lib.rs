@@ -22,6 +22,7 @@ pub mod entity;
 mod ops;
 mod outbox;
 pub mod signing;
+mod throttle;
 
 use sea_orm::{DatabaseConnection, DbErr};
 

@@ -25,10 +25,10 @@ pub mod entity;
 mod logs;
 pub mod model;
 mod outbox;
+mod throttle;
 mod transfers;
 mod users;
 
-use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
@@ -38,7 +38,7 @@ pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
 pub use transfers::{Confirmation, Funds, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW};
-pub use users::{Lockout, LoginFailure, NewSession, NewUser};
+pub use users::{NewSession, NewUser};
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none
 /// carries a password hash, token, signature or key material.
@@ -104,12 +104,6 @@ pub enum Error {
     Replay {
         /// The response envelope id.
         response_id: String,
-    },
-    /// The account is locked after too many failed logins; nothing was written.
-    #[error("the account is locked after too many failed logins until {until}; try again later")]
-    Locked {
-        /// When the lock ends.
-        until: DateTime<Utc>,
     },
     /// A stored value does not parse (a direct edit of the database, or a bug).
     #[error("stored {what} is malformed ({reason}); investigate the database")]

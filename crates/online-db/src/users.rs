@@ -1,11 +1,12 @@
-//! Users, roles, sign-in bookkeeping and the lockout.
+//! Users, roles and sign-in bookkeeping.
 //!
-//! The lockout is bounded: after [`Lockout::after_failures`] consecutive failures the account
-//! is locked for [`Lockout::duration`], never open-ended, so an attacker can slow a user down
-//! but not lock them out for good (DESIGN.md §13). Callers check [`users::Model::locked_at`]
-//! before evaluating a password; while locked, they neither evaluate nor record the attempt.
+//! There is no lockout: an account is never locked, not even for a while, because a lock that
+//! refuses the right password is one an anonymous attacker can keep renewing (issue 15).
+//! Brute force is throttled per (account, source), per account and per source by
+//! `auth::throttle` (its counters are in [`crate::throttle`]); the API claims an attempt there
+//! before it evaluates the password, and records here only the attempts it evaluated.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
@@ -55,41 +56,6 @@ impl std::fmt::Debug for NewSession {
         f.debug_struct("NewSession")
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
-    }
-}
-
-/// When failed logins lock an account, and for how long.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Lockout {
-    /// Consecutive failures that lock the account (at least 1).
-    pub after_failures: u32,
-    /// How long the lock lasts.
-    pub duration: Duration,
-}
-
-impl Default for Lockout {
-    /// Five failures lock the account for fifteen minutes.
-    fn default() -> Self {
-        Lockout {
-            after_failures: 5,
-            duration: Duration::minutes(15),
-        }
-    }
-}
-
-/// What a failed login did to the account.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct LoginFailure {
-    /// Consecutive failures now (0 for an unknown username).
-    pub failed_logins: u32,
-    /// Set when this failure locked the account.
-    pub locked_until: Option<DateTime<Utc>>,
-}
-
-impl users::Model {
-    /// The end of the account's lock, if it is locked at `now`.
-    pub fn locked_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-        self.locked_until.filter(|until| *until > now)
     }
 }
 
@@ -294,7 +260,7 @@ impl Db {
 
     /// A successful login (the caller checked the password): the attempt row, the failure
     /// count reset, the new session, and `auth.login_succeeded`. Refused, with nothing
-    /// written, when the user is disabled or locked.
+    /// written, when the user is disabled.
     pub async fn record_login_success(
         &self,
         user_id: &str,
@@ -309,9 +275,6 @@ impl Db {
                 "user {} is disabled",
                 user.username
             )));
-        }
-        if let Some(until) = user.locked_at(now) {
-            return Err(Error::Locked { until });
         }
         attempt(&txn, &user.username, ip, true, now).await?;
         if let Some(old) = &session.revoke_previous {
@@ -335,10 +298,12 @@ impl Db {
         }
         .insert(&txn)
         .await?;
-        let mut am: users::ActiveModel = user.clone().into();
-        am.failed_logins = Set(0);
-        am.locked_until = Set(None);
-        am.update(&txn).await?;
+        if user.failed_logins != 0 || user.locked_until.is_some() {
+            let mut am: users::ActiveModel = user.clone().into();
+            am.failed_logins = Set(0);
+            am.locked_until = Set(None);
+            am.update(&txn).await?;
+        }
         record_operation(
             &txn,
             now,
@@ -353,49 +318,26 @@ impl Db {
     }
 
     /// A failed login for `username` (a known user's name or whatever was typed): the attempt
-    /// row, the user's failure count (locking the account per `lockout` when it reaches the
-    /// threshold) and `auth.login_failed`. Refused, with nothing written, while the user is
-    /// locked: attempts during a lock are not evaluated.
+    /// row, the user's failure count (informational: nothing locks on it) and
+    /// `auth.login_failed`. Returns the consecutive failures now (0 for an unknown username).
     pub async fn record_login_failure(
         &self,
         username: &str,
         ip: &str,
-        lockout: Lockout,
         now: DateTime<Utc>,
-    ) -> Result<LoginFailure> {
-        if lockout.after_failures == 0 || lockout.duration <= Duration::zero() {
-            return Err(invalid(
-                "lockout",
-                "needs at least one failure and a positive duration",
-            ));
-        }
+    ) -> Result<u32> {
         let txn = self.begin_write().await?;
         let user = users::Entity::find()
             .filter(users::Column::Username.eq(username))
             .one(&txn)
             .await?;
-        if let Some(until) = user.as_ref().and_then(|u| u.locked_at(now)) {
-            return Err(Error::Locked { until });
-        }
         attempt(&txn, username, ip, false, now).await?;
-        let outcome = match user {
+        let failed = match user {
             Some(user) => {
                 let failed = user.failed_logins.saturating_add(1);
-                let failed_u = u32::try_from(failed).unwrap_or(0);
-                let locked_until = if failed_u >= lockout.after_failures {
-                    Some(now.checked_add_signed(lockout.duration).ok_or_else(|| {
-                        invalid(
-                            "lockout",
-                            "the lock would end beyond the representable time",
-                        )
-                    })?)
-                } else {
-                    None
-                };
                 let mut am: users::ActiveModel = user.clone().into();
-                // A lock starts a fresh count, so the next lock needs as many failures again.
-                am.failed_logins = Set(if locked_until.is_some() { 0 } else { failed });
-                am.locked_until = Set(locked_until);
+                am.failed_logins = Set(failed);
+                am.locked_until = Set(None);
                 am.update(&txn).await?;
                 record_operation(
                     &txn,
@@ -403,13 +345,10 @@ impl Db {
                     &user.id,
                     "auth.login_failed",
                     &user.id,
-                    json!({"username": username, "ip": ip, "failed_logins": failed, "locked_until": locked_until}),
+                    json!({"username": username, "ip": ip, "failed_logins": failed}),
                 )
                 .await?;
-                LoginFailure {
-                    failed_logins: failed_u,
-                    locked_until,
-                }
+                u32::try_from(failed).unwrap_or(0)
             }
             None => {
                 record_operation(
@@ -421,14 +360,11 @@ impl Db {
                     json!({"username": username, "ip": ip, "unknown_user": true}),
                 )
                 .await?;
-                LoginFailure {
-                    failed_logins: 0,
-                    locked_until: None,
-                }
+                0
             }
         };
         txn.commit().await?;
-        Ok(outcome)
+        Ok(failed)
     }
 
     /// End a session (logout). Operation log: `auth.logout`.

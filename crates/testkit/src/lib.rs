@@ -22,6 +22,8 @@ pub mod hsm;
 pub mod jammer;
 pub mod nats;
 pub mod pcsc;
+#[cfg(feature = "peer")]
+pub mod peer;
 pub mod rabbitmq;
 pub mod softhsm;
 #[cfg(feature = "tamper")]

@@ -86,7 +86,7 @@ pub fn read_secret_file(path: &Path) -> Result<SecretString, ConfigError> {
     ))
 }
 
-/// Session timeouts, seconds.
+/// Session timeouts, seconds, and the registration rate limit.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionConfig {
@@ -94,6 +94,13 @@ pub struct SessionConfig {
     pub idle_timeout_secs: u64,
     /// Absolute timeout.
     pub absolute_timeout_secs: u64,
+    /// Registrations accepted from one source address per minute (the excess gets a 429).
+    #[serde(default = "default_registrations_per_minute")]
+    pub registrations_per_minute: u32,
+}
+
+fn default_registrations_per_minute() -> u32 {
+    auth::RateLimit::registrations().max
 }
 
 impl Default for SessionConfig {
@@ -102,6 +109,7 @@ impl Default for SessionConfig {
         SessionConfig {
             idle_timeout_secs: p.idle_timeout().as_secs(),
             absolute_timeout_secs: p.absolute_timeout().as_secs(),
+            registrations_per_minute: default_registrations_per_minute(),
         }
     }
 }
@@ -114,6 +122,23 @@ impl SessionConfig {
             Duration::from_secs(self.absolute_timeout_secs),
         )
         .map_err(|e| ConfigError::Invalid(format!("session: {e}")))
+    }
+
+    /// The sign-in throttle (the defaults of `auth::throttle`) with the configured registration
+    /// rate limit.
+    pub fn sign_in_limits(&self) -> Result<auth::SignInLimits, ConfigError> {
+        if self.registrations_per_minute == 0 {
+            return Err(ConfigError::Invalid(
+                "session: registrations_per_minute must be at least 1".to_owned(),
+            ));
+        }
+        Ok(auth::SignInLimits {
+            registrations: auth::RateLimit {
+                max: self.registrations_per_minute,
+                window: Duration::from_secs(60),
+            },
+            ..auth::SignInLimits::default()
+        })
     }
 }
 

@@ -144,6 +144,39 @@ pub async fn create_sign_in_tables(m: &SchemaManager<'_>) -> Result<(), DbErr> {
     index(m, "login_attempts", &["ip", "at"], false).await
 }
 
+/// The sign-in throttle's counters (crate `auth`, module `throttle`), added to both zones by a
+/// later step: one row per key (`pair:<account>|<source>`, `account:<account>`,
+/// `source:<source>`, `register:<source>`), changed only by a compare-and-swap on `version`, so
+/// concurrent attempts claim one after the other on both engines.
+pub async fn create_throttle_table(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table(THROTTLE_TABLE)
+            .col(
+                ColumnDef::new("counter_key")
+                    .string_len(400)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(
+                ColumnDef::new("count")
+                    .big_integer()
+                    .not_null()
+                    .check(Expr::col("count").gte(0)),
+            )
+            .col(ts("window_start"))
+            .col(ts("last_at"))
+            .col(ColumnDef::new("trusted").boolean().not_null())
+            .col(ColumnDef::new("version").big_integer().not_null())
+            .to_owned(),
+    )
+    .await?;
+    index(m, THROTTLE_TABLE, &["last_at"], false).await
+}
+
+/// The name of the throttle's table.
+pub const THROTTLE_TABLE: &str = "sign_in_throttle";
+
 /// The consumers' idempotency table (DESIGN.md §7): a consumer claims a message id here in the
 /// same transaction as its effect; the primary key makes a second claim of the same
 /// `(consumer, msg_id)` insert nothing.

@@ -14,7 +14,8 @@ mod m0007_processed;
 mod m0008_signing_sessions;
 mod m0009_coordination;
 mod m0010_keyed_audit;
-mod m0011_se_key_once;
+mod m0011_sign_in_throttle;
+mod m0012_se_key_once;
 mod schema;
 mod steps;
 
@@ -39,7 +40,8 @@ impl MigratorTrait for Migrator {
             Box::new(m0008_signing_sessions::M0008SigningSessions),
             Box::new(m0009_coordination::M0009Coordination),
             Box::new(m0010_keyed_audit::M0010KeyedAudit),
-            Box::new(m0011_se_key_once::M0011SeKeyOnce),
+            Box::new(m0011_sign_in_throttle::M0011SignInThrottle),
+            Box::new(m0012_se_key_once::M0012SeKeyOnce),
         ]
     }
 }

@@ -17,6 +17,7 @@
 
 mod m0007_keyed_logs;
 mod m0008_transfer_exported_at;
+mod m0009_sign_in_throttle;
 mod schema;
 mod steps;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(steps::M0006Logs),
             Box::new(m0007_keyed_logs::M0007KeyedLogs),
             Box::new(m0008_transfer_exported_at::M0008TransferExportedAt),
+            Box::new(m0009_sign_in_throttle::M0009SignInThrottle),
         ]
     }
 }

@@ -412,7 +412,13 @@ impl Api {
     /// Register an account. It is created DISABLED and without effect until an administrator
     /// grants a role and enables it.
     #[oai(path = "/auth/register", method = "post", tag = "Tag::Auth")]
-    async fn register(&self, body: Json<RegisterRequest>) -> ApiResult<Json<UserView>> {
+    async fn register(
+        &self,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Json<UserView>> {
+        // Rate-limited per source before anything else is looked at.
+        self.s()?.claim_registration(&client_ip(req)).await?;
         let body = body.0;
         let username =
             Username::parse(&body.username).map_err(|e| auth_validation("username", e))?;
@@ -442,7 +448,10 @@ impl Api {
         Ok(Json(UserView::from(&user)))
     }
 
-    /// Sign in. Throttled per account and per client address; a new session every time.
+    /// Sign in. Throttled per (account, client address), per account and per client address
+    /// with growing delays, never locked against the right password from the owner's own
+    /// address; the attempt is claimed before the password is evaluated. A new session every
+    /// time.
     #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> ApiResult<LoginReply> {
         let body = body.0;
@@ -454,7 +463,8 @@ impl Api {
             Ok(u) => u.as_str().to_owned(),
             Err(_) => body.username.chars().take(64).collect(),
         };
-        st.throttle(&key, &ip).await?;
+        let keys = auth::SignInKeys::new(&key, &ip);
+        st.claim_sign_in(&keys).await?;
         let user = users::Entity::find()
             .filter(users::Column::Username.eq(key.as_str()))
             .one(st.inner.db.conn())
@@ -514,6 +524,7 @@ impl Api {
             .db
             .record_login(&key, &ip, Some(&user), Some(row), previous, now)
             .await?;
+        st.sign_in_succeeded(&keys).await?;
         let bearer = body.client == Some(ClientKind::Bearer);
         let cookie = (!bearer).then(|| cookie_for(issued.token.expose(), idle.num_seconds()));
         Ok(LoginReply::Ok(

@@ -150,8 +150,10 @@ pub enum ApiError {
     /// The account may not sign in.
     #[error("{0}")]
     AccountDisabled(String),
-    /// Too many failed attempts: wait.
-    #[error("too many failed sign-in attempts; try again in {} seconds", retry_after_secs(*.0))]
+    /// Too many attempts (sign-ins for this account from this address, or from this address,
+    /// or registrations from this address): wait. Says nothing about whether the account
+    /// exists.
+    #[error("too many attempts; try again in {} seconds", retry_after_secs(*.0))]
     Throttled(Duration),
     /// The input breaks a rule; nothing was written.
     #[error("{field}: {reason}")]

@@ -142,6 +142,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
     let mut builder = AppState::builder(db, hsm, hasher, Arc::new(SystemClock))
         .session_policy(config.session.policy()?)
+        .sign_in_limits(config.session.sign_in_limits()?)
         .se_certificate_secs(config.se_certificate_days.saturating_mul(24 * 3600))
         .web_dir(config.web_dir.clone())
         .checkpoint_dir(checkpoint_dir);

@@ -134,12 +134,13 @@ impl AppState {
         password: String,
     ) -> ApiResult<()> {
         let ip = client_ip(req);
-        self.throttle(&caller.user.username, &ip).await?;
+        let keys = auth::SignInKeys::new(&caller.user.username, &ip);
+        self.claim_sign_in(&keys).await?;
         let ok = self
             .verify_password(password, Some(caller.user.password_hash.clone()))
             .await?;
         if ok {
-            Ok(())
+            self.sign_in_succeeded(&keys).await
         } else {
             self.inner
                 .db
@@ -160,33 +161,39 @@ impl AppState {
             .map_err(ApiError::internal)
     }
 
-    /// Per-account and per-IP throttling: `Err(Throttled)` when an attempt may not be
-    /// evaluated now.
-    pub(crate) async fn throttle(&self, username_key: &str, ip: &str) -> ApiResult<()> {
-        let now = self.now();
-        let db = &self.inner.db;
-        let acct = &self.inner.account_throttle;
-        let per_ip = &self.inner.ip_throttle;
-        let since = |w: std::time::Duration| {
-            now - chrono::Duration::from_std(w).unwrap_or(chrono::Duration::hours(1))
-        };
-        let to_attempts = |rows: Vec<offline_db::entity::login_attempts::Model>| {
-            rows.into_iter()
-                .map(|r| auth::Attempt {
-                    at: to_system(r.at),
-                    success: r.success,
-                })
-                .collect::<Vec<_>>()
-        };
-        let by_account = to_attempts(
-            db.login_attempts(username_key, false, since(acct.window()))
-                .await?,
-        );
-        let by_ip = to_attempts(db.login_attempts(ip, true, since(per_ip.window())).await?);
-        let decision = acct
-            .decide(&by_account, to_system(now))
-            .combine(per_ip.decide(&by_ip, to_system(now)));
-        match decision {
+    /// Claim a sign-in (or re-authentication) attempt for `keys` before the password is
+    /// evaluated: `Err(Throttled)` when it may not be evaluated now (`auth::throttle`).
+    pub(crate) async fn claim_sign_in(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
+        let now = to_system(self.now());
+        match self
+            .inner
+            .limits
+            .claim_sign_in(&self.inner.db, keys, now)
+            .await?
+        {
+            auth::Decision::Allow => Ok(()),
+            auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
+        }
+    }
+
+    /// The claimed attempt succeeded: reset its (account, source) counter.
+    pub(crate) async fn sign_in_succeeded(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
+        Ok(self
+            .inner
+            .limits
+            .sign_in_succeeded(&self.inner.db, keys)
+            .await?)
+    }
+
+    /// Claim a registration from `ip`: `Err(Throttled)` beyond the per-source rate limit.
+    pub(crate) async fn claim_registration(&self, ip: &str) -> ApiResult<()> {
+        let now = to_system(self.now());
+        match self
+            .inner
+            .limits
+            .claim_registration(&self.inner.db, ip, now)
+            .await?
+        {
             auth::Decision::Allow => Ok(()),
             auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
         }

@@ -22,8 +22,7 @@ pub(crate) struct Inner {
     pub keyring: KeyRing,
     pub hasher: Arc<auth::PasswordHasher>,
     pub policy: auth::SessionPolicy,
-    pub account_throttle: auth::Throttle,
-    pub ip_throttle: auth::Throttle,
+    pub limits: auth::SignInLimits,
     pub clock: Arc<dyn Clock>,
     pub se_certificate_secs: u64,
 }
@@ -38,6 +37,7 @@ pub struct AppStateBuilder {
     clock: Arc<dyn Clock>,
     online_keys: Vec<p256::PublicKey>,
     policy: auth::SessionPolicy,
+    limits: auth::SignInLimits,
     se_certificate_secs: u64,
 }
 
@@ -59,6 +59,7 @@ impl AppState {
             clock,
             online_keys: Vec::new(),
             policy: auth::SessionPolicy::default(),
+            limits: auth::SignInLimits::default(),
             se_certificate_secs: 3 * 365 * 24 * 3600,
         }
     }
@@ -84,6 +85,12 @@ impl AppStateBuilder {
     /// Session timeouts.
     pub fn session_policy(mut self, policy: auth::SessionPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// The sign-in throttle and the registration rate limit (`auth::throttle`).
+    pub fn sign_in_limits(mut self, limits: auth::SignInLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -120,8 +127,7 @@ impl AppStateBuilder {
                 keyring,
                 hasher: Arc::new(self.hasher),
                 policy: self.policy,
-                account_throttle: auth::Throttle::per_account(),
-                ip_throttle: auth::Throttle::per_ip(),
+                limits: self.limits,
                 clock: self.clock,
                 se_certificate_secs: self.se_certificate_secs,
             }),

@@ -132,8 +132,14 @@ impl Api {
 
     /// Register. The account has no role, so no rights, until an administrator grants one.
     #[oai(path = "/auth/register", method = "post", tag = "Tag::Auth")]
-    async fn register(&self, body: Json<RegisterRequest>) -> ApiResult<Json<UserView>> {
+    async fn register(
+        &self,
+        req: &Request,
+        body: Json<RegisterRequest>,
+    ) -> ApiResult<Json<UserView>> {
         let st = state(&self.state)?;
+        // Rate-limited per source before anything else is looked at.
+        st.claim_registration(&client_ip(req)).await?;
         let body = body.0;
         let username =
             Username::parse(&body.username).map_err(|e| auth_validation("username", e))?;
@@ -160,39 +166,34 @@ impl Api {
         Ok(Json(UserView::from(&user)))
     }
 
-    /// Sign in. Throttled per client address; an account is locked for a while after
-    /// repeated failures; a new session every time.
+    /// Sign in. Throttled per (account, client address), per account and per client address
+    /// with growing delays, never locked against the right password from the owner's own
+    /// address; the attempt is claimed before the password is evaluated. A new session every
+    /// time.
     #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> ApiResult<LoginReply> {
         let st = state(&self.state)?;
         let body = body.0;
         let ip = client_ip(req);
-        st.throttle_ip(&ip).await?;
+        // Throttle by the name as typed (normalised when it parses), so unknown names are
+        // throttled too and throttling does not tell which accounts exist.
         let key: String = match Username::parse(&body.username) {
             Ok(u) => u.as_str().to_owned(),
             Err(_) => body.username.chars().take(64).collect(),
         };
-        let now = st.now();
+        let keys = auth::SignInKeys::new(&key, &ip);
+        st.claim_sign_in(&keys).await?;
         let user = st.inner.db.user_by_username(&key).await?;
-        if let Some(until) = user.as_ref().and_then(|u| u.locked_at(now)) {
-            return Err(locked(until, now));
-        }
         let ok = st
             .verify_password(
                 body.password,
                 user.as_ref().map(|u| u.password_hash.clone()),
             )
             .await?;
+        let now = st.now();
         let Some(user) = user.filter(|_| ok) else {
-            let failure = st
-                .inner
-                .db
-                .record_login_failure(&key, &ip, st.inner.lockout, now)
-                .await?;
-            return Err(match failure.locked_until {
-                Some(until) => locked(until, now),
-                None => ApiError::InvalidCredentials,
-            });
+            st.inner.db.record_login_failure(&key, &ip, now).await?;
+            return Err(ApiError::InvalidCredentials);
         };
         if user.status != online_db::UserStatus::Active {
             return Err(ApiError::AccountDisabled(
@@ -233,6 +234,7 @@ impl Api {
                 now,
             )
             .await?;
+        st.sign_in_succeeded(&keys).await?;
         let bearer = body.client == Some(ClientKind::Bearer);
         let max_age = u64::try_from(idle.num_seconds()).unwrap_or(0);
         let cookie =
@@ -328,10 +330,4 @@ impl Api {
             .await?;
         Ok(Json(UserView::from(&user)))
     }
-}
-
-/// The lock as an error with the wait until it ends.
-fn locked(until: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> ApiError {
-    let wait = (until - now).to_std().unwrap_or_default();
-    ApiError::Locked { until, wait }
 }

@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use poem::http::StatusCode;
 use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
@@ -139,17 +138,11 @@ pub enum ApiError {
     /// The account may not sign in.
     #[error("{0}")]
     AccountDisabled(String),
-    /// Too many failed attempts from this address: wait.
-    #[error("too many failed sign-in attempts; try again in {} seconds", retry_after_secs(*.0))]
+    /// Too many attempts (sign-ins for this account from this address, or from this address,
+    /// or registrations from this address): wait. Says nothing about whether the account
+    /// exists.
+    #[error("too many attempts; try again in {} seconds", retry_after_secs(*.0))]
     Throttled(Duration),
-    /// The account is locked after failed logins.
-    #[error("the account is locked after too many failed sign-ins until {until}; try again later")]
-    Locked {
-        /// When the lock ends.
-        until: DateTime<Utc>,
-        /// How long that is from now.
-        wait: Duration,
-    },
     /// The input breaks a rule; nothing was written.
     #[error("{field}: {reason}")]
     Validation {
@@ -254,11 +247,6 @@ impl ProblemError for ApiError {
                 "Too many failed attempts",
                 StatusCode::TOO_MANY_REQUESTS,
             ),
-            ApiError::Locked { .. } => (
-                "account-locked",
-                "The account is locked for a while",
-                StatusCode::TOO_MANY_REQUESTS,
-            ),
             ApiError::Validation { .. } => (
                 "validation-failed",
                 "The input is invalid",
@@ -298,7 +286,7 @@ impl ProblemError for ApiError {
 
     fn retry_after(&self) -> Option<Duration> {
         match self {
-            ApiError::Throttled(wait) | ApiError::Locked { wait, .. } => Some(*wait),
+            ApiError::Throttled(wait) => Some(*wait),
             _ => None,
         }
     }
@@ -357,10 +345,6 @@ impl From<online_db::Error> for ApiError {
             E::Forbidden(msg) => ApiError::NotPermitted(msg),
             E::Policy(_) | E::Refused { .. } => ApiError::Policy(e.to_string()),
             E::Replay { .. } => ApiError::reject(Rejection::Replayed, e.to_string()),
-            E::Locked { until } => ApiError::Locked {
-                until,
-                wait: Duration::from_secs(60),
-            },
             E::Audit(
                 a @ (audit::Error::WitnessConflict { .. }
                 | audit::Error::WitnessRegressed { .. }

@@ -172,6 +172,7 @@ pub async fn state_from_config(config: &Config) -> Result<AppState, Error> {
     let signer = Arc::new(token.export_signer());
     let mut builder = AppState::builder(db, chain, signer, hasher, Arc::new(SystemClock))
         .session_policy(config.session.policy()?)
+        .sign_in_limits(config.session.sign_in_limits()?)
         .balance_cache_secs(config.balance_cache_secs)
         .request_ttl_secs(config.request_ttl_secs)
         .web_dir(config.web_dir.clone())

@@ -104,25 +104,39 @@ impl AppState {
             .map_err(ApiError::internal)
     }
 
-    /// Per-IP throttling: `Err(Throttled)` when an attempt from this address may not be
-    /// evaluated now. (Per account, the database's lockout applies.)
-    pub(crate) async fn throttle_ip(&self, ip: &str) -> ApiResult<()> {
-        let now = self.now();
-        let throttle = &self.inner.ip_throttle;
-        let since = now
-            - chrono::Duration::from_std(throttle.window()).unwrap_or(chrono::Duration::hours(1));
-        let attempts: Vec<auth::Attempt> = self
+    /// Claim a sign-in attempt for `key` (the name as typed) from `ip` before the password
+    /// is evaluated: `Err(Throttled)` when it may not be evaluated now (`auth::throttle`).
+    pub(crate) async fn claim_sign_in(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
+        let now = to_system(self.now());
+        match self
             .inner
-            .db
-            .login_attempts(ip, true, since)
+            .limits
+            .claim_sign_in(&self.inner.db, keys, now)
             .await?
-            .into_iter()
-            .map(|r| auth::Attempt {
-                at: to_system(r.at),
-                success: r.success,
-            })
-            .collect();
-        match throttle.decide(&attempts, to_system(now)) {
+        {
+            auth::Decision::Allow => Ok(()),
+            auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
+        }
+    }
+
+    /// The claimed sign-in attempt succeeded: reset its (account, source) counter.
+    pub(crate) async fn sign_in_succeeded(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
+        Ok(self
+            .inner
+            .limits
+            .sign_in_succeeded(&self.inner.db, keys)
+            .await?)
+    }
+
+    /// Claim a registration from `ip`: `Err(Throttled)` beyond the per-source rate limit.
+    pub(crate) async fn claim_registration(&self, ip: &str) -> ApiResult<()> {
+        let now = to_system(self.now());
+        match self
+            .inner
+            .limits
+            .claim_registration(&self.inner.db, ip, now)
+            .await?
+        {
             auth::Decision::Allow => Ok(()),
             auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
         }

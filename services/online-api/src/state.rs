@@ -34,8 +34,7 @@ pub(crate) struct Inner {
     pub keyring: KeyRing,
     pub hasher: Arc<auth::PasswordHasher>,
     pub policy: auth::SessionPolicy,
-    pub ip_throttle: auth::Throttle,
-    pub lockout: online_db::Lockout,
+    pub limits: auth::SignInLimits,
     pub clock: Arc<dyn Clock>,
     pub cache: Mutex<HashMap<String, CachedBalances>>,
     pub cache_secs: u64,
@@ -54,7 +53,7 @@ pub struct AppStateBuilder {
     clock: Arc<dyn Clock>,
     offline_keys: Vec<p256::PublicKey>,
     policy: auth::SessionPolicy,
-    lockout: online_db::Lockout,
+    limits: auth::SignInLimits,
     cache_secs: u64,
     request_ttl_secs: u64,
     amqp: Option<String>,
@@ -81,7 +80,7 @@ impl AppState {
             clock,
             offline_keys: Vec::new(),
             policy: auth::SessionPolicy::default(),
-            lockout: online_db::Lockout::default(),
+            limits: auth::SignInLimits::default(),
             cache_secs: 15,
             request_ttl_secs: 24 * 3600,
             amqp: None,
@@ -157,9 +156,9 @@ impl AppStateBuilder {
         self
     }
 
-    /// Failed logins that lock an account, and for how long.
-    pub fn lockout(mut self, lockout: online_db::Lockout) -> Self {
-        self.lockout = lockout;
+    /// The sign-in throttle and the registration rate limit (`auth::throttle`).
+    pub fn sign_in_limits(mut self, limits: auth::SignInLimits) -> Self {
+        self.limits = limits;
         self
     }
 
@@ -209,8 +208,7 @@ impl AppStateBuilder {
                 keyring,
                 hasher: Arc::new(self.hasher),
                 policy: self.policy,
-                ip_throttle: auth::Throttle::per_ip(),
-                lockout: self.lockout,
+                limits: self.limits,
                 clock: self.clock,
                 cache: Mutex::new(HashMap::new()),
                 cache_secs: self.cache_secs,

@@ -101,6 +101,30 @@ fn common_password_rejected_ignoring_case() {
 }
 
 #[test]
+fn guessable_passwords_the_list_misses_are_refused_by_the_estimator() {
+    let u = alice();
+    for weak in [
+        "password123",
+        "Password123!",
+        "summer2024",
+        "qwertyuiop1",
+        "alice1990!",
+    ] {
+        // Not on the bundled list: the estimator catches them.
+        assert!(
+            matches!(
+                Password::parse(weak.into(), &u).unwrap_err(),
+                Error::PasswordTooCommon | Error::PasswordContainsUsername
+            ),
+            "{weak}"
+        );
+    }
+    for strong in ["violet tractor lighthouse", "Xk9#mQ2p", "虚拟货币存管提控"] {
+        assert!(Password::parse(strong.into(), &u).is_ok(), "{strong}");
+    }
+}
+
+#[test]
 fn password_containing_username_rejected() {
     let u = alice();
     for bad in ["alice-2024-x", "my name is ALICE", "xxAlIcExx"] {

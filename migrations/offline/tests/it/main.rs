@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "users",
     "auth_sessions",
     "login_attempts",
+    "sign_in_throttle",
     "secure_elements",
     "secure_channels",
     "cases",
@@ -68,7 +69,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (11, 1));
+    assert_eq!((own, shared), (12, 1));
 }
 
 #[tokio::test]
@@ -229,7 +230,7 @@ async fn constraints_hold_on_both_backends() {
         )
         .await;
         assert!(dup.is_err(), "{kind}: outbox msg_id unique");
-        // m0011: an SE identity key is registered once, whatever the serial.
+        // m0012: an SE identity key is registered once, whatever the serial.
         let same_key = exec(
             &db,
             &format!(

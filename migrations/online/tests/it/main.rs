@@ -15,6 +15,7 @@ const TABLES: &[&str] = &[
     "users",
     "auth_sessions",
     "login_attempts",
+    "sign_in_throttle",
     "accounts",
     "account_permissions",
     "tokens",
@@ -63,7 +64,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!(names.len(), 8);
+    assert_eq!(names.len(), 9);
 }
 
 #[tokio::test]

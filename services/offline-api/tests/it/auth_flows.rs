@@ -81,7 +81,7 @@ async fn register_login_me_logout() {
 }
 
 #[tokio::test]
-async fn lockout_after_five_failures_until_the_delay_passes() {
+async fn five_failures_from_one_source_bring_a_delay_that_passes_never_a_lock() {
     on_both(|app| async move {
         app.user("erin", Role::Auditor).await;
         for i in 0..5 {

@@ -19,4 +19,5 @@ mod common;
 mod exchange;
 mod openapi;
 mod roles;
+mod sign_in_abuse;
 mod signing;

@@ -121,11 +121,27 @@ impl Counts {
         }
         self
     }
+
+    /// The row count of `table`.
+    pub fn of(&self, table: &str) -> i64 {
+        self.0
+            .iter()
+            .find(|(t, _)| t == table)
+            .map(|(_, n)| n.parse().unwrap())
+            .unwrap()
+    }
+
+    /// Every count but `table`'s.
+    pub fn all_but(&self, table: &str) -> Vec<(String, String)> {
+        self.0.iter().filter(|(t, _)| t != table).cloned().collect()
+    }
 }
 
 /// One world: a database, anvil with the token, the app, four users, one account.
 pub struct World {
     pub client: TestClient<BoxEndpoint<'static>>,
+    /// The app's state, to serve it on a real socket too.
+    pub state: AppState,
     pub clock: TestClock,
     pub db: Db,
     pub tdb: TestDb,
@@ -218,6 +234,7 @@ impl World {
         }
         let mut w = World {
             client,
+            state,
             clock,
             db,
             tdb,

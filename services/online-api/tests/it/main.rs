@@ -20,3 +20,4 @@ mod end_to_end;
 mod openapi;
 mod policy_steps;
 mod rejections;
+mod sign_in_abuse;

@@ -134,7 +134,12 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Sign in. Throttled per account and per client address; a new session every time. */
+        /**
+         * Sign in. Throttled per (account, client address), per account and per client address
+         *     with growing delays, never locked against the right password from the owner's own
+         *     address; the attempt is claimed before the password is evaluated. A new session every
+         *     time.
+         */
         post: {
             parameters: {
                 query?: never;

@@ -723,8 +723,10 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Sign in. Throttled per client address; an account is locked for a while after
-         *     repeated failures; a new session every time.
+         * Sign in. Throttled per (account, client address), per account and per client address
+         *     with growing delays, never locked against the right password from the owner's own
+         *     address; the attempt is claimed before the password is evaluated. A new session every
+         *     time.
          */
         post: {
             parameters: {
