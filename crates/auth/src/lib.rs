@@ -13,6 +13,8 @@ pub mod error;
 pub mod password;
 pub mod role;
 pub mod session;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod throttle;
 pub mod token;
 pub mod username;

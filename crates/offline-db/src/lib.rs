@@ -22,7 +22,6 @@ pub mod entity;
 mod ops;
 mod outbox;
 pub mod signing;
-mod throttle;
 
 use sea_orm::{DatabaseConnection, DbErr};
 

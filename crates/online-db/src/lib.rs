@@ -25,7 +25,6 @@ pub mod entity;
 mod logs;
 pub mod model;
 mod outbox;
-mod throttle;
 mod transfers;
 mod users;
 

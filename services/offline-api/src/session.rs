@@ -168,7 +168,7 @@ impl AppState {
         match self
             .inner
             .limits
-            .claim_sign_in(&self.inner.db, keys, now)
+            .claim_sign_in(self.inner.db.conn(), keys, now)
             .await?
         {
             auth::Decision::Allow => Ok(()),
@@ -181,7 +181,7 @@ impl AppState {
         Ok(self
             .inner
             .limits
-            .sign_in_succeeded(&self.inner.db, keys)
+            .sign_in_succeeded(self.inner.db.conn(), keys)
             .await?)
     }
 
@@ -191,7 +191,7 @@ impl AppState {
         match self
             .inner
             .limits
-            .claim_registration(&self.inner.db, ip, now)
+            .claim_registration(self.inner.db.conn(), ip, now)
             .await?
         {
             auth::Decision::Allow => Ok(()),

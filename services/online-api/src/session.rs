@@ -111,7 +111,7 @@ impl AppState {
         match self
             .inner
             .limits
-            .claim_sign_in(&self.inner.db, keys, now)
+            .claim_sign_in(self.inner.db.conn(), keys, now)
             .await?
         {
             auth::Decision::Allow => Ok(()),
@@ -124,7 +124,7 @@ impl AppState {
         Ok(self
             .inner
             .limits
-            .sign_in_succeeded(&self.inner.db, keys)
+            .sign_in_succeeded(self.inner.db.conn(), keys)
             .await?)
     }
 
@@ -134,7 +134,7 @@ impl AppState {
         match self
             .inner
             .limits
-            .claim_registration(&self.inner.db, ip, now)
+            .claim_registration(self.inner.db.conn(), ip, now)
             .await?
         {
             auth::Decision::Allow => Ok(()),

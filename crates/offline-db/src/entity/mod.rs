@@ -14,7 +14,7 @@ pub mod secure_channels;
 pub mod secure_elements;
 pub mod session_participants;
 pub mod session_requests;
-pub mod sign_in_throttle;
+pub use auth::sql::sign_in_throttle;
 pub mod signatures;
 pub mod signing_requests;
 pub mod users;

@@ -11,7 +11,7 @@ pub mod imported_responses;
 pub mod login_attempts;
 pub mod outbox;
 pub mod policies;
-pub mod sign_in_throttle;
+pub use auth::sql::sign_in_throttle;
 pub mod tokens;
 pub mod transfers;
 pub mod users;

@@ -176,7 +176,7 @@ async fn concurrent_claims_never_exceed_the_free_attempts() {
         let claims = (0..150).map(|_| {
             let db = w.db.clone();
             let keys = keys.clone();
-            tokio::spawn(async move { limits.claim_sign_in(&db, &keys, now).await.unwrap() })
+            tokio::spawn(async move { limits.claim_sign_in(db.conn(), &keys, now).await.unwrap() })
         });
         let mut allowed = 0;
         for claim in claims {
@@ -186,13 +186,15 @@ async fn concurrent_claims_never_exceed_the_free_attempts() {
         }
         assert_eq!(allowed, 5);
         assert_eq!(
-            w.db.throttle_count(&keys.account_and_source).await.unwrap(),
+            auth::sql::count(w.db.conn(), &keys.account_and_source)
+                .await
+                .unwrap(),
             Some(5)
         );
         // Another source is not affected.
         let elsewhere = auth::SignInKeys::new("trader0", "10.0.0.8");
         assert!(limits
-            .claim_sign_in(&w.db, &elsewhere, now)
+            .claim_sign_in(w.db.conn(), &elsewhere, now)
             .await
             .unwrap()
             .is_allowed());
