@@ -36,7 +36,9 @@ pub use entity::enums::{Role, TransferStatus, UserStatus};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
-pub use transfers::{Confirmation, Funds, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW};
+pub use transfers::{
+    Confirmation, Funds, Holdings, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW,
+};
 pub use users::{NewSession, NewUser};
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none

@@ -126,39 +126,26 @@ fn check_transition(t: &transfers::Model, to: TransferStatus) -> Result<()> {
     }
 }
 
-/// The account's balances at one block, as the caller read them from the chain just before
-/// the check: ether and the tokens it holds (a token not listed holds nothing).
+/// Ether and token amounts of one account: what it holds ([`Funds`], read from the node for the
+/// check) or what its transfers in flight may still take ([`Reserved`]). A token not listed
+/// counts as zero.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Funds {
+pub struct Holdings {
     /// Ether, in wei.
     pub eth: Amount,
-    /// Each token's balance, in its base units.
+    /// Each token's amount, in its base units.
     pub tokens: Vec<(EthAddress, Amount)>,
 }
 
-impl Funds {
-    /// The balance of `token`.
-    pub fn token(&self, token: EthAddress) -> Amount {
-        self.tokens
-            .iter()
-            .find(|(k, _)| *k == token)
-            .map(|(_, v)| *v)
-            .unwrap_or_default()
-    }
-}
+/// What an account holds, read from the node for the policy check.
+pub type Funds = Holdings;
 
 /// What an account's transfers in flight (EXPORTED, SIGNED, BROADCAST) may still take: ether
 /// (their amounts and the most their fees can cost) and each token's amounts. A new transfer
 /// must fit in the balance beside them.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Reserved {
-    /// Ether, in wei.
-    pub eth: Amount,
-    /// Each token's committed amount.
-    pub tokens: Vec<(EthAddress, Amount)>,
-}
+pub type Reserved = Holdings;
 
-impl Reserved {
+impl Holdings {
     /// What `in_flight` may take.
     pub fn of<'a>(in_flight: impl IntoIterator<Item = &'a transfers::Model>) -> Result<Reserved> {
         let mut r = Reserved::default();
@@ -181,7 +168,7 @@ impl Reserved {
         Ok(r)
     }
 
-    /// What is committed of `token`.
+    /// The amount of `token`.
     pub fn token(&self, token: EthAddress) -> Amount {
         self.tokens
             .iter()

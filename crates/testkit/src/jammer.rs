@@ -6,9 +6,9 @@
 //!
 //! A channel must drop all of it and carry on: only authentic frames advance its sequence.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -48,12 +48,12 @@ impl Jammer {
             .map_err(|e| failed(&e))?;
         client.flush().await.map_err(|e| failed(&e))?;
         let sent = Arc::new(AtomicU64::new(0));
-        let subjects: Arc<Mutex<BTreeSet<String>>> = Arc::default();
         let count = sent.clone();
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
-            // Next sequence number each subject's receiver expects, as far as the jammer saw.
-            let mut next: std::collections::BTreeMap<String, u64> = Default::default();
+            // Every channel subject seen, with the sequence number its receiver expects next as
+            // far as the jammer saw.
+            let mut next: BTreeMap<String, u64> = BTreeMap::new();
             loop {
                 let mut out: Vec<(String, Vec<u8>)> = Vec::new();
                 tokio::select! {
@@ -63,9 +63,9 @@ impl Jammer {
                         if !(subject.ends_with(".up") || subject.ends_with(".down")) {
                             continue;
                         }
+                        let known = next.entry(subject.clone()).or_insert(0);
                         if let Ok(frame) = channel::Frame::from_bytes(&seen.payload) {
                             let expected = frame.seq.saturating_add(1);
-                            let known = next.entry(subject.clone()).or_insert(0);
                             if expected > *known {
                                 *known = expected;
                                 // The frame again (a replay), and a forgery of the next one.
@@ -75,21 +75,15 @@ impl Jammer {
                                 }
                             }
                         }
-                        if let Ok(mut s) = subjects.lock() {
-                            s.insert(subject);
-                        }
                     }
                     _ = tick.tick() => {
-                        let known: Vec<String> =
-                            subjects.lock().map(|s| s.iter().cloned().collect()).unwrap_or_default();
-                        for subject in known {
-                            let seq = next.get(&subject).copied().unwrap_or(0);
+                        for (subject, &seq) in &next {
                             if let Some(f) = junk_frame(seq, 256) {
                                 out.push((subject.clone(), f));
                             }
                             let mut bytes = vec![0u8; 64];
                             OsRng.fill_bytes(&mut bytes);
-                            out.push((subject, bytes));
+                            out.push((subject.clone(), bytes));
                         }
                     }
                 }
