@@ -1,7 +1,7 @@
 //! Authentication logic shared by the offline and online zones' APIs (DESIGN.md §13): the
 //! password policy and Argon2id hashing ([`password`]), usernames ([`username`]), session and
 //! anti-CSRF tokens ([`token`]), session lifetime rules ([`session`]), sign-in throttling
-//! and rate limits ([`throttle`]) and the role/permission table of both zones ([`role`]).
+//! and rate limits ([`throttle`]), four-eyes proposals ([`proposal`]) and the role/permission table of both zones ([`role`]).
 //!
 //! The crate is storage-agnostic and has no I/O: the API crates keep the rows (users, sessions,
 //! attempts) and call in here with them. Time is always a parameter (`now`), so tests control it
@@ -11,6 +11,7 @@
 
 pub mod error;
 pub mod password;
+pub mod proposal;
 pub mod role;
 pub mod session;
 #[cfg(feature = "sql")]

@@ -177,6 +177,38 @@ pub async fn create_throttle_table(m: &SchemaManager<'_>) -> Result<(), DbErr> {
 /// The name of the throttle's table.
 pub const THROTTLE_TABLE: &str = "sign_in_throttle";
 
+/// The four-eyes proposals both zones keep (crate `auth`, module `proposal`): what a privileged
+/// person proposed (`kind`, `payload` JSON), when it expires, and who decided it. The status is
+/// changed only by a compare-and-swap from PENDING, in the transaction that applies the change.
+/// Run after `users` exists.
+pub async fn create_proposals_table(m: &SchemaManager<'_>) -> Result<(), DbErr> {
+    m.create_table(
+        Table::create()
+            .table(PROPOSALS_TABLE)
+            .col(id("id"))
+            .col(text("kind"))
+            .col(ColumnDef::new("payload").text().not_null())
+            .col(status(
+                "status",
+                &["PENDING", "APPROVED", "REJECTED", "CANCELLED"],
+            ))
+            .col(ref_id("proposed_by"))
+            .col(ts("proposed_at"))
+            .col(ts("expires_at"))
+            .col(opt_ref_id("decided_by"))
+            .col(opt_ts("decided_at"))
+            .col(opt_text("result"))
+            .foreign_key(&mut fk(PROPOSALS_TABLE, "proposed_by", "users"))
+            .foreign_key(&mut fk(PROPOSALS_TABLE, "decided_by", "users"))
+            .to_owned(),
+    )
+    .await?;
+    index(m, PROPOSALS_TABLE, &["status", "proposed_at"], false).await
+}
+
+/// The name of the proposals table ([`create_proposals_table`]).
+pub const PROPOSALS_TABLE: &str = "proposals";
+
 /// The consumers' idempotency table (DESIGN.md §7): a consumer claims a message id here in the
 /// same transaction as its effect; the primary key makes a second claim of the same
 /// `(consumer, msg_id)` insert nothing.

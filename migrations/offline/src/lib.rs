@@ -16,6 +16,7 @@ mod m0009_coordination;
 mod m0010_keyed_audit;
 mod m0011_sign_in_throttle;
 mod m0012_se_key_once;
+mod m0013_proposals;
 mod schema;
 mod steps;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0010_keyed_audit::M0010KeyedAudit),
             Box::new(m0011_sign_in_throttle::M0011SignInThrottle),
             Box::new(m0012_se_key_once::M0012SeKeyOnce),
+            Box::new(m0013_proposals::M0013Proposals),
         ]
     }
 }
