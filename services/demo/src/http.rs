@@ -116,6 +116,32 @@ impl Api {
             .await
     }
 
+    /// The second person of a four-eyes change: `proposal` is what the proposing call returned
+    /// (a PENDING proposal); `approver`, a different privileged user, approves it with their
+    /// password. Returns the decided proposal (its `result` names what the change produced).
+    pub async fn approve(
+        &self,
+        proposal: &Value,
+        approver: &Session,
+        password: &str,
+    ) -> anyhow::Result<Value> {
+        if proposal.get("status").and_then(Value::as_str) != Some("PENDING") {
+            bail!("expected a pending proposal from the {} API, got {proposal}", self.zone);
+        }
+        let id = str_field(proposal, "id")?;
+        let decided = self
+            .post(
+                &format!("/proposals/{id}/approve"),
+                approver,
+                json!({"password": password}),
+            )
+            .await?;
+        if decided.get("status").and_then(Value::as_str) != Some("APPROVED") {
+            bail!("the {} API did not approve proposal {id}: {decided}", self.zone);
+        }
+        Ok(decided)
+    }
+
     /// PUT that must succeed.
     pub async fn put(&self, path: &str, s: &Session, body: Value) -> anyhow::Result<Value> {
         self.call(reqwest::Method::PUT, path, Some(s), Some(body))

@@ -89,8 +89,12 @@ struct Ctx<'a> {
     stack: &'a Stack,
     off_admin: Session,
     off_admin_id: String,
+    /// The offline zone's second administrator, who approves what `off_admin` proposes.
+    off_admin2: Session,
     operator: Session,
     on_admin: Session,
+    /// The online zone's second administrator, who approves what `on_admin` proposes.
+    on_admin2: Session,
     trader: Session,
     trader_id: String,
     managers: Vec<Manager>,
@@ -305,9 +309,31 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
         pw(),
     )
     .await?;
+    // The bootstrap ceremony: the service's command line creates the first two administrators
+    // of each zone (it refuses a third); from then on every sensitive change is proposed by one
+    // and approved by the other.
+    offline_api::create_admin(
+        &stack.offline_db_url,
+        stack.offline_db.sealer().clone(),
+        "admin2",
+        "Second offline administrator",
+        Some("+86 138 0000 0002"),
+        pw(),
+    )
+    .await?;
+    online_api::create_admin(
+        &stack.online_db_url,
+        stack.online_db.sealer().clone(),
+        "admin2",
+        "Second online administrator",
+        pw(),
+    )
+    .await?;
     let off_admin = stack.offline.login("admin", DEMO_PASSWORD).await?;
+    let off_admin2 = stack.offline.login("admin2", DEMO_PASSWORD).await?;
     let on_admin = stack.online.login("admin", DEMO_PASSWORD).await?;
-    say("offline and online administrators: admin");
+    let on_admin2 = stack.online.login("admin2", DEMO_PASSWORD).await?;
+    say("offline and online administrators: admin proposes, admin2 approves");
 
     let operator_id = offline_user(stack, &off_admin, "operator", "Operator", "operator").await?;
     let _ = operator_id;
@@ -339,8 +365,10 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
         stack,
         off_admin,
         off_admin_id: off.id,
+        off_admin2,
         operator,
         on_admin,
+        on_admin2,
         trader,
         trader_id,
         managers: Vec::new(),
