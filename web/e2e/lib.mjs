@@ -14,21 +14,29 @@ export function env(name) {
   return value;
 }
 
+async function newPage(browser, consoleErrors) {
+  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  context.setDefaultTimeout(20_000);
+  const page = await context.newPage();
+  page.on("pageerror", (e) => consoleErrors.push(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error") consoleErrors.push(m.text());
+  });
+  return { context, page };
+}
+
 export async function launch() {
   const browser = await chromium.launch({
     executablePath: process.env.CUSTODY_CHROMIUM || "/usr/bin/chromium",
     headless: true,
     args: ["--no-sandbox", "--disable-dev-shm-usage", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"],
   });
-  const context = await browser.newContext({ locale: "zh-CN", viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-  context.setDefaultTimeout(20_000);
-  const page = await context.newPage();
   const consoleErrors = [];
-  page.on("pageerror", (e) => consoleErrors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error") consoleErrors.push(m.text());
-  });
-  return { browser, context, page, consoleErrors };
+  const { context, page } = await newPage(browser, consoleErrors);
+  // A second person at another PC (their own browser context: own cookies and storage), e.g. the
+  // administrator who approves what the first one proposes.
+  const secondPage = async () => (await newPage(browser, consoleErrors)).page;
+  return { browser, context, page, consoleErrors, secondPage };
 }
 
 let shot = 0;

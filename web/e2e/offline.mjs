@@ -1,6 +1,7 @@
 // The offline zone in a browser (run by services/web-e2e/tests/offline.rs, which stands the
 // zone up and answers the oracle): the admin adds users and SEs, creates a case and replaces a
-// manager through the confirmation dialog; the operator imports a signing request and watches
+// manager through the confirmation dialog — each only a proposal until the second administrator,
+// in their own browser, approves it on the Approvals page with their password; the operator imports a signing request and watches
 // the managers join live, sees the session complete once they have signed and exports the
 // signature response (QR + file); the auditor reads the audit log; a case manager sees their
 // case. Every page is checked in both languages; the browser keeps no secret.
@@ -10,9 +11,11 @@ import { run, env, step, screenshot, setLanguage, checkBothLanguages, tabThrough
 const URL = env("CUSTODY_E2E_URL");
 const ADMIN = env("CUSTODY_E2E_ADMIN");
 const ADMIN_PASSWORD = env("CUSTODY_E2E_ADMIN_PASSWORD");
+const ADMIN2 = env("CUSTODY_E2E_ADMIN2");
+const ADMIN2_PASSWORD = env("CUSTODY_E2E_ADMIN2_PASSWORD");
 const PEOPLE = JSON.parse(env("CUSTODY_E2E_PEOPLE"));
 const SES = JSON.parse(env("CUSTODY_E2E_SES"));
-const SECRETS = [ADMIN_PASSWORD, ...PEOPLE.map((p) => p.password)];
+const SECRETS = [ADMIN_PASSWORD, ADMIN2_PASSWORD, ...PEOPLE.map((p) => p.password)];
 const person = (username) => PEOPLE.find((p) => p.username === username);
 const label = (username) => `${person(username).display_name} (${username})`;
 
@@ -38,7 +41,30 @@ async function go(page, name) {
   await page.waitForLoadState("networkidle");
 }
 
-run(async ({ page }) => {
+/** The second administrator approves every pending proposal, each with their password; returns
+ * what the proposals said. */
+async function approveAll(page2, expected) {
+  await go(page2, "proposals");
+  await page2.getByTestId("proposals-table").or(page2.getByTestId("empty")).first().waitFor();
+  const said = [];
+  for (let n = 0; n < expected; n += 1) {
+    const row = page2.locator("[data-testid=proposals-table] tbody tr[data-status=PENDING]").first();
+    await row.waitFor();
+    said.push((await row.getByTestId("proposal-what").innerText()).trim());
+    await row.getByTestId("proposal-approve").click();
+    await page2.locator("#proposal-password").fill(ADMIN2_PASSWORD);
+    await page2.locator("dialog[open] [data-testid=confirm-ok]").click();
+    await page2.locator("dialog[open]").waitFor({ state: "detached" }).catch(() => {});
+    await page2.waitForFunction(
+      (left) => document.querySelectorAll("[data-testid=proposals-table] tbody tr[data-status=PENDING]").length === left,
+      expected - n - 1,
+    );
+  }
+  assert.equal(await page2.locator("#proposal-password").inputValue().catch(() => ""), "", "the password is cleared");
+  return said;
+}
+
+run(async ({ page, secondPage }) => {
   step("the login page in both languages; the admin signs in with the keyboard only");
   await page.goto(URL);
   await page.waitForURL(/\/login/);
@@ -52,7 +78,7 @@ run(async ({ page }) => {
   await page.locator("#login-password").fill("");
   await tabThroughLogin(page, ADMIN, ADMIN_PASSWORD);
   await page.getByTestId("whoami").waitFor();
-  assert.deepEqual(await navTestids(page), ["nav-home", "nav-users", "nav-ses", "nav-cases", "nav-sessions", "nav-audit"], "the admin's navigation");
+  assert.deepEqual(await navTestids(page), ["nav-home", "nav-users", "nav-ses", "nav-cases", "nav-sessions", "nav-proposals", "nav-audit"], "the admin's navigation");
   await checkBothLanguages(page, "home-admin");
   // An operator page is not offered and the guard sends the admin home.
   await page.goto(`${URL}/import`);
@@ -87,7 +113,7 @@ run(async ({ page }) => {
   await page.getByTestId("user-disable-aud-sun").waitFor();
   await checkBothLanguages(page, "users");
 
-  step("the admin registers four secure elements");
+  step("the admin proposes four secure elements");
   await go(page, "ses");
   await page.getByTestId("ses-table").or(page.getByTestId("empty")).first().waitFor();
   for (const se of SES) {
@@ -96,8 +122,8 @@ run(async ({ page }) => {
     await page.locator("#se-key").fill(se.identity_public_key);
     await page.getByTestId("se-submit").click();
     await page.getByTestId("se-added").filter({ hasText: se.serial }).waitFor();
-    await page.getByTestId(`se-row-${se.serial}`).waitFor();
   }
+  assert.equal(await page.getByTestId(`se-row-${SES[0].serial}`).count(), 0, "not registered before the approval");
   // A bad key shows the API's problem.
   await page.locator("#se-serial").fill("SE-BAD");
   await page.locator("#se-label").fill("bad");
@@ -108,6 +134,32 @@ run(async ({ page }) => {
   await page.locator("#se-serial").fill("");
   await page.locator("#se-label").fill("");
   await page.locator("#se-key").fill("");
+  // The proposer sees their proposals waiting and cannot approve them.
+  await go(page, "proposals");
+  await page.getByTestId("proposals-table").waitFor();
+  assert.equal(await page.getByTestId("proposal-approve").count(), 0, "no approve button for the proposer");
+  assert.equal(await page.getByTestId("proposal-cancel").count(), 10, "the proposer may withdraw each");
+  await checkBothLanguages(page, "proposals-proposer");
+
+  step("the second administrator, at another PC, approves the six roles and four SEs");
+  const page2 = await secondPage();
+  await signIn(page2, ADMIN2, ADMIN2_PASSWORD);
+  await go(page2, "proposals");
+  await page2.getByTestId("proposals-table").waitFor();
+  await checkBothLanguages(page2, "proposals-approver");
+  await page2.getByTestId("proposal-approve").first().click();
+  await page2.locator("#proposal-password").waitFor();
+  await setLanguage(page2, "zh-CN");
+  await screenshot(page2, "proposal-approve-dialog-zh-CN");
+  await setLanguage(page2, "en");
+  await page2.locator("dialog[open] [data-testid=confirm-cancel]").click();
+  const approved = await approveAll(page2, 10);
+  assert.ok(approved.some((s) => s.includes(SES[0].serial)), approved.join(" | "));
+  await page2.getByTestId("proposals-toggle").click();
+  await page2.locator("[data-testid=proposals-table] tbody tr[data-status=APPROVED]").nth(9).waitFor();
+  await checkBothLanguages(page2, "proposals-decided");
+  await go(page, "ses");
+  for (const se of SES) await page.getByTestId(`se-row-${se.serial}`).waitFor();
   // The certificate the CA issued, as the file custody-client store-certificate takes.
   const [certDownload] = await Promise.all([
     page.waitForEvent("download"),
@@ -128,6 +180,11 @@ run(async ({ page }) => {
   }
   await checkBothLanguages(page, "case-create");
   await page.getByTestId("case-submit").click();
+  await page.getByTestId("case-proposed").waitFor();
+  const [caseProposal] = await approveAll(page2, 1);
+  assert.ok(caseProposal.includes("华东一号案件") && caseProposal.includes(SES[2].serial), caseProposal);
+  await page.getByRole("button", { name: /Refresh|刷新/ }).first().click();
+  await page.getByTestId("case-row-华东一号案件").locator("a").click();
   await page.waitForURL(/\/cases\/[^/]+$/);
   const caseId = (await page.getByTestId("case-id").innerText()).trim();
   assert.equal(await page.locator("[data-testid=case-kv] [data-status]").first().getAttribute("data-status"), "DRAFT");
@@ -160,6 +217,10 @@ run(async ({ page }) => {
   await page.locator("dialog[open] [data-testid=confirm-ok]").click();
   await page.getByTestId("replace-done").waitFor();
   assert.equal(await page.locator("#replace-password").inputValue(), "", "the password is cleared");
+  const [handOver] = await approveAll(page2, 1);
+  assert.ok(handOver.includes("陈静") || handOver.includes("mgr-chen"), handOver);
+  await page.reload();
+  await page.getByTestId("share-2-former").waitFor();
   const now2 = await page.getByTestId("share-2-current").innerText();
   const was2 = await page.getByTestId("share-2-former").innerText();
   assert.ok(now2.includes("陈静") && now2.includes(SES[2].serial), `current share 2: ${now2}`);
@@ -180,6 +241,7 @@ run(async ({ page }) => {
   await go(page, "sessions");
   await checkBothLanguages(page, "sessions-admin");
   await checkStorage(page, SECRETS);
+  await checkStorage(page2, SECRETS);
   await signOut(page);
 
   step("the operator imports the signing request and sees what to sign and whom to call");
@@ -284,7 +346,7 @@ run(async ({ page }) => {
   step("the auditor reads the audit log with the case creation and the replacement");
   const aud = person("aud-sun");
   await signIn(page, aud.username, aud.password);
-  assert.deepEqual(await navTestids(page), ["nav-home", "nav-users", "nav-ses", "nav-cases", "nav-sessions", "nav-audit"], "the auditor's navigation");
+  assert.deepEqual(await navTestids(page), ["nav-home", "nav-users", "nav-ses", "nav-cases", "nav-sessions", "nav-proposals", "nav-audit"], "the auditor's navigation");
   await go(page, "audit");
   await page.getByTestId("audit-table").waitFor();
   const verified = page.getByTestId("verify-result");

@@ -16,6 +16,8 @@ export interface I18n {
   locale: Ref<Locale>;
   setLocale(locale: Locale): void;
   t(key: string, params?: Params): string;
+  /** Whether the current language has `key` (for optional translations, e.g. problem types). */
+  has(key: string): boolean;
   /** Formats an RFC 3339 time in the current language. */
   time(iso: string | null | undefined): string;
 }
@@ -46,6 +48,9 @@ export function createI18n<K extends string>(messages: Messages<K>): I18n & { in
       locale.value = next;
       window.localStorage.setItem(LOCALE_STORAGE_KEY, next);
       document.documentElement.lang = next;
+    },
+    has(key) {
+      return table.value[key] !== undefined;
     },
     t(key, params) {
       const template = table.value[key];

@@ -251,23 +251,9 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
         let txn = self.begin_write().await?;
-        let user = find_user(&txn, user_id).await?;
-        let from = user.role;
-        let mut am: users::ActiveModel = user.into();
-        am.role = Set(role);
-        am.updated_at = Set(now);
-        let user = am.update(&txn).await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "user.role_changed",
-            &user.id,
-            json!({"username": user.username, "from": from, "to": role}),
-        )
-        .await?;
+        let out = set_user_role_in(&txn, user_id, role, actor, now).await?;
         txn.commit().await?;
-        Ok(user)
+        Ok(out)
     }
 
     /// The ACTIVE case whose address is `address` (compared case-insensitively: addresses may be
@@ -282,4 +268,31 @@ impl Db {
             .one(self.conn())
             .await?)
     }
+}
+
+/// Grant a role.
+/// Runs inside the caller's write transaction `txn` (see [`Db::set_user_role`]).
+pub(crate) async fn set_user_role_in(
+    txn: &audit::Tx,
+    user_id: &str,
+    role: Role,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<users::Model> {
+    let user = find_user(txn, user_id).await?;
+    let from = user.role;
+    let mut am: users::ActiveModel = user.into();
+    am.role = Set(role);
+    am.updated_at = Set(now);
+    let user = am.update(txn).await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "user.role_changed",
+        &user.id,
+        json!({"username": user.username, "from": from, "to": role}),
+    )
+    .await?;
+    Ok(user)
 }

@@ -21,6 +21,7 @@ pub mod coordination;
 pub mod entity;
 mod ops;
 mod outbox;
+pub mod proposals;
 pub mod signing;
 
 use sea_orm::{DatabaseConnection, DbErr};
@@ -80,6 +81,9 @@ pub enum Error {
         /// Its envelope id.
         id: String,
     },
+    /// A decision on a four-eyes proposal was refused; nothing was written.
+    #[error(transparent)]
+    Proposal(auth::proposal::Refusal),
     /// The audit record could not be written, so the change was not made.
     #[error(transparent)]
     Audit(#[from] audit::Error),

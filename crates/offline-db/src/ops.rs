@@ -334,62 +334,10 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<secure_elements::Model> {
-        check_name("serial", &new.serial)?;
-        check_name("label", &new.label)?;
-        if new.identity_public_key.is_empty() {
-            return Err(invalid("identity_public_key", "must not be empty"));
-        }
         let txn = self.begin_write().await?;
-        let taken = secure_elements::Entity::find()
-            .filter(secure_elements::Column::Serial.eq(new.serial.as_str()))
-            .count(&txn)
-            .await?;
-        if taken > 0 {
-            return Err(invalid(
-                "serial",
-                format!(
-                    "a secure element with serial {} is already registered",
-                    new.serial
-                ),
-            ));
-        }
-        // One key, one SE: a second serial with a registered key would be a second certificate
-        // for the same (or a copied) key. The unique index holds this under concurrency too.
-        let key_taken = secure_elements::Entity::find()
-            .filter(secure_elements::Column::IdentityPublicKey.eq(new.identity_public_key.clone()))
-            .count(&txn)
-            .await?;
-        if key_taken > 0 {
-            return Err(invalid(
-                "identity_public_key",
-                "this identity key is already registered for another secure element; a key can \
-                 be registered only once",
-            ));
-        }
-        let se = secure_elements::ActiveModel {
-            id: Set(new_id(now)),
-            serial: Set(new.serial),
-            label: Set(new.label),
-            identity_public_key: Set(new.identity_public_key),
-            certificate: Set(new.certificate),
-            status: Set(SeStatus::Active),
-            holder_user_id: Set(None),
-            last_used_at: Set(None),
-            created_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "se.registered",
-            &se.id,
-            json!({"serial": se.serial, "label": se.label}),
-        )
-        .await?;
+        let out = create_secure_element_in(&txn, new, actor, now).await?;
         txn.commit().await?;
-        Ok(se)
+        Ok(out)
     }
 
     /// Change a secure element's status (e.g. mark it LOST or REVOKED).
@@ -401,35 +349,9 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<secure_elements::Model> {
         let txn = self.begin_write().await?;
-        let se = secure_elements::Entity::find_by_id(se_id.to_owned())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "secure element",
-                id: se_id.to_owned(),
-            })?;
-        let from = se.status;
-        if from == SeStatus::Revoked && status != SeStatus::Revoked {
-            // A revoked certificate stays revoked: the SE is enrolled again as a new one.
-            return Err(Error::Conflict(format!(
-                "secure element {} is revoked; a revocation cannot be undone",
-                se.serial
-            )));
-        }
-        let mut am: secure_elements::ActiveModel = se.into();
-        am.status = Set(status);
-        let se = am.update(&txn).await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "se.status_changed",
-            &se.id,
-            json!({"serial": se.serial, "from": from, "to": status}),
-        )
-        .await?;
+        let out = set_se_status_in(&txn, se_id, status, actor, now).await?;
         txn.commit().await?;
-        Ok(se)
+        Ok(out)
     }
 
     /// Create a draft case with three managers and three SEs; slot `i` gets share index `i`.
@@ -446,148 +368,10 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
-        check_name("name", name)?;
-        for (i, a) in managers.iter().enumerate() {
-            for b in managers.iter().skip(i + 1) {
-                if a.user_id == b.user_id {
-                    return Err(invalid(
-                        "managers",
-                        "the three case managers must be three different users",
-                    ));
-                }
-                if a.se_id == b.se_id {
-                    return Err(invalid(
-                        "managers",
-                        "the three shares must be in three different secure elements",
-                    ));
-                }
-            }
-        }
         let txn = self.begin_write().await?;
-        if users::Entity::find_by_id(actor.to_owned())
-            .one(&txn)
-            .await?
-            .is_none()
-        {
-            return Err(invalid("actor", format!("user {actor} does not exist")));
-        }
-        let backend = txn.get_database_backend();
-        let mut slots = Vec::with_capacity(3);
-        for (index, slot) in (0i32..).zip(managers.iter()) {
-            let user = eligible_manager(&txn, &format!("managers[{index}].user_id"), &slot.user_id)
-                .await?;
-            let field = format!("managers[{index}].se_id");
-            let mut find_se = secure_elements::Entity::find_by_id(slot.se_id.clone());
-            if backend == DbBackend::Postgres {
-                // Two admins creating cases with the same SE at once: the second waits here
-                // and then sees the first one's key-share rows. (SQLite writers are already
-                // serialised by BEGIN IMMEDIATE.)
-                find_se = find_se.lock_exclusive();
-            }
-            let se = find_se.one(&txn).await?.ok_or_else(|| {
-                invalid(
-                    field.as_str(),
-                    format!("secure element {} does not exist", slot.se_id),
-                )
-            })?;
-            if se.status != SeStatus::Active {
-                return Err(invalid(
-                    field,
-                    format!("secure element {} is not active", se.serial),
-                ));
-            }
-            let bound_cases: Vec<String> = key_shares::Entity::find()
-                .filter(key_shares::Column::SeId.eq(se.id.as_str()))
-                .filter(key_shares::Column::ShareIndex.eq(index))
-                .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
-                .all(&txn)
-                .await?
-                .into_iter()
-                .map(|k| k.case_id)
-                .collect();
-            let busy = if bound_cases.is_empty() {
-                0
-            } else {
-                cases::Entity::find()
-                    .filter(cases::Column::Id.is_in(bound_cases))
-                    .filter(cases::Column::Status.ne(CaseStatus::Archived))
-                    .count(&txn)
-                    .await?
-            };
-            if busy > 0 {
-                return Err(invalid(
-                    field,
-                    format!(
-                        "secure element {} already holds share {index} of another case that is not archived",
-                        se.serial
-                    ),
-                ));
-            }
-            slots.push((index, user, se));
-        }
-
-        let case = cases::ActiveModel {
-            id: Set(new_id(now)),
-            name: Set(name.trim().to_owned()),
-            status: Set(CaseStatus::Draft),
-            threshold_t: Set(2),
-            parties_n: Set(3),
-            public_key: Set(None),
-            address: Set(None),
-            chain_ids: Set(json!(chain_ids)),
-            rekey_requested_at: Set(None),
-            rekey_reason: Set(None),
-            created_by: Set(actor.to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        let mut slot_details = Vec::new();
-        for (index, user, se) in &slots {
-            key_shares::ActiveModel {
-                id: Set(new_id(now)),
-                case_id: Set(case.id.clone()),
-                public_key: Set(None),
-                share_index: Set(*index),
-                user_id: Set(user.id.clone()),
-                se_id: Set(se.id.clone()),
-                status: Set(KeyShareStatus::Active),
-                created_at: Set(now),
-                deactivated_at: Set(None),
-            }
-            .insert(&txn)
-            .await?;
-            slot_details.push(json!({
-                "share_index": index, "user_id": user.id, "username": user.username,
-                "se_id": se.id, "se_serial": se.serial,
-            }));
-        }
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "case.created",
-            &case.id,
-            json!({"name": case.name, "chain_ids": chain_ids, "slots": slot_details}),
-        )
-        .await?;
-        let event_slots: Vec<_> = slots
-            .iter()
-            .map(|(i, u, s)| json!({"share_index": i, "user_id": u.id, "se_id": s.id}))
-            .collect();
-        enqueue(
-            &txn,
-            now,
-            subjects::CASE_CREATED,
-            json!({
-                "case_id": case.id, "name": case.name, "chain_ids": chain_ids,
-                "slots": event_slots, "created_by": actor,
-            }),
-        )
-        .await?;
+        let out = create_case_in(&txn, name, managers, chain_ids, actor, now).await?;
         txn.commit().await?;
-        Ok(case)
+        Ok(out)
     }
 
     /// Hand a share over to a new manager: the old key-share row becomes INACTIVE and a new
@@ -600,151 +384,10 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<key_shares::Model> {
-        if !(0..=2).contains(&change.share_index) {
-            return Err(invalid("share_index", "must be 0, 1 or 2"));
-        }
-        check_name("reason", &change.reason)?;
-        if change.pin_reset_by == change.new_user_id {
-            return Err(invalid(
-                "pin_reset_by",
-                "the PIN must be reset by a security officer, not by the new manager",
-            ));
-        }
         let txn = self.begin_write().await?;
-        let case = find_case(&txn, &change.case_id).await?;
-        match case.status {
-            CaseStatus::Archived => {
-                return Err(Error::Conflict(format!(
-                    "case {} is archived; its managers cannot be changed",
-                    case.name
-                )))
-            }
-            CaseStatus::Keygen => {
-                return Err(Error::Conflict(format!(
-                    "case {} is running keygen; change managers after it finished or failed",
-                    case.name
-                )))
-            }
-            CaseStatus::Draft | CaseStatus::Active => {}
-        }
-        let active = key_shares::Entity::find()
-            .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
-            .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
-            .all(&txn)
-            .await?;
-        let old = active
-            .iter()
-            .find(|k| k.share_index == change.share_index)
-            .cloned()
-            .ok_or_else(|| Error::NotFound {
-                what: "key share",
-                id: format!("{}/{}", case.id, change.share_index),
-            })?;
-        if let Some(held) = active.iter().find(|k| k.user_id == change.new_user_id) {
-            return Err(invalid(
-                "new_user_id",
-                format!(
-                    "the user already holds share {} of this case",
-                    held.share_index
-                ),
-            ));
-        }
-        let new_user = eligible_manager(&txn, "new_user_id", &change.new_user_id).await?;
-        let officer = users::Entity::find_by_id(change.pin_reset_by.clone())
-            .one(&txn)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| {
-                invalid(
-                    "pin_reset_by",
-                    format!(
-                        "user {} does not exist or is not active",
-                        change.pin_reset_by
-                    ),
-                )
-            })?;
-        let old_user = users::Entity::find_by_id(old.user_id.clone())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "user",
-                id: old.user_id.clone(),
-            })?;
-        let se = secure_elements::Entity::find_by_id(old.se_id.clone())
-            .one(&txn)
-            .await?
-            .ok_or_else(|| Error::NotFound {
-                what: "secure element",
-                id: old.se_id.clone(),
-            })?;
-
-        // Deactivate first: the partial unique index allows one ACTIVE row per slot.
-        let mut old_am: key_shares::ActiveModel = old.clone().into();
-        old_am.status = Set(KeyShareStatus::Inactive);
-        old_am.deactivated_at = Set(Some(now));
-        old_am.update(&txn).await?;
-        let new_row = key_shares::ActiveModel {
-            id: Set(new_id(now)),
-            case_id: Set(case.id.clone()),
-            public_key: Set(old.public_key.clone()),
-            share_index: Set(old.share_index),
-            user_id: Set(new_user.id.clone()),
-            se_id: Set(old.se_id.clone()),
-            status: Set(KeyShareStatus::Active),
-            created_at: Set(now),
-            deactivated_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        let change_row = case_manager_changes::ActiveModel {
-            id: Set(new_id(now)),
-            case_id: Set(case.id.clone()),
-            share_index: Set(old.share_index),
-            from_user_id: Set(old_user.id.clone()),
-            to_user_id: Set(new_user.id.clone()),
-            se_id: Set(se.id.clone()),
-            pin_reset_by: Set(officer.id.clone()),
-            reason: Set(change.reason.clone()),
-            at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        let mut se_am: secure_elements::ActiveModel = se.clone().into();
-        se_am.holder_user_id = Set(Some(new_user.id.clone()));
-        se_am.update(&txn).await?;
-        let mut case_am: cases::ActiveModel = case.clone().into();
-        case_am.updated_at = Set(now);
-        case_am.update(&txn).await?;
-
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "case.manager_replaced",
-            &case.id,
-            json!({
-                "change_id": change_row.id,
-                "share_index": old.share_index,
-                "se_id": se.id, "se_serial": se.serial,
-                "from_user_id": old_user.id, "from_username": old_user.username,
-                "to_user_id": new_user.id, "to_username": new_user.username,
-                "pin_reset_by": officer.id, "reason": change.reason,
-            }),
-        )
-        .await?;
-        enqueue(
-            &txn,
-            now,
-            subjects::CASE_MANAGER_REPLACED,
-            json!({
-                "case_id": case.id, "share_index": old.share_index, "se_id": se.id,
-                "from_user_id": old_user.id, "to_user_id": new_user.id,
-                "pin_reset_by": officer.id, "by": actor, "reason": change.reason,
-            }),
-        )
-        .await?;
+        let out = replace_manager_in(&txn, change, actor, now).await?;
         txn.commit().await?;
-        Ok(new_row)
+        Ok(out)
     }
 
     /// Archive a case: it is kept with its key shares and signs nothing new.
@@ -755,36 +398,9 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
         let txn = self.begin_write().await?;
-        let case = find_case(&txn, case_id).await?;
-        if case.status == CaseStatus::Archived {
-            return Err(Error::Conflict(format!(
-                "case {} is already archived",
-                case.name
-            )));
-        }
-        let from = case.status;
-        let mut am: cases::ActiveModel = case.into();
-        am.status = Set(CaseStatus::Archived);
-        am.updated_at = Set(now);
-        let case = am.update(&txn).await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "case.archived",
-            &case.id,
-            json!({"name": case.name, "from": from}),
-        )
-        .await?;
-        enqueue(
-            &txn,
-            now,
-            subjects::CASE_ARCHIVED,
-            json!({"case_id": case.id, "by": actor}),
-        )
-        .await?;
+        let out = archive_case_in(&txn, case_id, actor, now).await?;
         txn.commit().await?;
-        Ok(case)
+        Ok(out)
     }
 
     /// Delete a case. Allowed only when no key was generated for it (no public key, no key
@@ -795,80 +411,9 @@ impl Db {
     /// Removes its key-share bindings, manager changes and keygen sessions with it.
     pub async fn delete_case(&self, case_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let txn = self.begin_write().await?;
-        let case = find_case(&txn, case_id).await?;
-        let generated = key_shares::Entity::find()
-            .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
-            .filter(key_shares::Column::PublicKey.is_not_null())
-            .count(&txn)
-            .await?;
-        let attestation = if generated > 0 || case.public_key.is_some() {
-            Some(crate::signing::deletion_evidence(&txn, &case, now).await?)
-        } else {
-            None
-        };
-        let requests = signing_requests::Entity::find()
-            .filter(signing_requests::Column::CaseId.eq(case.id.as_str()))
-            .count(&txn)
-            .await?;
-        if requests > 0 {
-            return Err(Error::Conflict(format!(
-                "case {} has signing history; archive it instead of deleting it",
-                case.name
-            )));
-        }
-        let sessions: Vec<String> = protocol_sessions::Entity::find()
-            .filter(protocol_sessions::Column::CaseId.eq(case.id.as_str()))
-            .all(&txn)
-            .await?
-            .into_iter()
-            .map(|s| s.id)
-            .collect();
-        if !sessions.is_empty() {
-            session_participants::Entity::delete_many()
-                .filter(session_participants::Column::SessionId.is_in(sessions.clone()))
-                .exec(&txn)
-                .await?;
-            protocol_sessions::Entity::delete_many()
-                .filter(protocol_sessions::Column::Id.is_in(sessions))
-                .exec(&txn)
-                .await?;
-        }
-        case_manager_changes::Entity::delete_many()
-            .filter(case_manager_changes::Column::CaseId.eq(case.id.as_str()))
-            .exec(&txn)
-            .await?;
-        let shares = key_shares::Entity::delete_many()
-            .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
-            .exec(&txn)
-            .await?;
-        cases::Entity::delete_by_id(case.id.clone())
-            .exec(&txn)
-            .await?;
-        record_audit(
-            &txn,
-            now,
-            actor,
-            "case.deleted",
-            &case.id,
-            json!({
-                "name": case.name, "status": case.status, "public_key": case.public_key,
-                "address": case.address, "key_share_rows": shares.rows_affected,
-                "attestation": attestation.map(|a| json!({
-                    "id": a.envelope_id, "address": a.address, "block_number": a.block_number,
-                    "block_hash": a.block_hash,
-                })),
-            }),
-        )
-        .await?;
-        enqueue(
-            &txn,
-            now,
-            subjects::CASE_DELETED,
-            json!({"case_id": case.id, "by": actor}),
-        )
-        .await?;
+        let out = delete_case_in(&txn, case_id, actor, now).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(out)
     }
 
     /// Bind the key that keygen produced: the case gets its public key (hex, compressed SEC1)
@@ -970,4 +515,547 @@ impl Db {
             .await?;
         Ok(())
     }
+}
+
+/// Register a secure element (status ACTIVE).
+/// Runs inside the caller's write transaction `txn` (see [`Db::create_secure_element`]).
+pub(crate) async fn create_secure_element_in(
+    txn: &audit::Tx,
+    new: NewSecureElement,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<secure_elements::Model> {
+    check_name("serial", &new.serial)?;
+    check_name("label", &new.label)?;
+    if new.identity_public_key.is_empty() {
+        return Err(invalid("identity_public_key", "must not be empty"));
+    }
+    let taken = secure_elements::Entity::find()
+        .filter(secure_elements::Column::Serial.eq(new.serial.as_str()))
+        .count(txn)
+        .await?;
+    if taken > 0 {
+        return Err(invalid(
+            "serial",
+            format!(
+                "a secure element with serial {} is already registered",
+                new.serial
+            ),
+        ));
+    }
+    // One key, one SE: a second serial with a registered key would be a second certificate
+    // for the same (or a copied) key. The unique index holds this under concurrency too.
+    let key_taken = secure_elements::Entity::find()
+        .filter(secure_elements::Column::IdentityPublicKey.eq(new.identity_public_key.clone()))
+        .count(txn)
+        .await?;
+    if key_taken > 0 {
+        return Err(invalid(
+            "identity_public_key",
+            "this identity key is already registered for another secure element; a key can \
+             be registered only once",
+        ));
+    }
+    let se = secure_elements::ActiveModel {
+        id: Set(new_id(now)),
+        serial: Set(new.serial),
+        label: Set(new.label),
+        identity_public_key: Set(new.identity_public_key),
+        certificate: Set(new.certificate),
+        status: Set(SeStatus::Active),
+        holder_user_id: Set(None),
+        last_used_at: Set(None),
+        created_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "se.registered",
+        &se.id,
+        json!({"serial": se.serial, "label": se.label}),
+    )
+    .await?;
+    Ok(se)
+}
+
+/// Change a secure element's status (e.g. mark it LOST or REVOKED).
+/// Runs inside the caller's write transaction `txn` (see [`Db::set_se_status`]).
+pub(crate) async fn set_se_status_in(
+    txn: &audit::Tx,
+    se_id: &str,
+    status: SeStatus,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<secure_elements::Model> {
+    let se = secure_elements::Entity::find_by_id(se_id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "secure element",
+            id: se_id.to_owned(),
+        })?;
+    let from = se.status;
+    if from == SeStatus::Revoked && status != SeStatus::Revoked {
+        // A revoked certificate stays revoked: the SE is enrolled again as a new one.
+        return Err(Error::Conflict(format!(
+            "secure element {} is revoked; a revocation cannot be undone",
+            se.serial
+        )));
+    }
+    let mut am: secure_elements::ActiveModel = se.into();
+    am.status = Set(status);
+    let se = am.update(txn).await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "se.status_changed",
+        &se.id,
+        json!({"serial": se.serial, "from": from, "to": status}),
+    )
+    .await?;
+    Ok(se)
+}
+
+/// Create a draft case with three managers and three SEs; slot `i` gets share index `i`.
+///
+/// Rules: a non-empty name; three distinct users, each an ACTIVE case manager; three
+/// distinct ACTIVE SEs; no SE already bound to the same share index of another case that
+/// is not archived. Writes the case, three key-share rows (public key NULL until keygen),
+/// an audit record and a `custody.case.created` event.
+/// Runs inside the caller's write transaction `txn` (see [`Db::create_case`]).
+pub(crate) async fn create_case_in(
+    txn: &audit::Tx,
+    name: &str,
+    managers: [ManagerSlot; 3],
+    chain_ids: &[u64],
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<cases::Model> {
+    check_name("name", name)?;
+    for (i, a) in managers.iter().enumerate() {
+        for b in managers.iter().skip(i + 1) {
+            if a.user_id == b.user_id {
+                return Err(invalid(
+                    "managers",
+                    "the three case managers must be three different users",
+                ));
+            }
+            if a.se_id == b.se_id {
+                return Err(invalid(
+                    "managers",
+                    "the three shares must be in three different secure elements",
+                ));
+            }
+        }
+    }
+    if users::Entity::find_by_id(actor.to_owned())
+        .one(txn)
+        .await?
+        .is_none()
+    {
+        return Err(invalid("actor", format!("user {actor} does not exist")));
+    }
+    let backend = txn.get_database_backend();
+    let mut slots = Vec::with_capacity(3);
+    for (index, slot) in (0i32..).zip(managers.iter()) {
+        let user =
+            eligible_manager(txn, &format!("managers[{index}].user_id"), &slot.user_id).await?;
+        let field = format!("managers[{index}].se_id");
+        let mut find_se = secure_elements::Entity::find_by_id(slot.se_id.clone());
+        if backend == DbBackend::Postgres {
+            // Two admins creating cases with the same SE at once: the second waits here
+            // and then sees the first one's key-share rows. (SQLite writers are already
+            // serialised by BEGIN IMMEDIATE.)
+            find_se = find_se.lock_exclusive();
+        }
+        let se = find_se.one(txn).await?.ok_or_else(|| {
+            invalid(
+                field.as_str(),
+                format!("secure element {} does not exist", slot.se_id),
+            )
+        })?;
+        if se.status != SeStatus::Active {
+            return Err(invalid(
+                field,
+                format!("secure element {} is not active", se.serial),
+            ));
+        }
+        let bound_cases: Vec<String> = key_shares::Entity::find()
+            .filter(key_shares::Column::SeId.eq(se.id.as_str()))
+            .filter(key_shares::Column::ShareIndex.eq(index))
+            .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
+            .all(txn)
+            .await?
+            .into_iter()
+            .map(|k| k.case_id)
+            .collect();
+        let busy = if bound_cases.is_empty() {
+            0
+        } else {
+            cases::Entity::find()
+                .filter(cases::Column::Id.is_in(bound_cases))
+                .filter(cases::Column::Status.ne(CaseStatus::Archived))
+                .count(txn)
+                .await?
+        };
+        if busy > 0 {
+            return Err(invalid(
+                field,
+                format!(
+                    "secure element {} already holds share {index} of another case that is not archived",
+                    se.serial
+                ),
+            ));
+        }
+        slots.push((index, user, se));
+    }
+
+    let case = cases::ActiveModel {
+        id: Set(new_id(now)),
+        name: Set(name.trim().to_owned()),
+        status: Set(CaseStatus::Draft),
+        threshold_t: Set(2),
+        parties_n: Set(3),
+        public_key: Set(None),
+        address: Set(None),
+        chain_ids: Set(json!(chain_ids)),
+        rekey_requested_at: Set(None),
+        rekey_reason: Set(None),
+        created_by: Set(actor.to_owned()),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    let mut slot_details = Vec::new();
+    for (index, user, se) in &slots {
+        key_shares::ActiveModel {
+            id: Set(new_id(now)),
+            case_id: Set(case.id.clone()),
+            public_key: Set(None),
+            share_index: Set(*index),
+            user_id: Set(user.id.clone()),
+            se_id: Set(se.id.clone()),
+            status: Set(KeyShareStatus::Active),
+            created_at: Set(now),
+            deactivated_at: Set(None),
+        }
+        .insert(txn)
+        .await?;
+        slot_details.push(json!({
+            "share_index": index, "user_id": user.id, "username": user.username,
+            "se_id": se.id, "se_serial": se.serial,
+        }));
+    }
+    record_audit(
+        txn,
+        now,
+        actor,
+        "case.created",
+        &case.id,
+        json!({"name": case.name, "chain_ids": chain_ids, "slots": slot_details}),
+    )
+    .await?;
+    let event_slots: Vec<_> = slots
+        .iter()
+        .map(|(i, u, s)| json!({"share_index": i, "user_id": u.id, "se_id": s.id}))
+        .collect();
+    enqueue(
+        txn,
+        now,
+        subjects::CASE_CREATED,
+        json!({
+            "case_id": case.id, "name": case.name, "chain_ids": chain_ids,
+            "slots": event_slots, "created_by": actor,
+        }),
+    )
+    .await?;
+    Ok(case)
+}
+
+/// Hand a share over to a new manager: the old key-share row becomes INACTIVE and a new
+/// ACTIVE row binds the same SE and share index to the new manager; the change, the PIN
+/// reset, an audit record naming both managers and a `custody.case.manager_replaced` event
+/// are written together. Returns the new key-share row.
+/// Runs inside the caller's write transaction `txn` (see [`Db::replace_manager`]).
+pub(crate) async fn replace_manager_in(
+    txn: &audit::Tx,
+    change: ManagerReplacement,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<key_shares::Model> {
+    if !(0..=2).contains(&change.share_index) {
+        return Err(invalid("share_index", "must be 0, 1 or 2"));
+    }
+    check_name("reason", &change.reason)?;
+    if change.pin_reset_by == change.new_user_id {
+        return Err(invalid(
+            "pin_reset_by",
+            "the PIN must be reset by a security officer, not by the new manager",
+        ));
+    }
+    let case = find_case(txn, &change.case_id).await?;
+    match case.status {
+        CaseStatus::Archived => {
+            return Err(Error::Conflict(format!(
+                "case {} is archived; its managers cannot be changed",
+                case.name
+            )))
+        }
+        CaseStatus::Keygen => {
+            return Err(Error::Conflict(format!(
+                "case {} is running keygen; change managers after it finished or failed",
+                case.name
+            )))
+        }
+        CaseStatus::Draft | CaseStatus::Active => {}
+    }
+    let active = key_shares::Entity::find()
+        .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
+        .filter(key_shares::Column::Status.eq(KeyShareStatus::Active))
+        .all(txn)
+        .await?;
+    let old = active
+        .iter()
+        .find(|k| k.share_index == change.share_index)
+        .cloned()
+        .ok_or_else(|| Error::NotFound {
+            what: "key share",
+            id: format!("{}/{}", case.id, change.share_index),
+        })?;
+    if let Some(held) = active.iter().find(|k| k.user_id == change.new_user_id) {
+        return Err(invalid(
+            "new_user_id",
+            format!(
+                "the user already holds share {} of this case",
+                held.share_index
+            ),
+        ));
+    }
+    let new_user = eligible_manager(txn, "new_user_id", &change.new_user_id).await?;
+    let officer = users::Entity::find_by_id(change.pin_reset_by.clone())
+        .one(txn)
+        .await?
+        .filter(|u| u.status == UserStatus::Active)
+        .ok_or_else(|| {
+            invalid(
+                "pin_reset_by",
+                format!(
+                    "user {} does not exist or is not active",
+                    change.pin_reset_by
+                ),
+            )
+        })?;
+    let old_user = users::Entity::find_by_id(old.user_id.clone())
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "user",
+            id: old.user_id.clone(),
+        })?;
+    let se = secure_elements::Entity::find_by_id(old.se_id.clone())
+        .one(txn)
+        .await?
+        .ok_or_else(|| Error::NotFound {
+            what: "secure element",
+            id: old.se_id.clone(),
+        })?;
+
+    // Deactivate first: the partial unique index allows one ACTIVE row per slot.
+    let mut old_am: key_shares::ActiveModel = old.clone().into();
+    old_am.status = Set(KeyShareStatus::Inactive);
+    old_am.deactivated_at = Set(Some(now));
+    old_am.update(txn).await?;
+    let new_row = key_shares::ActiveModel {
+        id: Set(new_id(now)),
+        case_id: Set(case.id.clone()),
+        public_key: Set(old.public_key.clone()),
+        share_index: Set(old.share_index),
+        user_id: Set(new_user.id.clone()),
+        se_id: Set(old.se_id.clone()),
+        status: Set(KeyShareStatus::Active),
+        created_at: Set(now),
+        deactivated_at: Set(None),
+    }
+    .insert(txn)
+    .await?;
+    let change_row = case_manager_changes::ActiveModel {
+        id: Set(new_id(now)),
+        case_id: Set(case.id.clone()),
+        share_index: Set(old.share_index),
+        from_user_id: Set(old_user.id.clone()),
+        to_user_id: Set(new_user.id.clone()),
+        se_id: Set(se.id.clone()),
+        pin_reset_by: Set(officer.id.clone()),
+        reason: Set(change.reason.clone()),
+        at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    let mut se_am: secure_elements::ActiveModel = se.clone().into();
+    se_am.holder_user_id = Set(Some(new_user.id.clone()));
+    se_am.update(txn).await?;
+    let mut case_am: cases::ActiveModel = case.clone().into();
+    case_am.updated_at = Set(now);
+    case_am.update(txn).await?;
+
+    record_audit(
+        txn,
+        now,
+        actor,
+        "case.manager_replaced",
+        &case.id,
+        json!({
+            "change_id": change_row.id,
+            "share_index": old.share_index,
+            "se_id": se.id, "se_serial": se.serial,
+            "from_user_id": old_user.id, "from_username": old_user.username,
+            "to_user_id": new_user.id, "to_username": new_user.username,
+            "pin_reset_by": officer.id, "reason": change.reason,
+        }),
+    )
+    .await?;
+    enqueue(
+        txn,
+        now,
+        subjects::CASE_MANAGER_REPLACED,
+        json!({
+            "case_id": case.id, "share_index": old.share_index, "se_id": se.id,
+            "from_user_id": old_user.id, "to_user_id": new_user.id,
+            "pin_reset_by": officer.id, "by": actor, "reason": change.reason,
+        }),
+    )
+    .await?;
+    Ok(new_row)
+}
+
+/// Archive a case: it is kept with its key shares and signs nothing new.
+/// Runs inside the caller's write transaction `txn` (see [`Db::archive_case`]).
+pub(crate) async fn archive_case_in(
+    txn: &audit::Tx,
+    case_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<cases::Model> {
+    let case = find_case(txn, case_id).await?;
+    if case.status == CaseStatus::Archived {
+        return Err(Error::Conflict(format!(
+            "case {} is already archived",
+            case.name
+        )));
+    }
+    let from = case.status;
+    let mut am: cases::ActiveModel = case.into();
+    am.status = Set(CaseStatus::Archived);
+    am.updated_at = Set(now);
+    let case = am.update(txn).await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "case.archived",
+        &case.id,
+        json!({"name": case.name, "from": from}),
+    )
+    .await?;
+    enqueue(
+        txn,
+        now,
+        subjects::CASE_ARCHIVED,
+        json!({"case_id": case.id, "by": actor}),
+    )
+    .await?;
+    Ok(case)
+}
+
+/// Delete a case. Allowed only when no key was generated for it (no public key, no key
+/// share with a public key), or when the latest imported `BalanceAttestation` for the case's
+/// address (highest block) shows it empty and is recent (see
+/// [`crate::signing::ATTESTATION_MAX_AGE`]); never when signing requests exist (their
+/// history must stay — archive instead).
+/// Removes its key-share bindings, manager changes and keygen sessions with it.
+/// Runs inside the caller's write transaction `txn` (see [`Db::delete_case`]).
+pub(crate) async fn delete_case_in(
+    txn: &audit::Tx,
+    case_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    let case = find_case(txn, case_id).await?;
+    let generated = key_shares::Entity::find()
+        .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
+        .filter(key_shares::Column::PublicKey.is_not_null())
+        .count(txn)
+        .await?;
+    let attestation = if generated > 0 || case.public_key.is_some() {
+        Some(crate::signing::deletion_evidence(txn, &case, now).await?)
+    } else {
+        None
+    };
+    let requests = signing_requests::Entity::find()
+        .filter(signing_requests::Column::CaseId.eq(case.id.as_str()))
+        .count(txn)
+        .await?;
+    if requests > 0 {
+        return Err(Error::Conflict(format!(
+            "case {} has signing history; archive it instead of deleting it",
+            case.name
+        )));
+    }
+    let sessions: Vec<String> = protocol_sessions::Entity::find()
+        .filter(protocol_sessions::Column::CaseId.eq(case.id.as_str()))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    if !sessions.is_empty() {
+        session_participants::Entity::delete_many()
+            .filter(session_participants::Column::SessionId.is_in(sessions.clone()))
+            .exec(txn)
+            .await?;
+        protocol_sessions::Entity::delete_many()
+            .filter(protocol_sessions::Column::Id.is_in(sessions))
+            .exec(txn)
+            .await?;
+    }
+    case_manager_changes::Entity::delete_many()
+        .filter(case_manager_changes::Column::CaseId.eq(case.id.as_str()))
+        .exec(txn)
+        .await?;
+    let shares = key_shares::Entity::delete_many()
+        .filter(key_shares::Column::CaseId.eq(case.id.as_str()))
+        .exec(txn)
+        .await?;
+    cases::Entity::delete_by_id(case.id.clone())
+        .exec(txn)
+        .await?;
+    record_audit(
+        txn,
+        now,
+        actor,
+        "case.deleted",
+        &case.id,
+        json!({
+            "name": case.name, "status": case.status, "public_key": case.public_key,
+            "address": case.address, "key_share_rows": shares.rows_affected,
+            "attestation": attestation.map(|a| json!({
+                "id": a.envelope_id, "address": a.address, "block_number": a.block_number,
+                "block_hash": a.block_hash,
+            })),
+        }),
+    )
+    .await?;
+    enqueue(
+        txn,
+        now,
+        subjects::CASE_DELETED,
+        json!({"case_id": case.id, "by": actor}),
+    )
+    .await?;
+    Ok(())
 }

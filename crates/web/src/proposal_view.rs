@@ -76,3 +76,32 @@ impl ProposalView {
         }
     }
 }
+
+/// The problem (slug, title, status) of a refused decision on a proposal, the same in both
+/// zones.
+pub fn proposal_parts(
+    refusal: &auth::proposal::Refusal,
+) -> (&'static str, &'static str, poem::http::StatusCode) {
+    use auth::proposal::Refusal as R;
+    use poem::http::StatusCode as S;
+    match refusal {
+        R::NotFound => ("proposal-not-found", "No such proposal", S::NOT_FOUND),
+        R::AlreadyDecided(_) => (
+            "proposal-decided",
+            "The proposal was already decided",
+            S::CONFLICT,
+        ),
+        R::Expired => ("proposal-expired", "The proposal has expired", S::CONFLICT),
+        R::OwnProposal => ("own-proposal", "A second person must decide", S::FORBIDDEN),
+        R::NotYours => (
+            "not-your-proposal",
+            "Only the proposer can withdraw it",
+            S::FORBIDDEN,
+        ),
+        R::Corrupt => (
+            "proposal-corrupt",
+            "Internal server error",
+            S::INTERNAL_SERVER_ERROR,
+        ),
+    }
+}

@@ -126,7 +126,10 @@ impl Api {
         password: &str,
     ) -> anyhow::Result<Value> {
         if proposal.get("status").and_then(Value::as_str) != Some("PENDING") {
-            bail!("expected a pending proposal from the {} API, got {proposal}", self.zone);
+            bail!(
+                "expected a pending proposal from the {} API, got {proposal}",
+                self.zone
+            );
         }
         let id = str_field(proposal, "id")?;
         let decided = self
@@ -137,7 +140,10 @@ impl Api {
             )
             .await?;
         if decided.get("status").and_then(Value::as_str) != Some("APPROVED") {
-            bail!("the {} API did not approve proposal {id}: {decided}", self.zone);
+            bail!(
+                "the {} API did not approve proposal {id}: {decided}",
+                self.zone
+            );
         }
         Ok(decided)
     }

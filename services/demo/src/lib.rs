@@ -279,7 +279,7 @@ fn print_urls(stack: &Stack) {
         );
     }
     println!(
-        "  logins (password \"{DEMO_PASSWORD}\"): online admin, trader; offline admin, operator, manager1..manager4"
+        "  logins (password \"{DEMO_PASSWORD}\"): online admin, admin2 (approves what admin proposes), trader; offline admin, admin2 (approves), operator, manager1..manager4"
     );
     println!(
         "  anvil: {}  nats: {}  RabbitMQ: {}",

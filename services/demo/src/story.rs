@@ -335,7 +335,14 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
     let on_admin2 = stack.online.login("admin2", DEMO_PASSWORD).await?;
     say("offline and online administrators: admin proposes, admin2 approves");
 
-    let operator_id = offline_user(stack, &off_admin, "operator", "Operator", "operator").await?;
+    let operator_id = offline_user(
+        stack,
+        [&off_admin, &off_admin2],
+        "operator",
+        "Operator",
+        "operator",
+    )
+    .await?;
     let _ = operator_id;
     let operator = stack.offline.login("operator", DEMO_PASSWORD).await?;
     // The trader signs up online; the admin grants the role.
@@ -382,11 +389,11 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
     })
 }
 
-/// A user registers on the offline API; the admin grants `role` (re-authenticated) and enables
-/// the account. Returns the user id.
+/// A user registers on the offline API; the first admin proposes `role` (re-authenticated),
+/// the second approves it, and the first enables the account. Returns the user id.
 async fn offline_user(
     stack: &Stack,
-    admin: &Session,
+    [admin, approver]: [&Session; 2],
     username: &str,
     display: &str,
     role: &str,
@@ -413,13 +420,17 @@ async fn offline_user(
         v.get("status").and_then(Value::as_str) == Some("DISABLED"),
         "a registration must wait for an administrator: {v}"
     );
-    stack
+    let proposal = stack
         .offline
         .put(
             &format!("/users/{id}/role"),
             admin,
             json!({"role": role, "password": DEMO_PASSWORD}),
         )
+        .await?;
+    stack
+        .offline
+        .approve(&proposal, approver, DEMO_PASSWORD)
         .await?;
     let v = stack
         .offline
@@ -442,7 +453,7 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
         let username = format!("manager{}", i + 1);
         let id = offline_user(
             stack,
-            &cx.off_admin,
+            [&cx.off_admin, &cx.off_admin2],
             &username,
             &format!("Case manager {}", i + 1),
             "case_manager",
@@ -466,7 +477,7 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
         let key = hex::encode(p256::PublicKey::to_sec1_bytes(
             &enrollment.identity_public_key,
         ));
-        let v = stack
+        let proposal = stack
             .offline
             .post(
                 "/secure-elements",
@@ -474,6 +485,17 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
                 json!({"serial": card.serial.as_str(), "label": card.label, "identity_public_key": key}),
             )
             .await?;
+        let decided = stack
+            .offline
+            .approve(&proposal, &cx.off_admin2, DEMO_PASSWORD)
+            .await?;
+        let se_id = str_field(&decided, "result")?;
+        let all = stack.offline.get("/secure-elements", &cx.off_admin).await?;
+        let v = all
+            .as_array()
+            .and_then(|a| a.iter().find(|se| se["id"] == se_id.as_str()))
+            .cloned()
+            .context("the approved SE is not listed")?;
         let cert = hex::decode(str_field(&v, "certificate")?)?;
         let parsed = channel::Certificate::from_bytes(&cert)?;
         let _ = parsed;
@@ -493,13 +515,22 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
         .zip(&cx.se_ids)
         .map(|(m, se)| json!({"user_id": m.user_id, "se_id": se}))
         .collect();
-    let v = stack
+    let proposal = stack
         .offline
         .post(
             "/cases",
             &cx.off_admin,
             json!({"name": "Demo case 2024-001", "managers": slots, "chain_ids": [stack.anvil.chain_id()]}),
         )
+        .await?;
+    let decided = stack
+        .offline
+        .approve(&proposal, &cx.off_admin2, DEMO_PASSWORD)
+        .await?;
+    let case_id = str_field(&decided, "result")?;
+    let v = stack
+        .offline
+        .get(&format!("/cases/{case_id}"), &cx.off_admin)
         .await?;
     let case = v.get("case").context("no case in the reply")?;
     cx.case_id = str_field(case, "id")?;
@@ -511,7 +542,10 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
         v["key_shares"].as_array().map(Vec::len) == Some(3),
         "three key-share rows: {v}"
     );
-    say(&format!("case {} created (DRAFT)", cx.case_id));
+    say(&format!(
+        "case {} proposed by admin, approved by admin2, created (DRAFT)",
+        cx.case_id
+    ));
     Ok(())
 }
 
@@ -1158,13 +1192,13 @@ async fn replace_manager(cx: &mut Ctx<'_>) -> anyhow::Result<String> {
     let stack = cx.stack;
     let id = offline_user(
         stack,
-        &cx.off_admin,
+        [&cx.off_admin, &cx.off_admin2],
         "manager4",
         "Case manager 4",
         "case_manager",
     )
     .await?;
-    stack
+    let proposal = stack
         .offline
         .post(
             &format!("/cases/{}/replace-manager", cx.case_id),
@@ -1172,6 +1206,10 @@ async fn replace_manager(cx: &mut Ctx<'_>) -> anyhow::Result<String> {
             json!({"share_index": 2, "new_user_id": id, "pin_reset_by": cx.off_admin_id,
                    "reason": "manager3 left the team; SE-3 handed over", "password": DEMO_PASSWORD}),
         )
+        .await?;
+    stack
+        .offline
+        .approve(&proposal, &cx.off_admin2, DEMO_PASSWORD)
         .await?;
     let shares = stack.offline_db.key_shares_by_case(&cx.case_id).await?;
     let active: Vec<_> = shares

@@ -15,8 +15,10 @@ use crate::clock::unix_secs;
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
 use crate::import;
+use crate::proposals::Proposed;
 use crate::session::{client_ip, presented_token, SESSION_COOKIE};
 use crate::state::{parse_public_key, AppState};
+use offline_db::proposals::{Action as Change, Slot};
 
 #[derive(Tags)]
 pub(crate) enum Tag {
@@ -39,6 +41,8 @@ pub(crate) enum Tag {
     Exchange,
     /// The audit log.
     Audit,
+    /// Four-eyes proposals waiting for a second administrator.
+    Proposals,
 }
 
 /// Every operation: method, path (poem syntax) and the action it requires (`None`: open to
@@ -136,6 +140,22 @@ pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
         "/api/balance-attestations",
         Some(Action::ImportBalanceAttestation),
     ),
+    ("GET", "/api/proposals", Some(Action::ViewCases)),
+    (
+        "POST",
+        "/api/proposals/:id/approve",
+        Some(Action::ManageCases),
+    ),
+    (
+        "POST",
+        "/api/proposals/:id/reject",
+        Some(Action::ManageCases),
+    ),
+    (
+        "POST",
+        "/api/proposals/:id/cancel",
+        Some(Action::ManageCases),
+    ),
 ];
 
 /// The login response: the body and, for browsers, the session cookie.
@@ -152,6 +172,17 @@ pub enum LoginReply {
 }
 
 pub use web::LogoutReply;
+
+/// An SE status change: applied at once, or proposed.
+#[derive(ApiResponse)]
+pub enum SeStatusReply {
+    /// Changed (INACTIVE, LOST, REVOKED).
+    #[oai(status = 200)]
+    Changed(Json<SeView>),
+    /// Proposed (back to ACTIVE); a second administrator must approve.
+    #[oai(status = 202)]
+    Proposed(Json<web::proposal_view::ProposalView>),
+}
 
 /// A deletion.
 #[derive(ApiResponse)]
@@ -599,32 +630,35 @@ impl Api {
         Ok(Json(rows.iter().map(UserView::from).collect()))
     }
 
-    /// Grant a role (re-authentication required).
+    /// Propose a role for a user (re-authentication required); a second administrator must
+    /// approve it before it takes effect.
     #[oai(path = "/users/:id/role", method = "put", tag = "Tag::Users")]
     async fn set_role(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<SetRoleRequest>,
-    ) -> ApiResult<Json<UserView>> {
+    ) -> ApiResult<Proposed> {
         let caller = self.s()?.authorize(req, Action::OfflineManageUsers).await?;
         let body = body.0;
         self.s()?
             .reauthenticate(req, &caller, body.password)
             .await?;
-        if caller.user.id == id.0 && body.role != RoleName::Admin {
+        if caller.user.id == id.0 {
             return Err(ApiError::Conflict(
-                "you cannot take the admin role from yourself; another administrator must do it"
-                    .to_owned(),
+                "you cannot change your own role; another administrator must do it".to_owned(),
             ));
         }
-        let user = self
-            .s()?
-            .inner
-            .db
-            .set_user_role(&id.0, body.role.into(), &caller.user.id, self.s()?.now())
-            .await?;
-        Ok(Json(UserView::from(&user)))
+        let role = offline_db::proposals::role_code(body.role.into()).to_owned();
+        self.s()?
+            .propose(
+                &caller,
+                Change::GrantRole {
+                    user_id: id.0,
+                    role,
+                },
+            )
+            .await
     }
 
     /// Enable or disable a user; disabling revokes the user's sessions at once.
@@ -654,7 +688,8 @@ impl Api {
         Ok(Json(UserView::from(&user)))
     }
 
-    /// Register a secure element: the offline CA (HSM) issues its certificate.
+    /// Propose registering a secure element; when a second administrator approves, the offline
+    /// CA (HSM) issues its certificate and the SE is registered.
     #[oai(
         path = "/secure-elements",
         method = "post",
@@ -664,7 +699,7 @@ impl Api {
         &self,
         req: &Request,
         body: Json<RegisterSeRequest>,
-    ) -> ApiResult<Json<SeView>> {
+    ) -> ApiResult<Proposed> {
         let caller = self
             .s()?
             .authorize(req, Action::ManageSecureElements)
@@ -678,35 +713,16 @@ impl Api {
                 "must be a P-256 public key, SEC1, hex",
             )
         })?;
-        let now = self.s()?.now();
-        let hsm = self.s()?.inner.hsm.clone();
-        let validity = self.s()?.inner.se_certificate_secs;
-        let (s2, l2) = (serial.clone(), label.clone());
-        let cert = tokio::task::spawn_blocking(move || {
-            hsm.issue_se_certificate(&s2, &l2, &key, validity, unix_secs(now))
-        })
-        .await?
-        .map_err(|e| match e {
-            hsm::Error::InvalidRequest(why) => ApiError::invalid("identity_public_key", why),
-            other => ApiError::internal(other),
-        })?;
-        let cert_bytes = cert.to_bytes().map_err(ApiError::internal)?;
-        let se = self
-            .s()?
-            .inner
-            .db
-            .create_secure_element(
-                NewSecureElement {
+        self.s()?
+            .propose(
+                &caller,
+                Change::RegisterSe {
                     serial,
                     label,
-                    identity_public_key: p256::PublicKey::to_sec1_bytes(&key).to_vec(),
-                    certificate: Some(cert_bytes),
+                    identity_public_key: hex::encode(p256::PublicKey::to_sec1_bytes(&key)),
                 },
-                &caller.user.id,
-                now,
             )
-            .await?;
-        Ok(Json(SeView::from(&se)))
+            .await
     }
 
     /// All secure elements.
@@ -720,7 +736,8 @@ impl Api {
         Ok(Json(rows.iter().map(SeView::from).collect()))
     }
 
-    /// Change an SE's status (mark it LOST or REVOKED).
+    /// Change an SE's status: marking it INACTIVE, LOST or REVOKED takes effect at once; putting
+    /// it back into service (ACTIVE) is a proposal a second administrator must approve.
     #[oai(
         path = "/secure-elements/:id/status",
         method = "put",
@@ -731,11 +748,18 @@ impl Api {
         req: &Request,
         id: Path<String>,
         body: Json<SetSeStatusRequest>,
-    ) -> ApiResult<Json<SeView>> {
+    ) -> ApiResult<SeStatusReply> {
         let caller = self
             .s()?
             .authorize(req, Action::ManageSecureElements)
             .await?;
+        if body.0.status == SeStatusName::Active {
+            let Proposed::Accepted(view) = self
+                .s()?
+                .propose(&caller, Change::ReactivateSe { se_id: id.0 })
+                .await?;
+            return Ok(SeStatusReply::Proposed(view));
+        }
         let se = self
             .s()?
             .inner
@@ -747,24 +771,25 @@ impl Api {
                 self.s()?.now(),
             )
             .await?;
-        Ok(Json(SeView::from(&se)))
+        Ok(SeStatusReply::Changed(Json(SeView::from(&se))))
     }
 
-    /// Create a draft case with three managers and three SEs.
+    /// Propose a draft case with three managers and three SEs; it is created when a second
+    /// administrator approves. Neither administrator may be one of its managers.
     #[oai(path = "/cases", method = "post", tag = "Tag::Cases")]
     async fn create_case(
         &self,
         req: &Request,
         body: Json<CreateCaseRequest>,
-    ) -> ApiResult<Json<CaseDetail>> {
+    ) -> ApiResult<Proposed> {
         let caller = self.s()?.authorize(req, Action::ManageCases).await?;
         let body = body.0;
-        let slots: [SlotInput; 3] = body.managers.try_into().map_err(|_| {
-            ApiError::invalid(
+        if body.managers.len() != 3 {
+            return Err(ApiError::invalid(
                 "managers",
                 "exactly three managers (one per share) are required",
-            )
-        })?;
+            ));
+        }
         if body.chain_ids.is_empty() || body.chain_ids.contains(&0) {
             return Err(ApiError::invalid(
                 "chain_ids",
@@ -780,27 +805,24 @@ impl Api {
                 "each chain id may appear only once",
             ));
         }
-        let managers = slots.map(|s| ManagerSlot {
-            user_id: s.user_id,
-            se_id: s.se_id,
-        });
-        let case = self
-            .s()?
-            .inner
-            .db
-            .create_case(
-                &body.name,
-                managers,
-                &body.chain_ids,
-                &caller.user.id,
-                self.s()?.now(),
+        let managers = body
+            .managers
+            .into_iter()
+            .map(|s| Slot {
+                user_id: s.user_id,
+                se_id: s.se_id,
+            })
+            .collect();
+        self.s()?
+            .propose(
+                &caller,
+                Change::CreateCase {
+                    name: body.name,
+                    managers,
+                    chain_ids: body.chain_ids,
+                },
             )
-            .await?;
-        let shares = self.s()?.inner.db.key_shares_by_case(&case.id).await?;
-        Ok(Json(CaseDetail {
-            case: CaseView::from(&case),
-            key_shares: self.key_share_views(shares).await?,
-        }))
+            .await
     }
 
     /// All cases.
@@ -832,30 +854,28 @@ impl Api {
         }))
     }
 
-    /// Delete a case (re-authentication required). Allowed only while no key was generated
-    /// and no signing request exists; otherwise archive it. (Deleting a case with a key after
-    /// importing a zero-balance attestation is not offered by the API yet.)
+    /// Propose deleting a case (re-authentication required; a second administrator approves).
+    /// Allowed only while no key was generated and no signing request exists, or with a recent
+    /// zero-balance attestation; otherwise archive it.
     #[oai(path = "/cases/:id", method = "delete", tag = "Tag::Cases")]
     async fn delete_case(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<ReauthRequest>,
-    ) -> ApiResult<Deleted> {
+    ) -> ApiResult<Proposed> {
         let caller = self.s()?.authorize(req, Action::ManageCases).await?;
         self.s()?
             .reauthenticate(req, &caller, body.0.password)
             .await?;
         self.s()?
-            .inner
-            .db
-            .delete_case(&id.0, &caller.user.id, self.s()?.now())
-            .await?;
-        Ok(Deleted::Done)
+            .propose(&caller, Change::DeleteCase { case_id: id.0 })
+            .await
     }
 
-    /// Hand a share over to a new manager (re-authentication required): the key-share row is
-    /// re-bound, the SE stays, the PIN reset is recorded, the old manager loses access.
+    /// Propose handing a share over to a new manager (re-authentication required; a second
+    /// administrator approves): the key-share row is re-bound, the SE stays, the PIN reset is
+    /// recorded, the old manager loses access.
     #[oai(
         path = "/cases/:id/replace-manager",
         method = "post",
@@ -866,55 +886,42 @@ impl Api {
         req: &Request,
         id: Path<String>,
         body: Json<ReplaceManagerRequest>,
-    ) -> ApiResult<Json<KeyShareView>> {
+    ) -> ApiResult<Proposed> {
         let caller = self.s()?.authorize(req, Action::ManageCases).await?;
         let body = body.0;
         self.s()?
             .reauthenticate(req, &caller, body.password)
             .await?;
-        let row = self
-            .s()?
-            .inner
-            .db
-            .replace_manager(
-                offline_db::ManagerReplacement {
+        self.s()?
+            .propose(
+                &caller,
+                Change::ReplaceManager {
                     case_id: id.0,
                     share_index: body.share_index,
                     new_user_id: body.new_user_id,
                     pin_reset_by: body.pin_reset_by,
                     reason: body.reason,
                 },
-                &caller.user.id,
-                self.s()?.now(),
             )
-            .await?;
-        let mut views = self.key_share_views(vec![row]).await?;
-        views
-            .pop()
-            .map(Json)
-            .ok_or_else(|| ApiError::internal("no key-share view"))
+            .await
     }
 
-    /// Archive a case (re-authentication required; it cannot be undone): kept with its key
-    /// shares, signs nothing new.
+    /// Propose archiving a case (re-authentication required; a second administrator approves;
+    /// it cannot be undone): kept with its key shares, signs nothing new.
     #[oai(path = "/cases/:id/archive", method = "post", tag = "Tag::Cases")]
     async fn archive_case(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<ReauthRequest>,
-    ) -> ApiResult<Json<CaseView>> {
+    ) -> ApiResult<Proposed> {
         let caller = self.s()?.authorize(req, Action::ManageCases).await?;
         self.s()?
             .reauthenticate(req, &caller, body.0.password)
             .await?;
-        let case = self
-            .s()?
-            .inner
-            .db
-            .archive_case(&id.0, &caller.user.id, self.s()?.now())
-            .await?;
-        Ok(Json(CaseView::from(&case)))
+        self.s()?
+            .propose(&caller, Change::ArchiveCase { case_id: id.0 })
+            .await
     }
 
     /// The key-share table of a case: every row, current and former.

@@ -169,6 +169,13 @@ pub enum ApiError {
     /// The record's state does not allow this.
     #[error("{0}")]
     Conflict(String),
+    /// A decision on a four-eyes proposal was refused; nothing changed.
+    #[error("{0}")]
+    Proposal(auth::proposal::Refusal),
+    /// The change must be made by somebody else (four-eyes: a case's manager cannot propose
+    /// or approve the case).
+    #[error("{0}")]
+    NotPermitted(String),
     /// A signing-request import was rejected.
     #[error("{detail}")]
     Import {
@@ -299,6 +306,12 @@ impl ProblemError for ApiError {
                 "The current state does not allow this",
                 StatusCode::CONFLICT,
             ),
+            ApiError::Proposal(refusal) => proposal_parts(refusal),
+            ApiError::NotPermitted(_) => (
+                "second-person-required",
+                "Someone else must do this",
+                StatusCode::FORBIDDEN,
+            ),
             ApiError::Import { rejection, .. } => rejection.parts(),
             ApiError::Internal(_) => (
                 "internal",
@@ -323,6 +336,8 @@ impl ProblemError for ApiError {
         }
     }
 }
+
+pub use web::proposal_view::proposal_parts;
 
 /// Renders any error that reached the edge. [`ApiError`]s keep their problem; poem's own
 /// errors (unparsable body, unknown route, body too large…) become a problem with their
@@ -371,7 +386,8 @@ impl From<offline_db::Error> for ApiError {
             offline_db::Error::Conflict(msg) => ApiError::Conflict(msg),
             // Refused by the key-share table (the coordinator's rule); no API route asks for it
             // today, and a 409 names the reason without hinting at a role problem.
-            offline_db::Error::NotPermitted(msg) => ApiError::Conflict(msg),
+            offline_db::Error::NotPermitted(msg) => ApiError::NotPermitted(msg),
+            offline_db::Error::Proposal(r) => ApiError::Proposal(r),
             offline_db::Error::Replay { .. } => {
                 ApiError::reject(Rejection::Replayed, e.to_string())
             }

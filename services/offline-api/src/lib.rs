@@ -18,6 +18,7 @@ mod dto;
 pub mod error;
 mod exchange;
 mod import;
+mod proposals;
 pub mod session;
 pub mod state;
 
@@ -66,6 +67,10 @@ pub enum Error {
     /// The listener failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The bootstrap is over: the zone has its first administrators, and further ones are
+    /// granted by a proposal that a second administrator approves.
+    #[error("this zone already has {0} active administrators; the command line creates only the first {BOOTSTRAP_ADMINS} (the bootstrap ceremony) — grant the admin role in the web application instead, where a second administrator approves it")]
+    BootstrapOver(u64),
     /// A pinned key is not a valid P-256 key.
     #[error("online_export_keys[{index}] is not a P-256 public key in hex SEC1")]
     PinnedKey {
@@ -74,13 +79,18 @@ pub enum Error {
     },
 }
 
-fn service(state: &AppState) -> OpenApiService<(api::Api, exchange::ExchangeApi), ()> {
+fn service(
+    state: &AppState,
+) -> OpenApiService<(api::Api, exchange::ExchangeApi, proposals::ProposalsApi), ()> {
     OpenApiService::new(
         (
             api::Api {
                 state: Some(state.clone()),
             },
             exchange::ExchangeApi {
+                state: Some(state.clone()),
+            },
+            proposals::ProposalsApi {
                 state: Some(state.clone()),
             },
         ),
@@ -100,6 +110,7 @@ pub fn openapi_json() -> String {
         (
             api::Api { state: None },
             exchange::ExchangeApi { state: None },
+            proposals::ProposalsApi { state: None },
         ),
         TITLE,
         env!("CARGO_PKG_VERSION"),
@@ -205,6 +216,11 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
 /// checkpoint directory.
 pub const CHECKPOINT_TICK: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// How many administrators the command line may create (the bootstrap ceremony, see
+/// `docs/operations.md`): two, so that every later sensitive change has a second person to
+/// approve it.
+pub const BOOTSTRAP_ADMINS: u64 = 2;
+
 /// The new administrator, as `create_admin` reports it.
 #[derive(Debug, Clone)]
 pub struct CreatedAdmin {
@@ -227,6 +243,10 @@ pub async fn create_admin(
 ) -> Result<CreatedAdmin, Error> {
     use secrecy::ExposeSecret;
     let db = offline_db::Db::connect(&config::db_url(db_url), sealer).await?;
+    let admins = db.active_admins().await?;
+    if admins >= BOOTSTRAP_ADMINS {
+        return Err(Error::BootstrapOver(admins));
+    }
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

@@ -46,6 +46,9 @@ use web_e2e::{free_port, run_browser_script, web_dir};
 
 const ADMIN: &str = "admin-wang";
 const ADMIN_PASSWORD: &str = "harbour lantern 2048 kite";
+/// The second administrator of the bootstrap ceremony, who approves what the first proposes.
+const ADMIN2: &str = "admin-zhou";
+const ADMIN2_PASSWORD: &str = "quiet meadow 4096 oar";
 
 /// The people the admin adds in the browser: (username, display name, phone, role, password).
 const PEOPLE: [(&str, &str, &str, &str, &str); 6] = [
@@ -383,22 +386,28 @@ async fn offline_zone_in_a_browser() {
     let envelope_key = hsm.envelope_public_key();
     let hasher = || auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
 
-    // The bootstrap administrator (as `custodyd offline-admin create` makes one).
-    let username = auth::Username::parse(ADMIN).unwrap();
-    let password = auth::Password::parse(ADMIN_PASSWORD.to_owned(), &username).unwrap();
-    db.create_user(
-        NewUser {
-            username: ADMIN.to_owned(),
-            display_name: "王管理".to_owned(),
-            phone: Some("+86 136 0000 0000".to_owned()),
-            password_hash: hasher().hash(&password).unwrap().into_string(),
-            role: Role::Admin,
-        },
-        "cli:offline-admin",
-        Utc::now(),
-    )
-    .await
-    .unwrap();
+    // The bootstrap ceremony's two administrators (as `custodyd offline-admin create` makes
+    // them).
+    for (name, display, phone, password) in [
+        (ADMIN, "王管理", "+86 136 0000 0000", ADMIN_PASSWORD),
+        (ADMIN2, "周复核", "+86 136 0000 0009", ADMIN2_PASSWORD),
+    ] {
+        let username = auth::Username::parse(name).unwrap();
+        let password = auth::Password::parse(password.to_owned(), &username).unwrap();
+        db.create_user(
+            NewUser {
+                username: name.to_owned(),
+                display_name: display.to_owned(),
+                phone: Some(phone.to_owned()),
+                password_hash: hasher().hash(&password).unwrap().into_string(),
+                role: Role::Admin,
+            },
+            "cli:offline-admin",
+            Utc::now(),
+        )
+        .await
+        .unwrap();
+    }
 
     // Four SE identities (P-256 identity keys, as the SEs would report them).
     let ses: Vec<Value> = (1..=4u8)
@@ -470,6 +479,8 @@ async fn offline_zone_in_a_browser() {
             ),
             ("CUSTODY_E2E_ADMIN", ADMIN.to_owned()),
             ("CUSTODY_E2E_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("CUSTODY_E2E_ADMIN2", ADMIN2.to_owned()),
+            ("CUSTODY_E2E_ADMIN2_PASSWORD", ADMIN2_PASSWORD.to_owned()),
             ("CUSTODY_E2E_PEOPLE", Value::Array(people).to_string()),
             ("CUSTODY_E2E_SES", Value::Array(ses.clone()).to_string()),
         ],
@@ -510,6 +521,17 @@ async fn offline_zone_in_a_browser() {
             se["identity_public_key"].as_str().unwrap()
         );
         assert!(row.certificate.is_some(), "the HSM certified {serial}");
+    }
+    // Every change went through the second administrator: six roles, four SEs, the case and
+    // the hand-over, each proposed by the first and approved by the second.
+    let proposals = auth::proposal::store::list(db.conn(), false, 100)
+        .await
+        .unwrap();
+    assert_eq!(proposals.len(), 12, "{proposals:?}");
+    for p in &proposals {
+        assert_eq!(p.status, "APPROVED", "{p:?}");
+        assert_eq!(p.proposed_by, by_name(ADMIN).id);
+        assert_eq!(p.decided_by.as_deref(), Some(by_name(ADMIN2).id.as_str()));
     }
     let case = offline_db::entity::cases::Entity::find()
         .all(db.conn())

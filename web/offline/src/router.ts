@@ -49,6 +49,12 @@ const routes: RouteRecordRaw[] = [
     meta: { roles: ["admin", "operator", "auditor"] },
   },
   { path: "/manifest", name: "manifest", component: () => import("./pages/ManifestPage.vue"), meta: { nav: "nav.manifest", roles: ["operator"] } },
+  {
+    path: "/proposals",
+    name: "proposals",
+    component: () => import("./pages/ProposalsPage.vue"),
+    meta: { nav: "nav.proposals", roles: ["admin", "auditor"] },
+  },
   { path: "/audit", name: "audit", component: () => import("./pages/AuditPage.vue"), meta: { nav: "nav.audit", roles: ["admin", "auditor"] } },
   { path: "/my-cases", name: "my-cases", component: () => import("./pages/MyCasesPage.vue"), meta: { nav: "nav.myCases", roles: ["case_manager"] } },
   { path: "/:rest(.*)*", name: "not-found", component: () => import("./pages/NotFoundPage.vue") },

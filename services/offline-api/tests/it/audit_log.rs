@@ -29,9 +29,12 @@ async fn audit_query_filters() {
             .await;
         let rows = by_action.body.as_array().unwrap();
         assert_eq!(rows.len(), 3);
-        assert!(rows
-            .iter()
-            .all(|r| r["action"] == "se.registered" && r["actor"] == f.admin_id.as_str()));
+        let admin2 = app.second_admin().await.0.clone();
+        assert!(
+            rows.iter()
+                .all(|r| r["action"] == "se.registered" && r["actor"] == admin2.as_str()),
+            "applied by the second administrator who approved them"
+        );
 
         let by_actor = app
             .call(

@@ -37,7 +37,7 @@ async fn register_login_me_logout() {
 
         // The admin grants a role (re-authenticated) and enables the account.
         let r = app.call("PUT", &format!("/api/users/{carol}/role"), Some(&admin), Some(json!({"role": "operator", "password": PASSWORD}))).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        app.approve(r).await;
         let r = app.call("PUT", &format!("/api/users/{carol}/status"), Some(&admin), Some(json!({"status": "ACTIVE"}))).await;
         assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
 
@@ -177,7 +177,7 @@ async fn csrf_is_required_for_cookie_state_changes() {
                 Some(body),
             )
             .await;
-        assert_eq!(right.status, StatusCode::OK, "{:?}", right.body);
+        assert_eq!(right.status, StatusCode::ACCEPTED, "{:?}", right.body);
         // GET needs no CSRF header; a bearer session needs none at all.
         let list = app
             .call_raw("GET", "/api/secure-elements", Some(&cookie), None, None)
@@ -198,7 +198,7 @@ async fn csrf_is_required_for_cookie_state_changes() {
                 Some(json!({"serial": "SE-B", "label": "y", "identity_public_key": key})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
     })
     .await;
 }

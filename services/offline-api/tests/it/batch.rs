@@ -263,11 +263,7 @@ async fn a_batch_with_one_bad_envelope_is_refused_whole_and_writes_nothing() {
             "managers": (0..3).map(|i| json!({"user_id": f.managers[i].0, "se_id": ses[i]})).collect::<Vec<_>>(),
             "chain_ids": [1],
         });
-        let r = app
-            .call("POST", "/api/cases", Some(&f.admin), Some(body))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let case2 = r.body["case"]["id"].as_str().unwrap().to_owned();
+        let case2 = app.proposed("POST", "/api/cases", &f.admin, body).await;
         app.db
             .complete_keygen(&case2, &pk2, &addr2, "shard-registry", app.clock_now())
             .await

@@ -63,6 +63,33 @@ async fn create_admin_bootstraps_a_working_administrator() {
         )
         .await;
         assert!(dup.is_err());
+        // The ceremony creates two administrators; the command line refuses a third (it would
+        // let whoever holds the host make admins without a second person).
+        create_admin(
+            &db_url,
+            app.db.sealer().clone(),
+            "second.admin",
+            "Second",
+            None,
+            SecretString::from("another fine phrase"),
+        )
+        .await
+        .unwrap();
+        let before = app.snapshot().await;
+        let third = create_admin(
+            &db_url,
+            app.db.sealer().clone(),
+            "third.admin",
+            "Third",
+            None,
+            SecretString::from("yet another fine phrase"),
+        )
+        .await;
+        assert!(
+            matches!(third, Err(offline_api::Error::BootstrapOver(2))),
+            "{third:?}"
+        );
+        assert_eq!(app.snapshot().await, before, "the refusal wrote nothing");
     })
     .await;
 }

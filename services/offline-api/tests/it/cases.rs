@@ -91,10 +91,12 @@ async fn manager_replacement_rebinds_the_share_and_revokes_access() {
         assert_eq!(count(&before, "case_manager_changes"), count(&after, "case_manager_changes"));
 
         let r = app.call("POST", &url, Some(&f.admin), Some(body(PASSWORD))).await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        assert_eq!(r.body["user_id"], new_id.as_str());
-        assert_eq!(r.body["se_id"], f.ses[1].as_str(), "the SE stays with the share");
-        assert_eq!(r.body["share_index"], 1);
+        let decided = app.approve(r).await;
+        let row = app.db.key_shares_by_case(&f.case_id).await.unwrap();
+        let row = row.iter().find(|k| k.share_index == 1).unwrap();
+        assert_eq!(decided["result"], row.id.as_str());
+        assert_eq!(row.user_id, new_id);
+        assert_eq!(row.se_id, f.ses[1], "the SE stays with the share");
 
         let detail = app.call("GET", &format!("/api/cases/{}", f.case_id), Some(&f.admin), None).await;
         let shares = detail.body["key_shares"].as_array().unwrap();
@@ -112,7 +114,7 @@ async fn manager_replacement_rebinds_the_share_and_revokes_access() {
         assert_eq!(rec[0]["details"]["from_user_id"], old_id.as_str());
         assert_eq!(rec[0]["details"]["to_user_id"], new_id.as_str());
         assert_eq!(rec[0]["details"]["pin_reset_by"], f.admin_id.as_str());
-        assert_eq!(rec[0]["actor"], f.admin_id.as_str());
+        assert_eq!(rec[0]["actor"], app.second_admin().await.0.as_str(), "applied by the approver");
 
         let mine = app.call("GET", "/api/me/cases", Some(old_s), None).await;
         assert_eq!(mine.body.as_array().unwrap().len(), 0, "the old manager lost access");
@@ -143,7 +145,11 @@ async fn archive_and_delete_rules() {
         assert_eq!(r.status, StatusCode::FORBIDDEN);
         assert!(app.db.case(&f.case_id).await.unwrap().is_some());
         let r = del(&f.case_id, PASSWORD).await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+        assert!(
+            app.db.case(&f.case_id).await.unwrap().is_some(),
+            "only proposed"
+        );
+        app.approve(r).await;
         assert!(app.db.case(&f.case_id).await.unwrap().is_none());
         assert!(app
             .db
@@ -174,16 +180,14 @@ async fn archive_and_delete_rules() {
         let m: Vec<Value> = (0..3)
             .map(|i| json!({"user_id": f.managers[i].0, "se_id": f.ses[i]}))
             .collect();
-        let r = app
-            .call(
+        let keyed = app
+            .proposed(
                 "POST",
                 "/api/cases",
-                Some(&f.admin),
-                Some(json!({"name": "keyed", "managers": m, "chain_ids": [1]})),
+                &f.admin,
+                json!({"name": "keyed", "managers": m, "chain_ids": [1]}),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        let keyed = r.body["case"]["id"].as_str().unwrap().to_owned();
         let (pk, addr) = case_key();
         app.db
             .complete_keygen(&keyed, &pk, &addr, "shard-registry", app.clock_now())
@@ -241,8 +245,11 @@ async fn archive_and_delete_rules() {
             offline_db::CaseStatus::Archived
         );
         let r = archive(&keyed, Some(json!({"password": PASSWORD}))).await;
-        assert_eq!(r.status, StatusCode::OK);
-        assert_eq!(r.body["status"], "ARCHIVED");
+        app.approve(r).await;
+        assert_eq!(
+            app.db.case(&keyed).await.unwrap().unwrap().status,
+            offline_db::CaseStatus::Archived
+        );
         let r = archive(&keyed, Some(json!({"password": PASSWORD}))).await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         assert_eq!(r.problem(), "conflict");

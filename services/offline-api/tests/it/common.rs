@@ -105,6 +105,8 @@ pub struct TestApp {
     pub kind: testkit::db::DbKind,
     pub hasher: Arc<auth::PasswordHasher>,
     pub db_url: String,
+    /// The second administrator (`admin2`), created on first use, who approves proposals.
+    second: tokio::sync::OnceCell<(String, Session)>,
     _testdb: TestDb,
 }
 
@@ -133,6 +135,7 @@ impl TestApp {
             kind: testdb.kind(),
             hasher: Arc::new(hasher),
             db_url: testdb.url().to_owned(),
+            second: tokio::sync::OnceCell::new(),
             _testdb: testdb,
         }
     }
@@ -280,15 +283,59 @@ impl TestApp {
         (id, self.session(username, true).await)
     }
 
-    /// Register an SE through the API with a fresh identity key; returns its id.
+    /// The second administrator (`admin2`): id and session.
+    pub async fn second_admin(&self) -> &(String, Session) {
+        self.second
+            .get_or_init(|| async { self.signed_in("admin2", Role::Admin).await })
+            .await
+    }
+
+    /// `reply` must be a 202 with a pending proposal; the second administrator approves it.
+    /// Returns the approved proposal (its `result` names what the change produced).
+    pub async fn approve(&self, reply: Reply) -> Value {
+        assert_eq!(reply.status, StatusCode::ACCEPTED, "{:?}", reply.body);
+        assert_eq!(reply.body["status"], "PENDING", "{:?}", reply.body);
+        let id = reply.body["id"].as_str().unwrap().to_owned();
+        let (_, approver) = self.second_admin().await;
+        let r = self
+            .call(
+                "POST",
+                &format!("/api/proposals/{id}/approve"),
+                Some(approver),
+                Some(json!({"password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "approve: {:?}", r.body);
+        assert_eq!(r.body["status"], "APPROVED", "{:?}", r.body);
+        r.body
+    }
+
+    /// Propose with `session` and have the second administrator approve; returns the id of
+    /// what the change produced.
+    pub async fn proposed(
+        &self,
+        method: &str,
+        path: &str,
+        session: &Session,
+        body: Value,
+    ) -> String {
+        let r = self.call(method, path, Some(session), Some(body)).await;
+        let decided = self.approve(r).await;
+        decided["result"].as_str().unwrap().to_owned()
+    }
+
+    /// Register an SE through the API (proposed by `admin`, approved by the second
+    /// administrator) with a fresh identity key; returns its id.
     pub async fn se(&self, admin: &Session, serial: &str) -> String {
         let key = p256::SecretKey::random(&mut rand_core::OsRng);
         let pk = hex::encode(key.public_key().to_sec1_bytes());
-        let r = self
-            .call("POST", "/api/secure-elements", Some(admin), Some(json!({"serial": serial, "label": format!("SE {serial}"), "identity_public_key": pk})))
-            .await;
-        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-        r.body["id"].as_str().unwrap().to_owned()
+        self.proposed(
+            "POST",
+            "/api/secure-elements",
+            admin,
+            json!({"serial": serial, "label": format!("SE {serial}"), "identity_public_key": pk}),
+        )
+        .await
     }
 
     /// Row counts of every table a rejected request must not touch, and the audit head.
@@ -309,6 +356,7 @@ impl TestApp {
             "case_manager_changes",
             "outbox",
             "audit_log",
+            "proposals",
         ] {
             let row = self
                 .db
@@ -351,11 +399,7 @@ pub async fn case_fixture(app: &TestApp) -> Fixture {
         "managers": (0..3).map(|i| json!({"user_id": managers[i].0, "se_id": ses[i]})).collect::<Vec<_>>(),
         "chain_ids": [1, 11155111],
     });
-    let r = app
-        .call("POST", "/api/cases", Some(&admin), Some(body))
-        .await;
-    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
-    let case_id = r.body["case"]["id"].as_str().unwrap().to_owned();
+    let case_id = app.proposed("POST", "/api/cases", &admin, body).await;
     Fixture {
         admin,
         admin_id,

@@ -17,6 +17,7 @@ mod bootstrap;
 mod cases;
 mod common;
 mod exchange;
+mod four_eyes;
 mod openapi;
 mod roles;
 mod sign_in_abuse;

@@ -39,6 +39,9 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         }
         ("POST", "/api/balance-attestations") => json!({"envelope": "not an envelope"}),
         ("POST", "/api/cases/:id/rekey") => json!({"reason": "SE lost"}),
+        ("POST", "/api/proposals/:id/approve") | ("POST", "/api/proposals/:id/reject") => {
+            json!({"password": PASSWORD})
+        }
         _ => return None,
     };
     Some(b)

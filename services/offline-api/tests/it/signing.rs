@@ -346,7 +346,7 @@ async fn each_import_rejection_has_its_own_problem_and_writes_nothing() {
                 Some(json!({"password": PASSWORD})),
             )
             .await;
-        assert_eq!(r.status, StatusCode::OK);
+        app.approve(r).await;
         let r = app
             .call(
                 "POST",

@@ -463,7 +463,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Create a draft case with three managers and three SEs. */
+        /**
+         * Propose a draft case with three managers and three SEs; it is created when a second
+         *     administrator approves. Neither administrator may be one of its managers.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -495,12 +498,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                200: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["CaseDetail"];
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -561,9 +565,9 @@ export interface paths {
         put?: never;
         post?: never;
         /**
-         * Delete a case (re-authentication required). Allowed only while no key was generated
-         *     and no signing request exists; otherwise archive it. (Deleting a case with a key after
-         *     importing a zero-balance attestation is not offered by the API yet.)
+         * Propose deleting a case (re-authentication required; a second administrator approves).
+         *     Allowed only while no key was generated and no signing request exists, or with a recent
+         *     zero-balance attestation; otherwise archive it.
          */
         delete: {
             parameters: {
@@ -598,12 +602,14 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Deleted. */
-                204: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
                 };
             };
         };
@@ -622,8 +628,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Archive a case (re-authentication required; it cannot be undone): kept with its key
-         *     shares, signs nothing new.
+         * Propose archiving a case (re-authentication required; a second administrator approves;
+         *     it cannot be undone): kept with its key shares, signs nothing new.
          */
         post: {
             parameters: {
@@ -658,12 +664,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                200: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["CaseView"];
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -859,8 +866,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Hand a share over to a new manager (re-authentication required): the key-share row is
-         *     re-bound, the SE stays, the PIN reset is recorded, the old manager loses access.
+         * Propose handing a share over to a new manager (re-authentication required; a second
+         *     administrator approves): the key-share row is re-bound, the SE stays, the PIN reset is
+         *     recorded, the old manager loses access.
          */
         post: {
             parameters: {
@@ -895,12 +903,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                200: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["KeyShareView"];
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -1057,6 +1066,241 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Proposals, newest first: by default those still waiting for a second administrator
+         *     (`pending=false`: all, decided ones too).
+         */
+        get: {
+            parameters: {
+                query?: {
+                    pending?: boolean;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"][];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a proposal (a second administrator, password re-entered): the change takes
+         *     effect now, exactly once. If it no longer passes its checks, nothing changes and the
+         *     proposal stays pending.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReauthRequest"];
+                };
+            };
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw one's own proposal; nothing changes. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a proposal (a second administrator, password re-entered); nothing changes. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["ReauthRequest"];
+                };
+            };
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/secure-elements": {
         parameters: {
             query?: never;
@@ -1103,7 +1347,10 @@ export interface paths {
             };
         };
         put?: never;
-        /** Register a secure element: the offline CA (HSM) issues its certificate. */
+        /**
+         * Propose registering a secure element; when a second administrator approves, the offline
+         *     CA (HSM) issues its certificate and the SE is registered.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -1135,12 +1382,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                200: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["SeView"];
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -1159,7 +1407,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Change an SE's status (mark it LOST or REVOKED). */
+        /**
+         * Change an SE's status: marking it INACTIVE, LOST or REVOKED takes effect at once; putting
+         *     it back into service (ACTIVE) is a proposal a second administrator must approve.
+         */
         put: {
             parameters: {
                 query?: never;
@@ -1193,12 +1444,22 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Changed (INACTIVE, LOST, REVOKED). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["SeView"];
+                    };
+                };
+                /** @description Proposed (back to ACTIVE); a second administrator must approve. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -1604,7 +1865,10 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Grant a role (re-authentication required). */
+        /**
+         * Propose a role for a user (re-authentication required); a second administrator must
+         *     approve it before it takes effect.
+         */
         put: {
             parameters: {
                 query?: never;
@@ -1638,12 +1902,13 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                200: {
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json; charset=utf-8": components["schemas"]["UserView"];
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -2232,6 +2497,44 @@ export interface components {
             title: string;
             /** @description A URI naming the kind of problem (`urn:custody:<zone>:problem:<slug>`). */
             type: string;
+        };
+        /**
+         * ProposalView
+         * @description A proposal as the APIs show it.
+         */
+        ProposalView: {
+            /** @description Whether the person asking may withdraw it (its proposer). */
+            can_cancel: boolean;
+            /** @description Whether the person asking may approve or reject it (a second person with the right). */
+            can_decide: boolean;
+            /** @description When it was decided (RFC 3339). */
+            decided_at?: string;
+            /** @description Who decided it, if anyone (user id). */
+            decided_by?: string;
+            /** @description Their username. */
+            decided_by_name?: string;
+            /** @description Until when it waits for a second person (RFC 3339). */
+            expires_at: string;
+            /** @description The proposal's id. */
+            id: string;
+            /**
+             * @description What change: offline `se.register`, `se.reactivate`, `case.create`, `case.archive`,
+             *     `case.delete`, `case.replace_manager`, `user.grant_role`; online `user.grant_role`,
+             *     `account.grant`, `policy.raise`, `destination.add`.
+             */
+            kind: string;
+            /** @description The change's parameters, as proposed. */
+            payload: unknown;
+            /** @description When (RFC 3339). */
+            proposed_at: string;
+            /** @description Who proposed it (user id). */
+            proposed_by: string;
+            /** @description Their username. */
+            proposed_by_name: string;
+            /** @description What the approved change produced (e.g. the id of the new case). */
+            result?: string;
+            /** @description `PENDING`, `APPROVED`, `REJECTED`, `CANCELLED` or `EXPIRED`. */
+            status: string;
         };
         /**
          * ReauthRequest
