@@ -381,6 +381,7 @@ async fn enroll_se(
                 )
                 .to_vec(),
                 certificate: Some(cert.to_bytes()?),
+                enrolled_by: None,
             },
             admin,
             SystemClock.now(),

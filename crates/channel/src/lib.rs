@@ -13,6 +13,7 @@
 
 pub mod cert;
 pub mod e2e;
+pub mod enrolment;
 pub mod handshake;
 pub mod secure;
 mod wire;
@@ -22,6 +23,7 @@ pub use cert::{
     TrustAnchor, VerifiedCertificate,
 };
 pub use e2e::{E2eKeyPair, E2eSession, PeerAnnouncement};
+pub use enrolment::EnrolmentProof;
 pub use handshake::{ClientFinished, ClientHandshake, ClientHello, ServerHandshake, ServerHello};
 pub use secure::{Frame, Role, SecureChannel};
 
@@ -128,6 +130,9 @@ pub enum Error {
     /// announced with a key that is not ours.
     #[error("conflicting announcement for party {0}")]
     DuplicateParty(u16),
+    /// An SE enrolment proof's signature does not verify under the key it names.
+    #[error("the enrolment proof's signature does not verify: it was not made by this SE's identity key for this challenge")]
+    BadEnrolmentProof,
     /// No key is established with this party index.
     #[error("unknown party {0}")]
     UnknownParty(u16),

@@ -54,6 +54,10 @@ pub struct NewSecureElement {
     pub identity_public_key: Vec<u8>,
     /// The certificate the offline CA issued for it, once enrolled.
     pub certificate: Option<Vec<u8>>,
+    /// The case manager who proved possession of its identity key at enrolment (an
+    /// `channel::EnrolmentProof` over a challenge issued to them); the four-eyes path only lets
+    /// a case give a manager an SE they enrolled.
+    pub enrolled_by: Option<String>,
 }
 
 /// One of a new case's three slots: share index = position in the array.
@@ -563,9 +567,11 @@ pub(crate) async fn create_secure_element_in(
         identity_public_key: Set(new.identity_public_key),
         certificate: Set(new.certificate),
         status: Set(SeStatus::Active),
-        holder_user_id: Set(None),
+        holder_user_id: Set(new.enrolled_by.clone()),
         last_used_at: Set(None),
         created_at: Set(now),
+        enrolled_at: Set(new.enrolled_by.as_ref().map(|_| now)),
+        enrolled_by: Set(new.enrolled_by),
     }
     .insert(txn)
     .await?;
@@ -575,7 +581,7 @@ pub(crate) async fn create_secure_element_in(
         actor,
         "se.registered",
         &se.id,
-        json!({"serial": se.serial, "label": se.label}),
+        json!({"serial": se.serial, "label": se.label, "enrolled_by": se.enrolled_by}),
     )
     .await?;
     Ok(se)

@@ -27,7 +27,8 @@ use crate::{
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind")]
 pub enum Action {
-    /// Register a secure element; the offline CA certifies its key on approval.
+    /// Register a secure element a case manager enrolled (their SE signed a one-time challenge
+    /// issued to them); the offline CA certifies its key on approval.
     #[serde(rename = "se.register")]
     RegisterSe {
         /// Token serial.
@@ -36,6 +37,8 @@ pub enum Action {
         label: String,
         /// SE identity key, P-256 SEC1, hex.
         identity_public_key: String,
+        /// The case manager who proved possession of the key.
+        enrolled_by: String,
     },
     /// Put a LOST or INACTIVE secure element back into service.
     #[serde(rename = "se.reactivate")]
@@ -185,6 +188,7 @@ async fn apply(
             serial,
             label,
             identity_public_key,
+            enrolled_by,
         } => {
             let key = hex::decode(identity_public_key)
                 .map_err(|_| invalid("identity_public_key", "must be hex"))?;
@@ -195,6 +199,7 @@ async fn apply(
                     label: label.clone(),
                     identity_public_key: key,
                     certificate: approval.certificate,
+                    enrolled_by: Some(enrolled_by.clone()),
                 },
                 actor,
                 now,
@@ -217,11 +222,17 @@ async fn apply(
                     "exactly three managers (one per share) are required",
                 )
             })?;
+            let checked = slots.clone();
             let slots = slots.map(|s| ManagerSlot {
                 user_id: s.user_id,
                 se_id: s.se_id,
             });
             let case = create_case_in(txn, name, slots, chain_ids, actor, now).await?;
+            // After the case's own rules, so their refusals keep their fields; a refusal here
+            // rolls the new case back with the rest of the transaction.
+            for (index, slot) in checked.iter().enumerate() {
+                enrolled_by_its_manager(txn, index, slot).await?;
+            }
             Ok(case.id)
         }
         Action::ArchiveCase { case_id } => {
@@ -261,6 +272,35 @@ async fn apply(
     }
 }
 
+/// A case gives each manager only an SE they enrolled themselves (proof of possession), so
+/// nobody can hand a manager a key pair someone else holds.
+async fn enrolled_by_its_manager(txn: &audit::Tx, index: usize, slot: &Slot) -> Result<()> {
+    use crate::entity::secure_elements;
+    use sea_orm::EntityTrait;
+    let field = format!("managers[{index}].se_id");
+    let se = secure_elements::Entity::find_by_id(slot.se_id.clone())
+        .one(txn)
+        .await?
+        .ok_or_else(|| {
+            invalid(
+                field.as_str(),
+                format!("secure element {} does not exist", slot.se_id),
+            )
+        })?;
+    if se.enrolled_by.as_deref() != Some(slot.user_id.as_str()) {
+        return Err(invalid(
+            field,
+            format!(
+                "secure element {} was not enrolled by this manager: each manager enrols their \
+                 own SE (custody-client enroll with a challenge from their own page) before a \
+                 case can use it",
+                se.serial
+            ),
+        ));
+    }
+    Ok(())
+}
+
 fn not_a_beneficiary(action: &Action, who: &str, as_what: &str) -> Result<()> {
     if action.beneficiaries().contains(&who) {
         return Err(Error::NotPermitted(format!(
@@ -278,6 +318,48 @@ fn refused(e: store::Error) -> Error {
     }
 }
 
+/// Store `action` as a PENDING proposal of `proposer` inside `txn`, with its `proposal.created`
+/// audit record; the same change is not pending twice.
+async fn insert_proposal(
+    txn: &audit::Tx,
+    action: &Action,
+    proposer: &str,
+    now: DateTime<Utc>,
+) -> Result<Proposal> {
+    let (field, value) = action.subject();
+    if store::pending_exists(txn, action.kind(), field, value, now).await? {
+        return Err(Error::Conflict(
+            "the same change is already waiting for a second administrator".to_owned(),
+        ));
+    }
+    let expires_at = now
+        + chrono::Duration::from_std(DEFAULT_TTL)
+            .map_err(|_| Error::Conflict("proposal lifetime out of range".to_owned()))?;
+    let payload = serde_json::to_value(action)?;
+    let row = store::insert(
+        txn,
+        NewProposal {
+            id: new_id(now),
+            kind: action.kind().to_owned(),
+            payload: payload.clone(),
+            proposed_by: proposer.to_owned(),
+            now,
+            expires_at,
+        },
+    )
+    .await?;
+    record_audit(
+        txn,
+        now,
+        proposer,
+        "proposal.created",
+        &row.id,
+        json!({"kind": row.kind, "payload": payload, "expires_at": expires_at}),
+    )
+    .await?;
+    Ok(row)
+}
+
 impl Db {
     /// Propose `action` as `proposer`: it is tried (and rolled back) so a change that could not
     /// take effect now is refused at once, then stored PENDING with its `proposal.created`
@@ -289,44 +371,88 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<Proposal> {
         not_a_beneficiary(&action, proposer, "proposer")?;
-        {
-            // The dry run: the change with the proposer as actor, never committed.
-            let trial = self.begin_write().await?;
-            apply(&trial, &action, Approval::default(), proposer, now).await?;
-            trial.rollback().await?;
-        }
+        self.dry_run(&action, proposer, now).await?;
         let txn = self.begin_write().await?;
-        let (field, value) = action.subject();
-        if store::pending_exists(&txn, action.kind(), field, value, now).await? {
-            return Err(Error::Conflict(
-                "the same change is already waiting for a second administrator".to_owned(),
-            ));
+        let row = insert_proposal(&txn, &action, proposer, now).await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// The change tried with `actor`, never committed: a change that could not take effect now
+    /// is refused when proposed.
+    async fn dry_run(&self, action: &Action, actor: &str, now: DateTime<Utc>) -> Result<()> {
+        let trial = self.begin_write().await?;
+        apply(&trial, action, Approval::default(), actor, now).await?;
+        trial.rollback().await?;
+        Ok(())
+    }
+
+    /// A one-time enrolment challenge for case manager `user_id` (`challenge`: random bytes,
+    /// hex, from the caller), valid until `expires_at`.
+    pub async fn issue_enrolment_challenge(
+        &self,
+        user_id: &str,
+        challenge: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<crate::entity::se_enrolment_challenges::Model> {
+        use crate::entity::se_enrolment_challenges as ch;
+        use sea_orm::ActiveModelTrait;
+        let txn = self.begin_write().await?;
+        let row = ch::ActiveModel {
+            id: sea_orm::Set(new_id(now)),
+            user_id: sea_orm::Set(user_id.to_owned()),
+            challenge: sea_orm::Set(challenge.to_owned()),
+            issued_at: sea_orm::Set(now),
+            expires_at: sea_orm::Set(expires_at),
+            used_at: sea_orm::Set(None),
         }
-        let expires_at = now
-            + chrono::Duration::from_std(DEFAULT_TTL)
-                .map_err(|_| Error::Conflict("proposal lifetime out of range".to_owned()))?;
-        let payload = serde_json::to_value(&action)?;
-        let row = store::insert(
-            &txn,
-            NewProposal {
-                id: new_id(now),
-                kind: action.kind().to_owned(),
-                payload: payload.clone(),
-                proposed_by: proposer.to_owned(),
-                now,
-                expires_at,
-            },
-        )
+        .insert(&txn)
         .await?;
         record_audit(
             &txn,
             now,
-            proposer,
-            "proposal.created",
+            user_id,
+            "se.enrolment_challenge_issued",
             &row.id,
-            json!({"kind": row.kind, "payload": payload, "expires_at": expires_at}),
+            json!({"expires_at": expires_at}),
         )
         .await?;
+        txn.commit().await?;
+        Ok(row)
+    }
+
+    /// Case manager `user_id` proposes registering the SE whose identity key signed `challenge`
+    /// (hex; the caller verified the proof): the challenge must be theirs, unused and unexpired,
+    /// and is used up in the same transaction as the proposal. An administrator approves it.
+    pub async fn propose_enrolment(
+        &self,
+        user_id: &str,
+        challenge: &str,
+        action: Action,
+        now: DateTime<Utc>,
+    ) -> Result<Proposal> {
+        use crate::entity::se_enrolment_challenges as ch;
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        self.dry_run(&action, user_id, now).await?;
+        let txn = self.begin_write().await?;
+        let used = ch::Entity::update_many()
+            .col_expr(ch::Column::UsedAt, Expr::value(now))
+            .filter(ch::Column::Challenge.eq(challenge))
+            .filter(ch::Column::UserId.eq(user_id))
+            .filter(ch::Column::UsedAt.is_null())
+            .filter(ch::Column::ExpiresAt.gt(now))
+            .exec(&txn)
+            .await?;
+        if used.rows_affected != 1 {
+            return Err(invalid(
+                "proof",
+                "the proof answers a challenge that is not yours, was already used or has \
+                 expired; ask for a new challenge and run custody-client enroll again",
+            ));
+        }
+        let row = insert_proposal(&txn, &action, user_id, now).await?;
         txn.commit().await?;
         Ok(row)
     }

@@ -17,6 +17,7 @@ mod m0010_keyed_audit;
 mod m0011_sign_in_throttle;
 mod m0012_se_key_once;
 mod m0013_proposals;
+mod m0014_se_enrolment;
 mod schema;
 mod steps;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0011_sign_in_throttle::M0011SignInThrottle),
             Box::new(m0012_se_key_once::M0012SeKeyOnce),
             Box::new(m0013_proposals::M0013Proposals),
+            Box::new(m0014_se_enrolment::M0014SeEnrolment),
         ]
     }
 }

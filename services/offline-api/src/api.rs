@@ -4,7 +4,7 @@
 
 use auth::{Action, Password, Username};
 use offline_db::entity::{key_shares, secure_elements, signing_requests, users};
-use offline_db::{ManagerSlot, NewSecureElement, NewSigningRequest, UserStatus};
+use offline_db::{NewSigningRequest, UserStatus};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -17,7 +17,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::import;
 use crate::proposals::Proposed;
 use crate::session::{client_ip, presented_token, SESSION_COOKIE};
-use crate::state::{parse_public_key, AppState};
+use crate::state::AppState;
 use offline_db::proposals::{Action as Change, Slot};
 
 #[derive(Tags)]
@@ -45,6 +45,9 @@ pub(crate) enum Tag {
     Proposals,
 }
 
+/// How long an SE enrolment challenge can be answered.
+pub const ENROLMENT_CHALLENGE_SECS: i64 = 15 * 60;
+
 /// Every operation: method, path (poem syntax) and the action it requires (`None`: open to
 /// anonymous callers). The role-matrix test walks this list; a test also checks that it
 /// names every operation of the OpenAPI document.
@@ -68,8 +71,13 @@ pub const ROUTES: &[(&str, &str, Option<Action>)] = &[
     ),
     (
         "POST",
-        "/api/secure-elements",
-        Some(Action::ManageSecureElements),
+        "/api/me/se-enrolment/challenge",
+        Some(Action::ViewOwnPendingWork),
+    ),
+    (
+        "POST",
+        "/api/me/se-enrolment",
+        Some(Action::ViewOwnPendingWork),
     ),
     (
         "GET",
@@ -688,41 +696,72 @@ impl Api {
         Ok(Json(UserView::from(&user)))
     }
 
-    /// Propose registering a secure element; when a second administrator approves, the offline
-    /// CA (HSM) issues its certificate and the SE is registered.
+    /// A one-time challenge for enrolling the caller's own SE (case managers): the SE signs it
+    /// in `custody-client enroll --challenge`, proving the manager holds its identity key.
     #[oai(
-        path = "/secure-elements",
+        path = "/me/se-enrolment/challenge",
         method = "post",
         tag = "Tag::SecureElements"
     )]
-    async fn register_se(
-        &self,
-        req: &Request,
-        body: Json<RegisterSeRequest>,
-    ) -> ApiResult<Proposed> {
-        let caller = self
+    async fn enrolment_challenge(&self, req: &Request) -> ApiResult<Json<EnrolmentChallenge>> {
+        let caller = self.s()?.authorize(req, Action::ViewOwnPendingWork).await?;
+        let mut bytes = [0u8; 32];
+        rand_core::RngCore::try_fill_bytes(&mut rand_core::OsRng, &mut bytes)
+            .map_err(|e| ApiError::internal(format!("randomness: {e}")))?;
+        let now = self.s()?.now();
+        let expires_at = now + chrono::Duration::seconds(ENROLMENT_CHALLENGE_SECS);
+        let row = self
             .s()?
-            .authorize(req, Action::ManageSecureElements)
+            .inner
+            .db
+            .issue_enrolment_challenge(&caller.user.id, &hex::encode(bytes), now, expires_at)
             .await?;
+        Ok(Json(EnrolmentChallenge {
+            challenge: row.challenge,
+            expires_at: row.expires_at.to_rfc3339(),
+        }))
+    }
+
+    /// Enrol the caller's own SE (case managers) with the proof `custody-client enroll`
+    /// printed: checked (the SE's identity key signed this manager's unused, unexpired
+    /// challenge), then proposed; when an administrator approves it, the offline CA certifies the
+    /// key and the SE is registered as enrolled by this manager.
+    #[oai(
+        path = "/me/se-enrolment",
+        method = "post",
+        tag = "Tag::SecureElements"
+    )]
+    async fn enrol_se(&self, req: &Request, body: Json<EnrolSeRequest>) -> ApiResult<Proposed> {
+        let caller = self.s()?.authorize(req, Action::ViewOwnPendingWork).await?;
         let body = body.0;
-        let serial = text("serial", &body.serial)?;
         let label = text("label", &body.label)?;
-        let key = parse_public_key(&body.identity_public_key).map_err(|_| {
+        let proof = channel::EnrolmentProof::from_text(&body.proof).map_err(|_| {
             ApiError::invalid(
-                "identity_public_key",
-                "must be a P-256 public key, SEC1, hex",
+                "proof",
+                "this is not an enrolment proof; paste the whole line custody-client enroll printed",
             )
         })?;
-        self.s()?
-            .propose(
-                &caller,
+        let key = proof
+            .verify()
+            .map_err(|e| ApiError::invalid("proof", e.to_string()))?;
+        let serial = text("serial", &proof.serial)?;
+        let st = self.s()?;
+        let row = st
+            .inner
+            .db
+            .propose_enrolment(
+                &caller.user.id,
+                &hex::encode(&proof.challenge),
                 Change::RegisterSe {
                     serial,
                     label,
                     identity_public_key: hex::encode(p256::PublicKey::to_sec1_bytes(&key)),
+                    enrolled_by: caller.user.id.clone(),
                 },
+                st.now(),
             )
-            .await
+            .await?;
+        st.proposed(&caller, row).await
     }
 
     /// All secure elements.

@@ -144,15 +144,23 @@ pub struct SetUserStatusRequest {
     pub status: UserStatusName,
 }
 
-/// Register and enrol a secure element.
+/// A case manager's enrolment of their own SE: the proof `custody-client enroll --challenge`
+/// printed (the SE's identity key signed the manager's one-time challenge).
 #[derive(Debug, Object)]
-pub struct RegisterSeRequest {
-    /// The token serial.
-    pub serial: String,
-    /// A label for people.
+pub struct EnrolSeRequest {
+    /// A label for people (e.g. where the SE is kept).
     pub label: String,
-    /// The SE identity key, P-256, SEC1, hex.
-    pub identity_public_key: String,
+    /// The proof text (`custody-se-enrolment:…`).
+    pub proof: String,
+}
+
+/// A one-time challenge for enrolling an SE.
+#[derive(Debug, Object)]
+pub struct EnrolmentChallenge {
+    /// 32 random bytes, hex: pass it to `custody-client enroll --challenge`.
+    pub challenge: String,
+    /// Until when it can be answered (RFC 3339).
+    pub expires_at: String,
 }
 
 /// A secure element.
@@ -174,6 +182,10 @@ pub struct SeView {
     pub holder_user_id: Option<String>,
     /// When it was registered (RFC 3339).
     pub created_at: String,
+    /// The case manager who proved possession of its key at enrolment.
+    pub enrolled_by: Option<String>,
+    /// When (RFC 3339).
+    pub enrolled_at: Option<String>,
 }
 
 impl From<&secure_elements::Model> for SeView {
@@ -187,6 +199,8 @@ impl From<&secure_elements::Model> for SeView {
             certificate: s.certificate.as_ref().map(hex::encode),
             holder_user_id: s.holder_user_id.clone(),
             created_at: s.created_at.to_rfc3339(),
+            enrolled_by: s.enrolled_by.clone(),
+            enrolled_at: s.enrolled_at.map(|t| t.to_rfc3339()),
         }
     }
 }

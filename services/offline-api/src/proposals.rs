@@ -79,6 +79,15 @@ impl AppState {
             .db
             .propose(change, &caller.user.id, self.now())
             .await?;
+        self.proposed(caller, row).await
+    }
+
+    /// 202 with the view of the stored proposal `row`.
+    pub(crate) async fn proposed(
+        &self,
+        caller: &Caller,
+        row: auth::proposal::store::Proposal,
+    ) -> ApiResult<Proposed> {
         let mut views = self.proposal_views(&[row], caller).await?;
         views
             .pop()
@@ -92,6 +101,7 @@ impl AppState {
             serial,
             label,
             identity_public_key,
+            ..
         } = change
         else {
             return Ok(Approval::default());

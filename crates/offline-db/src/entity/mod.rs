@@ -10,6 +10,7 @@ pub mod key_shares;
 pub mod login_attempts;
 pub mod outbox;
 pub mod protocol_sessions;
+pub mod se_enrolment_challenges;
 pub mod secure_channels;
 pub mod secure_elements;
 pub mod session_participants;

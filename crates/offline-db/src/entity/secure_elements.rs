@@ -18,6 +18,11 @@ pub struct Model {
     pub holder_user_id: Option<String>,
     pub last_used_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    /// The case manager who proved, by signing a one-time challenge with the SE's identity key,
+    /// that they hold it (none for SEs registered before enrolment proofs existed).
+    pub enrolled_by: Option<String>,
+    /// When.
+    pub enrolled_at: Option<DateTimeUtc>,
 }
 
 /// Relations are followed by id in the repository; none are declared.

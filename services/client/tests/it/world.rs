@@ -216,6 +216,7 @@ impl World {
                     )
                     .to_vec(),
                     certificate: Some(cert.to_bytes().unwrap()),
+                    enrolled_by: None,
                 },
                 &self.admin,
                 chrono::Utc::now(),

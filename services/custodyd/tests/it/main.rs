@@ -245,6 +245,7 @@ async fn reactors_subcommand_relays_the_outbox_and_reacts_to_a_new_case() {
                     label: format!("SE {i}"),
                     identity_public_key: vec![4, i],
                     certificate: None,
+                    enrolled_by: None,
                 },
                 &admin.id,
                 now,

@@ -83,7 +83,7 @@ async fn audit_query_filters() {
         // Time window: everything so far happened at the clock's start; move on and act again.
         app.clock.advance(std::time::Duration::from_secs(600));
         let later = app.clock_now();
-        app.se(&f.admin, "SE-LATER").await;
+        app.se(&f.managers[0].1, "SE-LATER").await;
         let from = later.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let recent = app
             .call(

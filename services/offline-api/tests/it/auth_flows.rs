@@ -130,36 +130,23 @@ async fn five_failures_from_one_source_bring_a_delay_that_passes_never_a_lock() 
 #[tokio::test]
 async fn csrf_is_required_for_cookie_state_changes() {
     on_both(|app| async move {
-        app.user("admin", Role::Admin).await;
-        let cookie = app.session("admin", false).await;
+        app.user("manager", Role::CaseManager).await;
+        let cookie = app.session("manager", false).await;
         let Session::Cookie { csrf, .. } = &cookie else {
             unreachable!()
         };
-        let key = hex::encode(
-            p256::SecretKey::random(&mut rand_core::OsRng)
-                .public_key()
-                .to_sec1_bytes(),
-        );
-        let body = json!({"serial": "SE-CSRF", "label": "x", "identity_public_key": key});
+        let path = "/api/me/se-enrolment/challenge";
         let before = app.snapshot().await;
-        let none = app
-            .call_raw(
-                "POST",
-                "/api/secure-elements",
-                Some(&cookie),
-                None,
-                Some(body.clone()),
-            )
-            .await;
+        let none = app.call_raw("POST", path, Some(&cookie), None, None).await;
         assert_eq!(none.status, StatusCode::FORBIDDEN);
         assert_eq!(none.problem(), "csrf-token-invalid");
         let wrong = app
             .call_raw(
                 "POST",
-                "/api/secure-elements",
+                path,
                 Some(&cookie),
                 Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"),
-                Some(body.clone()),
+                None,
             )
             .await;
         assert_eq!(wrong.status, StatusCode::FORBIDDEN);
@@ -169,36 +156,17 @@ async fn csrf_is_required_for_cookie_state_changes() {
             "a refused request writes nothing"
         );
         let right = app
-            .call_raw(
-                "POST",
-                "/api/secure-elements",
-                Some(&cookie),
-                Some(csrf),
-                Some(body),
-            )
+            .call_raw("POST", path, Some(&cookie), Some(csrf), None)
             .await;
-        assert_eq!(right.status, StatusCode::ACCEPTED, "{:?}", right.body);
+        assert_eq!(right.status, StatusCode::OK, "{:?}", right.body);
         // GET needs no CSRF header; a bearer session needs none at all.
         let list = app
-            .call_raw("GET", "/api/secure-elements", Some(&cookie), None, None)
+            .call_raw("GET", "/api/me/cases", Some(&cookie), None, None)
             .await;
         assert_eq!(list.status, StatusCode::OK);
-        let bearer = app.session("admin", true).await;
-        let key = hex::encode(
-            p256::SecretKey::random(&mut rand_core::OsRng)
-                .public_key()
-                .to_sec1_bytes(),
-        );
-        let r = app
-            .call_raw(
-                "POST",
-                "/api/secure-elements",
-                Some(&bearer),
-                None,
-                Some(json!({"serial": "SE-B", "label": "y", "identity_public_key": key})),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+        let bearer = app.session("manager", true).await;
+        let r = app.call_raw("POST", path, Some(&bearer), None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     })
     .await;
 }

@@ -256,7 +256,7 @@ async fn a_batch_with_one_bad_envelope_is_refused_whole_and_writes_nothing() {
         let (pk2, addr2) = case_key();
         let mut ses = Vec::new();
         for i in 3..6 {
-            ses.push(app.se(&f.admin, &format!("SE-000{i}")).await);
+            ses.push(app.se(&f.managers[i - 3].1, &format!("SE-000{i}")).await);
         }
         let body = json!({
             "name": "Case two",

@@ -29,12 +29,12 @@ async fn create_case_validation_errors_are_422_and_write_nothing() {
         let f = case_fixture(&app).await;
         let m: Vec<&str> = f.managers.iter().map(|(id, _)| id.as_str()).collect();
         let s: Vec<&str> = f.ses.iter().map(String::as_str).collect();
-        let extra_se = app.se(&f.admin, "SE-EXTRA").await;
-        let lost_se = app.se(&f.admin, "SE-LOST").await;
+        let (extra_mgr, extra_session) = app.signed_in("extra", Role::CaseManager).await;
+        let extra_se = app.se(&extra_session, "SE-EXTRA").await;
+        let lost_se = app.se(&f.managers[0].1, "SE-LOST").await;
         let r = app.call("PUT", &format!("/api/secure-elements/{lost_se}/status"), Some(&f.admin), Some(json!({"status": "LOST"}))).await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.body["status"], "LOST");
-        let extra_mgr = app.user("extra", Role::CaseManager).await;
         let disabled = app.user("gone", Role::CaseManager).await;
         let r = app.call("PUT", &format!("/api/users/{disabled}/status"), Some(&f.admin), Some(json!({"status": "DISABLED"}))).await;
         assert_eq!(r.status, StatusCode::OK);

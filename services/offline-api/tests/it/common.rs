@@ -324,16 +324,40 @@ impl TestApp {
         decided["result"].as_str().unwrap().to_owned()
     }
 
-    /// Register an SE through the API (proposed by `admin`, approved by the second
-    /// administrator) with a fresh identity key; returns its id.
-    pub async fn se(&self, admin: &Session, serial: &str) -> String {
-        let key = p256::SecretKey::random(&mut rand_core::OsRng);
-        let pk = hex::encode(key.public_key().to_sec1_bytes());
+    /// The enrolment proof `custody-client enroll --challenge` prints for an SE whose identity
+    /// key is `key`, answering a fresh challenge issued to `manager`.
+    pub async fn enrolment_proof(
+        &self,
+        manager: &Session,
+        key: &SoftSigner,
+        serial: &str,
+    ) -> String {
+        let r = self
+            .call(
+                "POST",
+                "/api/me/se-enrolment/challenge",
+                Some(manager),
+                None,
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+        let challenge = hex::decode(r.body["challenge"].as_str().unwrap()).unwrap();
+        channel::EnrolmentProof::sign(key, serial, &challenge)
+            .unwrap()
+            .to_text()
+            .unwrap()
+    }
+
+    /// `manager` enrols an SE with a fresh identity key through the API (proof of possession),
+    /// the second administrator approves; returns its id.
+    pub async fn se(&self, manager: &Session, serial: &str) -> String {
+        let key = SoftSigner(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+        let proof = self.enrolment_proof(manager, &key, serial).await;
         self.proposed(
             "POST",
-            "/api/secure-elements",
-            admin,
-            json!({"serial": serial, "label": format!("SE {serial}"), "identity_public_key": pk}),
+            "/api/me/se-enrolment",
+            manager,
+            json!({"label": format!("SE {serial}"), "proof": proof}),
         )
         .await
     }
@@ -357,6 +381,7 @@ impl TestApp {
             "outbox",
             "audit_log",
             "proposals",
+            "se_enrolment_challenges",
         ] {
             let row = self
                 .db
@@ -392,7 +417,7 @@ pub async fn case_fixture(app: &TestApp) -> Fixture {
             app.signed_in(&format!("manager{i}"), Role::CaseManager)
                 .await,
         );
-        ses.push(app.se(&admin, &format!("SE-000{i}")).await);
+        ses.push(app.se(&managers[i].1, &format!("SE-000{i}")).await);
     }
     let body = json!({
         "name": "Case one",

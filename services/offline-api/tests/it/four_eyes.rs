@@ -10,15 +10,7 @@ use offline_db::{CaseStatus, Role, SeStatus};
 use poem::http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::common::{case_fixture, on_both, Reply, Session, TestApp, PASSWORD};
-
-fn se_key() -> String {
-    hex::encode(
-        p256::SecretKey::random(&mut rand_core::OsRng)
-            .public_key()
-            .to_sec1_bytes(),
-    )
-}
+use crate::common::{case_fixture, on_both, Reply, Session, SoftSigner, TestApp, PASSWORD};
 
 async fn decide(app: &TestApp, who: &Session, id: &str, verb: &str, password: &str) -> Reply {
     app.call(
@@ -70,24 +62,69 @@ async fn lone_admin_is_refused(app: &TestApp, admin: &Session, proposal: &str) {
 async fn one_admin_alone_cannot_register_an_se_grant_a_role_or_create_a_case() {
     on_both(|app| async move {
         let (admin_id, admin) = app.signed_in("admin", Role::Admin).await;
-        let (_, operator) = app.signed_in("operator", Role::Operator).await;
+        app.user("operator", Role::Operator).await;
+        let (mgr_id, mgr) = app.signed_in("manager", Role::CaseManager).await;
+        let (_, other_mgr) = app.signed_in("othermanager", Role::CaseManager).await;
 
-        // An SE registration is only proposed: no SE, no certificate.
-        let key = se_key();
-        let r = app
-            .call("POST", "/api/secure-elements", Some(&admin), Some(json!({"serial": "SE-1", "label": "one", "identity_public_key": key})))
-            .await;
+        // An administrator cannot enrol an SE at all: only a case manager, whose SE proves it
+        // holds the identity key by signing the manager's one-time challenge.
+        let r = app.call("POST", "/api/me/se-enrolment/challenge", Some(&admin), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let key = SoftSigner(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+        let enrol = |who: &Session, proof: String, label: &str| {
+            let (app, who, label) = (&app, who.clone(), label.to_owned());
+            async move {
+                app.call("POST", "/api/me/se-enrolment", Some(&who), Some(json!({"label": label, "proof": proof}))).await
+            }
+        };
+        let proof = app.enrolment_proof(&mgr, &key, "SE-1").await;
+        let r = enrol(&mgr, proof.clone(), "one").await;
         let se_prop = id_of(&r);
         assert_eq!(r.body["kind"], "se.register");
-        assert_eq!(r.body["proposed_by"], admin_id.as_str());
-        assert_eq!(r.body["proposed_by_name"], "admin");
+        assert_eq!(r.body["proposed_by"], mgr_id.as_str());
+        assert_eq!(r.body["payload"]["enrolled_by"], mgr_id.as_str());
         let ses = app.call("GET", "/api/secure-elements", Some(&admin), None).await;
         assert_eq!(ses.body.as_array().unwrap().len(), 0, "nothing registered yet");
-        lone_admin_is_refused(&app, &admin, &se_prop).await;
+
+        // Proofs that do not hold: each refused, nothing written.
+        let before = app.snapshot().await;
+        let replayed = enrol(&mgr, proof.clone(), "again").await;
+        let other_key = SoftSigner(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+        let someone_elses = app.enrolment_proof(&other_mgr, &other_key, "SE-2").await;
+        let not_mine = enrol(&mgr, someone_elses, "stolen challenge").await;
+        let forged = {
+            let fresh = app.enrolment_proof(&mgr, &other_key, "SE-3").await;
+            let mut p = channel::EnrolmentProof::from_text(&fresh).unwrap();
+            p.serial = "SE-OTHER".into();
+            enrol(&mgr, p.to_text().unwrap(), "forged").await
+        };
+        let garbled = enrol(&mgr, "custody-se-enrolment:AAAA".to_owned(), "garbled").await;
+        for (what, r) in [("replayed", &replayed), ("another manager's challenge", &not_mine), ("signature over another serial", &forged), ("garbled", &garbled)] {
+            assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {:?}", r.body);
+            assert_eq!(r.body["field"], "proof", "{what}");
+        }
+        let counts = app.snapshot().await;
+        for ((table, was), (_, now)) in before.iter().zip(&counts) {
+            // Only the two challenges asked for meanwhile were recorded (and audited).
+            let grew = if table == "audit_log" || table == "se_enrolment_challenges" { 2 } else { 0 };
+            assert_eq!(*now, was + grew, "{table}");
+        }
+        // A challenge answered too late.
+        let late = app.enrolment_proof(&other_mgr, &other_key, "SE-LATE").await;
+        app.clock.advance(Duration::from_secs(16 * 60));
+        let other_mgr = app.session("othermanager", true).await;
+        let r = enrol(&other_mgr, late, "late").await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+        let admin = app.session("admin", true).await;
+        let mgr = app.session("manager", true).await;
+        let operator = app.session("operator", true).await;
+
+        // The manager cannot approve their own enrolment (nor any proposal).
+        let r = decide(&app, &mgr, &se_prop, "approve", PASSWORD).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
         // The same SE cannot be proposed twice while one waits.
-        let dup = app
-            .call("POST", "/api/secure-elements", Some(&admin), Some(json!({"serial": "SE-1", "label": "again", "identity_public_key": key})))
-            .await;
+        let again = app.enrolment_proof(&mgr, &key, "SE-1").await;
+        let dup = enrol(&mgr, again, "again").await;
         assert_eq!(dup.status, StatusCode::CONFLICT, "{:?}", dup.body);
 
         // Puppets: three self-registered users; the lone admin can only propose their roles.
@@ -133,6 +170,8 @@ async fn one_admin_alone_cannot_register_an_se_grant_a_role_or_create_a_case() {
         let se_id = r.body["result"].as_str().unwrap().to_owned();
         let se = app.db.secure_element(&se_id).await.unwrap().unwrap();
         assert!(se.certificate.is_some(), "certified at approval");
+        assert_eq!(se.enrolled_by.as_deref(), Some(mgr_id.as_str()), "the SE names who enrolled it");
+        assert!(se.enrolled_at.is_some());
         let before = app.snapshot().await;
         let again = decide(&app, &admin2, &se_prop, "approve", PASSWORD).await;
         assert_eq!(again.status, StatusCode::CONFLICT);
@@ -147,14 +186,13 @@ async fn one_admin_alone_cannot_register_an_se_grant_a_role_or_create_a_case() {
         let approved = audit("proposal.approved").await;
         assert_eq!(approved.len(), 1);
         assert_eq!(approved[0].actor, admin2_id);
-        assert_eq!(approved[0].details["proposed_by"], admin_id.as_str());
+        assert_eq!(approved[0].details["proposed_by"], mgr_id.as_str());
         assert_eq!(audit("se.registered").await.len(), 1);
 
         // The same key under another serial: refused when proposed, nothing written.
+        let copy = app.enrolment_proof(&mgr, &key, "SE-COPY").await;
         let before = app.snapshot().await;
-        let r = app
-            .call("POST", "/api/secure-elements", Some(&admin), Some(json!({"serial": "SE-COPY", "label": "copy", "identity_public_key": key})))
-            .await;
+        let r = enrol(&mgr, copy, "copy").await;
         assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
         assert_eq!(r.body["field"], "identity_public_key");
         assert_eq!(app.snapshot().await, before);
@@ -197,7 +235,7 @@ async fn one_admin_alone_cannot_change_a_case_or_revive_an_se() {
         // managers — the admin roles are not case-manager roles, and a manager cannot approve.
         let mut ses = Vec::new();
         for i in 0..3 {
-            ses.push(app.se(&f.admin, &format!("SE-NEW{i}")).await);
+            ses.push(app.se(&f.managers[i].1, &format!("SE-NEW{i}")).await);
         }
         let body = json!({"name": "second", "managers": (0..3).map(|i| json!({"user_id": f.managers[i].0, "se_id": ses[i]})).collect::<Vec<_>>(), "chain_ids": [1]});
         let r = app.call("POST", "/api/cases", Some(&f.admin), Some(body.clone())).await;
@@ -205,6 +243,13 @@ async fn one_admin_alone_cannot_change_a_case_or_revive_an_se() {
         let cases_before = app.call("GET", "/api/cases", Some(&f.admin), None).await.body.as_array().unwrap().len();
         lone_admin_is_refused(&app, &f.admin, &create).await;
         assert_eq!(app.call("GET", "/api/cases", Some(&f.admin), None).await.body.as_array().unwrap().len(), cases_before);
+        // A manager may only get an SE they enrolled themselves.
+        let swapped = json!({"name": "swapped", "managers": [{"user_id": f.managers[0].0, "se_id": ses[1]}, {"user_id": f.managers[1].0, "se_id": ses[0]}, {"user_id": f.managers[2].0, "se_id": ses[2]}], "chain_ids": [1]});
+        let before = app.snapshot().await;
+        let r = app.call("POST", "/api/cases", Some(&f.admin), Some(swapped)).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+        assert_eq!(r.body["field"], "managers[0].se_id");
+        assert_eq!(app.snapshot().await, before);
         let with_admin = json!({"name": "mine", "managers": [{"user_id": f.admin_id, "se_id": ses[0]}, {"user_id": f.managers[1].0, "se_id": ses[1]}, {"user_id": f.managers[2].0, "se_id": ses[2]}], "chain_ids": [1]});
         let r = app.call("POST", "/api/cases", Some(&f.admin), Some(with_admin)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{:?}", r.body);
@@ -279,9 +324,18 @@ async fn concurrent_approvals_take_effect_exactly_once() {
         let (_, admin) = app.signed_in("admin", Role::Admin).await;
         let (_, admin2) = app.second_admin().await.clone();
         let (_, admin3) = app.signed_in("admin3", Role::Admin).await;
+        let (_, mgr) = app.signed_in("manager", Role::CaseManager).await;
         for round in 0..5 {
+            let key = SoftSigner(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+            let serial = format!("SE-R{round}");
+            let proof = app.enrolment_proof(&mgr, &key, &serial).await;
             let r = app
-                .call("POST", "/api/secure-elements", Some(&admin), Some(json!({"serial": format!("SE-R{round}"), "label": "race", "identity_public_key": se_key()})))
+                .call(
+                    "POST",
+                    "/api/me/se-enrolment",
+                    Some(&mgr),
+                    Some(json!({"label": "race", "proof": proof})),
+                )
                 .await;
             let prop = id_of(&r);
             let (a, b) = tokio::join!(
@@ -290,11 +344,31 @@ async fn concurrent_approvals_take_effect_exactly_once() {
             );
             let mut statuses = [a.status, b.status];
             statuses.sort();
-            assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{:?} / {:?}", a.body, b.body);
+            assert_eq!(
+                statuses,
+                [StatusCode::OK, StatusCode::CONFLICT],
+                "{:?} / {:?}",
+                a.body,
+                b.body
+            );
         }
-        let ses = app.call("GET", "/api/secure-elements", Some(&admin), None).await;
-        assert_eq!(ses.body.as_array().unwrap().len(), 5, "each SE registered once");
-        let registered = audit::query(app.db.conn(), audit::Filter { action: Some("se.registered".into()), ..Default::default() }).await.unwrap();
+        let ses = app
+            .call("GET", "/api/secure-elements", Some(&admin), None)
+            .await;
+        assert_eq!(
+            ses.body.as_array().unwrap().len(),
+            5,
+            "each SE registered once"
+        );
+        let registered = audit::query(
+            app.db.conn(),
+            audit::Filter {
+                action: Some("se.registered".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
         assert_eq!(registered.len(), 5);
         app.db.verify_audit().await.unwrap();
     })

@@ -10,11 +10,6 @@ use serde_json::{json, Value};
 use crate::common::{on_both, PASSWORD};
 
 fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
-    let key = hex::encode(
-        p256::SecretKey::random(&mut rand_core::OsRng)
-            .public_key()
-            .to_sec1_bytes(),
-    );
     let b = match (method, path) {
         ("POST", "/api/auth/register") => {
             json!({"username": format!("newuser{n}"), "display_name": "N", "password": PASSWORD})
@@ -22,9 +17,7 @@ fn body_for(method: &str, path: &str, n: usize) -> Option<Value> {
         ("POST", "/api/auth/login") => json!({"username": "matrixuser", "password": PASSWORD}),
         ("PUT", "/api/users/:id/role") => json!({"role": "auditor", "password": PASSWORD}),
         ("PUT", "/api/users/:id/status") => json!({"status": "ACTIVE"}),
-        ("POST", "/api/secure-elements") => {
-            json!({"serial": format!("SE-M{n}"), "label": "m", "identity_public_key": key})
-        }
+        ("POST", "/api/me/se-enrolment") => json!({"label": format!("SE-M{n}"), "proof": "nope"}),
         ("PUT", "/api/secure-elements/:id/status") => json!({"status": "LOST"}),
         ("POST", "/api/cases") => json!({"name": "m", "managers": [], "chain_ids": [1]}),
         ("DELETE", "/api/cases/:id") | ("POST", "/api/cases/:id/archive") => {

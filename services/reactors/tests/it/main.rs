@@ -68,6 +68,7 @@ impl World {
                         label: format!("token {i}"),
                         identity_public_key: vec![4, i],
                         certificate: None,
+                        enrolled_by: None,
                     },
                     &admin.id,
                     now,
