@@ -1,7 +1,8 @@
 // The offline zone in a browser (run by services/web-e2e/tests/offline.rs, which stands the
 // zone up and answers the oracle): the admin adds users and SEs, creates a case and replaces a
 // manager through the confirmation dialog — each only a proposal until the second administrator,
-// in their own browser, approves it on the Approvals page with their password; the operator imports a signing request and watches
+// in their own browser, approves it on the Approvals page with their password; each case manager
+// enrols their own SE (challenge, proof of possession signed by the SE) and the admin approves; the operator imports a signing request and watches
 // the managers join live, sees the session complete once they have signed and exports the
 // signature response (QR + file); the auditor reads the audit log; a case manager sees their
 // case. Every page is checked in both languages; the browser keeps no secret.
@@ -43,8 +44,11 @@ async function go(page, name) {
 
 /** The second administrator approves every pending proposal, each with their password; returns
  * what the proposals said. */
-async function approveAll(page2, expected) {
+async function approveAll(page2, expected, password = ADMIN2_PASSWORD) {
   await go(page2, "proposals");
+  // The page may have been open already: fetch the list again.
+  await page2.getByTestId("proposals-refresh").click();
+  await page2.waitForLoadState("networkidle");
   await page2.getByTestId("proposals-table").or(page2.getByTestId("empty")).first().waitFor();
   const said = [];
   for (let n = 0; n < expected; n += 1) {
@@ -52,7 +56,7 @@ async function approveAll(page2, expected) {
     await row.waitFor();
     said.push((await row.getByTestId("proposal-what").innerText()).trim());
     await row.getByTestId("proposal-approve").click();
-    await page2.locator("#proposal-password").fill(ADMIN2_PASSWORD);
+    await page2.locator("#proposal-password").fill(password);
     await page2.locator("dialog[open] [data-testid=confirm-ok]").click();
     await page2.locator("dialog[open]").waitFor({ state: "detached" }).catch(() => {});
     await page2.waitForFunction(
@@ -84,7 +88,7 @@ run(async ({ page, secondPage }) => {
   await page.goto(`${URL}/import`);
   await page.waitForURL((u) => u.pathname === "/");
 
-  step("the admin adds four case managers, an operator and an auditor");
+  step("the admin adds four case managers, an operator and an auditor (roles proposed)");
   await go(page, "users");
   await page.getByTestId("users-table").waitFor();
   for (const p of PEOPLE) {
@@ -113,35 +117,14 @@ run(async ({ page, secondPage }) => {
   await page.getByTestId("user-disable-aud-sun").waitFor();
   await checkBothLanguages(page, "users");
 
-  step("the admin proposes four secure elements");
-  await go(page, "ses");
-  await page.getByTestId("ses-table").or(page.getByTestId("empty")).first().waitFor();
-  for (const se of SES) {
-    await page.locator("#se-serial").fill(se.serial);
-    await page.locator("#se-label").fill(se.label);
-    await page.locator("#se-key").fill(se.identity_public_key);
-    await page.getByTestId("se-submit").click();
-    await page.getByTestId("se-added").filter({ hasText: se.serial }).waitFor();
-  }
-  assert.equal(await page.getByTestId(`se-row-${SES[0].serial}`).count(), 0, "not registered before the approval");
-  // A bad key shows the API's problem.
-  await page.locator("#se-serial").fill("SE-BAD");
-  await page.locator("#se-label").fill("bad");
-  await page.locator("#se-key").fill("04abcdef");
-  await page.getByTestId("se-submit").click();
-  await page.getByTestId("problem").waitFor();
-  await checkBothLanguages(page, "secure-elements");
-  await page.locator("#se-serial").fill("");
-  await page.locator("#se-label").fill("");
-  await page.locator("#se-key").fill("");
   // The proposer sees their proposals waiting and cannot approve them.
   await go(page, "proposals");
   await page.getByTestId("proposals-table").waitFor();
   assert.equal(await page.getByTestId("proposal-approve").count(), 0, "no approve button for the proposer");
-  assert.equal(await page.getByTestId("proposal-cancel").count(), 10, "the proposer may withdraw each");
+  assert.equal(await page.getByTestId("proposal-cancel").count(), 6, "the proposer may withdraw each");
   await checkBothLanguages(page, "proposals-proposer");
 
-  step("the second administrator, at another PC, approves the six roles and four SEs");
+  step("the second administrator, at another PC, approves the six roles");
   const page2 = await secondPage();
   await signIn(page2, ADMIN2, ADMIN2_PASSWORD);
   await go(page2, "proposals");
@@ -153,13 +136,49 @@ run(async ({ page, secondPage }) => {
   await screenshot(page2, "proposal-approve-dialog-zh-CN");
   await setLanguage(page2, "en");
   await page2.locator("dialog[open] [data-testid=confirm-cancel]").click();
-  const approved = await approveAll(page2, 10);
-  assert.ok(approved.some((s) => s.includes(SES[0].serial)), approved.join(" | "));
-  await page2.getByTestId("proposals-toggle").click();
-  await page2.locator("[data-testid=proposals-table] tbody tr[data-status=APPROVED]").nth(9).waitFor();
-  await checkBothLanguages(page2, "proposals-decided");
+  const roles = await approveAll(page2, 6, ADMIN2_PASSWORD);
+  assert.ok(roles.some((s) => s.includes("mgr-chen")), roles.join(" | "));
+
+  step("each case manager enrols their own SE (challenge → custody-client enroll → proof)");
+  const page3 = await secondPage();
+  for (const [i, se] of SES.entries()) {
+    const m = PEOPLE[i];
+    await signIn(page3, m.username, m.password);
+    await go(page3, "my-cases");
+    await page3.getByTestId("enrol-challenge").click();
+    const challenge = (await page3.getByTestId("enrol-challenge-value").innerText()).trim();
+    assert.match(challenge, /^[0-9a-f]{64}$/, "a one-time challenge");
+    await page3.locator("#enrol-serial").fill(se.serial);
+    assert.ok((await page3.getByTestId("enrol-command").innerText()).includes(`--se-serial ${se.serial} --challenge ${challenge}`));
+    if (i === 0) {
+      // Something that is not a proof is refused with the API's problem.
+      await page3.locator("#enrol-label").fill(se.label);
+      await page3.locator("#enrol-proof").fill("custody-se-enrolment:AAAA");
+      await page3.getByTestId("enrol-submit").click();
+      await page3.getByTestId("problem").waitFor();
+      await checkBothLanguages(page3, "enrol");
+    }
+    const { proof } = await oracle("enrol", { index: se.index, challenge });
+    await page3.locator("#enrol-label").fill(se.label);
+    await page3.locator("#enrol-proof").fill(proof);
+    await page3.getByTestId("enrol-submit").click();
+    await page3.getByTestId("enrol-submitted").waitFor();
+    await checkStorage(page3, SECRETS);
+    await signOut(page3);
+  }
+
+  step("the admin approves the four enrolments; the offline CA certifies each SE");
+  await go(page, "ses");
+  await page.getByTestId("se-enrol-help").waitFor();
+  assert.equal(await page.getByTestId(`se-row-${SES[0].serial}`).count(), 0, "not registered before the approval");
+  const enrolments = await approveAll(page, 4, ADMIN_PASSWORD);
+  assert.ok(enrolments.some((s) => s.includes(SES[0].serial) && s.includes("mgr-li")), enrolments.join(" | "));
+  await page.getByTestId("proposals-toggle").click();
+  await page.locator("[data-testid=proposals-table] tbody tr[data-status=APPROVED]").nth(9).waitFor();
+  await checkBothLanguages(page, "proposals-decided");
   await go(page, "ses");
   for (const se of SES) await page.getByTestId(`se-row-${se.serial}`).waitFor();
+  await checkBothLanguages(page, "secure-elements");
   // The certificate the CA issued, as the file custody-client store-certificate takes.
   const [certDownload] = await Promise.all([
     page.waitForEvent("download"),

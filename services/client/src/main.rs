@@ -39,9 +39,10 @@ enum Command {
     Primes(PrimesArgs),
     /// Show whether the SE is connected, enrolled, and how many PIN attempts are left.
     SeStatus(SeArgs),
-    /// Enrol a new SE (security officer): set the manager's PIN, create the identity key and
-    /// the share-wrapping key on it, and print the identity public key to register in the
-    /// offline zone (Secure elements page). Refuses an SE that is already enrolled.
+    /// Enrol a new SE (the manager, with the security officer's SO PIN): set the manager's own
+    /// PIN, create the identity key and the share-wrapping key on it, and sign the manager's
+    /// one-time challenge (from their page in the offline zone) with the new identity key; print
+    /// the enrolment proof to paste back there. Refuses an SE that is already enrolled.
     Enroll(EnrollArgs),
     /// Store the certificate the offline zone issued for this SE (the hex shown after
     /// registering it), after checking it certifies this SE's identity key.
@@ -56,6 +57,9 @@ struct EnrollArgs {
     /// descriptor instead of the terminal.
     #[arg(long, value_name = "N")]
     pins_fd: Option<u32>,
+    /// The one-time enrolment challenge the offline zone showed the manager (hex).
+    #[arg(long, value_name = "HEX")]
+    challenge: String,
 }
 
 #[derive(clap::Args)]
@@ -346,6 +350,10 @@ fn se_status(args: &SeArgs) -> anyhow::Result<()> {
 fn enroll(args: &EnrollArgs) -> anyhow::Result<()> {
     let module = load_module(args.se.module.as_ref())?;
     let serial = &args.se.se_serial;
+    let challenge = hex::decode(args.challenge.trim())
+        .ok()
+        .filter(|c| c.len() == 32)
+        .context("the challenge must be the 64 hexadecimal characters shown on your page in the offline zone")?;
     anyhow::ensure!(
         se::Se::list(&module)?.iter().any(|s| &s.serial == serial),
         "secure element {serial} is not connected"
@@ -375,13 +383,16 @@ fn enroll(args: &EnrollArgs) -> anyhow::Result<()> {
     let enrollment = se::Se::enroll(&module, serial, so_pin, user_pin)
         .with_context(|| format!("secure element {serial} was not enrolled"))?;
     say(&format!("SE {serial} enrolled: the manager's PIN is set, the identity and wrapping keys are on the SE."));
-    say("Register it in the offline zone (Secure elements → Register) with this identity public key:");
-    println!(
-        "{}",
-        hex::encode(channel::cert::encode_public_key(
-            &enrollment.identity_public_key
-        ))
+    let open = se::Se::open(&module, serial, user_pin)
+        .with_context(|| format!("secure element {serial} does not open with the new PIN"))?;
+    anyhow::ensure!(
+        channel::IdentitySigner::public_key(&open) == enrollment.identity_public_key,
+        "secure element {serial} does not sign with the key it just created"
     );
+    let proof = channel::EnrolmentProof::sign(&open, serial.as_str(), &challenge)
+        .context("the SE could not sign the enrolment challenge")?;
+    say("Paste this enrolment proof into your page in the offline zone (My cases → Enrol my secure element):");
+    println!("{}", proof.to_text()?);
     Ok(())
 }
 

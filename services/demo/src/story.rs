@@ -466,28 +466,40 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
     }
     say("case managers: manager1, manager2, manager3");
     for (i, card) in stack.cards.iter().enumerate() {
-        // The security officer personalises the card (identity key in the token); the admin
-        // registers it and the HSM's CA certifies it; the certificate goes into the card.
-        let enrollment = se::Se::enroll(
+        // Each manager enrols their own card: a one-time challenge from their page, their new
+        // PIN and the card's identity key (with the security officer's SO PIN), the card signs
+        // the challenge (proof of possession); an administrator approves, and the HSM's CA
+        // certifies the key; the certificate goes into the card.
+        let manager = cx.managers.get(i).context("no manager for this card")?;
+        let session = stack
+            .offline
+            .login(&manager.username, DEMO_PASSWORD)
+            .await?;
+        let v = stack
+            .offline
+            .post("/me/se-enrolment/challenge", &session, json!({}))
+            .await?;
+        let challenge = hex::decode(str_field(&v, "challenge")?)?;
+        se::Se::enroll(
             &stack.module,
             &card.serial,
             &se::Pin::try_from(&card.so_pin)?,
             &se::Pin::try_from(&card.pin)?,
         )?;
-        let key = hex::encode(p256::PublicKey::to_sec1_bytes(
-            &enrollment.identity_public_key,
-        ));
+        let open = se::Se::open(&stack.module, &card.serial, &se::Pin::try_from(&card.pin)?)?;
+        let proof = channel::EnrolmentProof::sign(&open, card.serial.as_str(), &challenge)?;
+        drop(open);
         let proposal = stack
             .offline
             .post(
-                "/secure-elements",
-                &cx.off_admin,
-                json!({"serial": card.serial.as_str(), "label": card.label, "identity_public_key": key}),
+                "/me/se-enrolment",
+                &session,
+                json!({"label": card.label, "proof": proof.to_text()?}),
             )
             .await?;
         let decided = stack
             .offline
-            .approve(&proposal, &cx.off_admin2, DEMO_PASSWORD)
+            .approve(&proposal, &cx.off_admin, DEMO_PASSWORD)
             .await?;
         let se_id = str_field(&decided, "result")?;
         let all = stack.offline.get("/secure-elements", &cx.off_admin).await?;
@@ -503,7 +515,7 @@ async fn create_case(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
             .store_certificate(&cert)?;
         cx.se_ids.push(str_field(&v, "id")?);
         say(&format!(
-            "SE {} ({}) enrolled and certified for manager{}",
+            "SE {} ({}) enrolled by manager{} (proof of possession), approved by admin, certified",
             card.label,
             card.serial.as_str(),
             i + 1

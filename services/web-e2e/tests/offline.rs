@@ -124,6 +124,27 @@ fn field<'a>(body: &'a Value, name: &str) -> poem::Result<&'a str> {
         .ok_or_else(|| fail(format!("{name} is missing")))
 }
 
+/// The SE's identity key (P-256) of SE `i` (1..=4), as the SEs in this test hold them.
+fn se_key(i: u8) -> p256::ecdsa::SigningKey {
+    p256::ecdsa::SigningKey::from_bytes(&[0x20 + i; 32].into()).unwrap()
+}
+
+/// A manager's PC running `custody-client enroll --challenge` with SE `index`: the SE signs the
+/// manager's challenge; returns the proof text the command prints.
+#[handler]
+async fn enrol(body: Json<Value>) -> poem::Result<Json<Value>> {
+    let index = body
+        .get("index")
+        .and_then(Value::as_u64)
+        .and_then(|i| u8::try_from(i).ok())
+        .ok_or_else(|| fail("index is missing"))?;
+    let challenge = hex::decode(field(&body, "challenge")?).map_err(fail)?;
+    let signer = SoftSigner(se_key(index));
+    let proof = channel::EnrolmentProof::sign(&signer, &format!("SE-WEB-000{index}"), &challenge)
+        .map_err(fail)?;
+    Ok(Json(json!({ "proof": proof.to_text().map_err(fail)? })))
+}
+
 /// Keygen finished: the case becomes ACTIVE with a stand-in secp256k1 key.
 #[handler]
 async fn activate(oracle: Data<&Arc<Oracle>>, body: Json<Value>) -> poem::Result<Json<Value>> {
@@ -412,11 +433,12 @@ async fn offline_zone_in_a_browser() {
     // Four SE identities (P-256 identity keys, as the SEs would report them).
     let ses: Vec<Value> = (1..=4u8)
         .map(|i| {
-            let key = p256::SecretKey::from_bytes(&[0x20 + i; 32].into()).unwrap();
+            let key = p256::PublicKey::from(se_key(i).verifying_key());
             json!({
+                "index": i,
                 "serial": format!("SE-WEB-000{i}"),
                 "label": format!("保险柜 {i} 号芯片"),
-                "identity_public_key": hex::encode(key.public_key().to_sec1_bytes()),
+                "identity_public_key": hex::encode(key.to_sec1_bytes()),
             })
         })
         .collect();
@@ -453,6 +475,7 @@ async fn offline_zone_in_a_browser() {
     });
     let oracle_port = free_port();
     let routes = Route::new()
+        .at("/enrol", post(enrol))
         .at("/activate", post(activate))
         .at("/signing-request", post(signing_request))
         .at("/join", post(join))
@@ -521,6 +544,13 @@ async fn offline_zone_in_a_browser() {
             se["identity_public_key"].as_str().unwrap()
         );
         assert!(row.certificate.is_some(), "the HSM certified {serial}");
+        // SE i was enrolled by manager i (proof of possession from their own page).
+        let index = usize::try_from(se["index"].as_u64().unwrap()).unwrap();
+        assert_eq!(
+            row.enrolled_by.as_deref(),
+            Some(by_name(PEOPLE[index - 1].0).id.as_str()),
+            "{serial} names the manager who enrolled it"
+        );
     }
     // Every change went through the second administrator: six roles, four SEs, the case and
     // the hand-over, each proposed by the first and approved by the second.
@@ -530,8 +560,14 @@ async fn offline_zone_in_a_browser() {
     assert_eq!(proposals.len(), 12, "{proposals:?}");
     for p in &proposals {
         assert_eq!(p.status, "APPROVED", "{p:?}");
-        assert_eq!(p.proposed_by, by_name(ADMIN).id);
-        assert_eq!(p.decided_by.as_deref(), Some(by_name(ADMIN2).id.as_str()));
+        if p.kind == "se.register" {
+            // Proposed by the manager who enrolled it, approved by the first administrator.
+            assert_ne!(p.proposed_by, by_name(ADMIN).id, "{p:?}");
+            assert_eq!(p.decided_by.as_deref(), Some(by_name(ADMIN).id.as_str()));
+        } else {
+            assert_eq!(p.proposed_by, by_name(ADMIN).id);
+            assert_eq!(p.decided_by.as_deref(), Some(by_name(ADMIN2).id.as_str()));
+        }
     }
     let case = offline_db::entity::cases::Entity::find()
         .all(db.conn())

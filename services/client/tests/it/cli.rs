@@ -207,6 +207,8 @@ fn enroll_then_store_certificate_prepares_a_new_se() {
         token.so_pin.expose_secret(),
         new_pin.expose_secret()
     );
+    let challenge = [0x3c_u8; 32];
+    let challenge_hex = hex::encode(challenge);
     let enroll_args = [
         "enroll",
         "--module",
@@ -215,6 +217,8 @@ fn enroll_then_store_certificate_prepares_a_new_se() {
         &serial,
         "--pins-fd",
         "0",
+        "--challenge",
+        &challenge_hex,
     ];
     let mut cmd = client();
     cmd.args(enroll_args);
@@ -222,9 +226,12 @@ fn enroll_then_store_certificate_prepares_a_new_se() {
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(!stdout.contains(new_pin.expose_secret()), "no PIN printed");
+    // The proof of possession: the new identity key signed the challenge for this serial.
     let printed = stdout.lines().last().unwrap().trim().to_owned();
-    let identity = p256::PublicKey::from_sec1_bytes(&hex::decode(&printed).unwrap())
-        .expect("the enrolment prints a SEC1 P-256 key");
+    let proof = channel::EnrolmentProof::from_text(&printed).expect("the enrolment prints a proof");
+    let identity = proof.verify().expect("the proof verifies");
+    assert_eq!(proof.serial, serial);
+    assert_eq!(proof.challenge, challenge);
     let serial = se::SeSerial::parse(&serial).unwrap();
     // (This process's SoftHSM module does not see PIN changes made by another process, so the
     // SE is checked through the binary.)

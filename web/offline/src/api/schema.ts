@@ -1066,6 +1066,125 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/me/se-enrolment": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Enrol the caller's own SE (case managers) with the proof `custody-client enroll`
+         *     printed: checked (the SE's identity key signed this manager's unused, unexpired
+         *     challenge), then proposed; when an administrator approves it, the offline CA certifies the
+         *     key and the SE is registered as enrolled by this manager.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["EnrolSeRequest"];
+                };
+            };
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description Proposed; nothing changes until a second administrator approves. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/me/se-enrolment/challenge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * A one-time challenge for enrolling the caller's own SE (case managers): the SE signs it
+         *     in `custody-client enroll --challenge`, proving the manager holds its identity key.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["EnrolmentChallenge"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/proposals": {
         parameters: {
             query?: never;
@@ -1347,52 +1466,7 @@ export interface paths {
             };
         };
         put?: never;
-        /**
-         * Propose registering a secure element; when a second administrator approves, the offline
-         *     CA (HSM) issues its certificate and the SE is registered.
-         */
-        post: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/json; charset=utf-8": components["schemas"]["RegisterSeRequest"];
-                };
-            };
-            responses: {
-                /** @description The request was rejected; the problem says why and what to do. */
-                "4XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description A server fault; nothing was changed. */
-                "5XX": {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Proposed; nothing changes until a second administrator approves. */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
-                    };
-                };
-            };
-        };
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2292,6 +2366,27 @@ export interface components {
             token?: string;
         };
         /**
+         * EnrolmentChallenge
+         * @description A one-time challenge for enrolling an SE.
+         */
+        EnrolmentChallenge: {
+            /** @description 32 random bytes, hex: pass it to `custody-client enroll --challenge`. */
+            challenge: string;
+            /** @description Until when it can be answered (RFC 3339). */
+            expires_at: string;
+        };
+        /**
+         * EnrolSeRequest
+         * @description A case manager's enrolment of their own SE: the proof `custody-client enroll --challenge`
+         *     printed (the SE's identity key signed the manager's one-time challenge).
+         */
+        EnrolSeRequest: {
+            /** @description A label for people (e.g. where the SE is kept). */
+            label: string;
+            /** @description The proof text (`custody-se-enrolment:…`). */
+            proof: string;
+        };
+        /**
          * ExportedEnvelope
          * @description A signed document leaving the offline zone, in every transfer form.
          */
@@ -2559,18 +2654,6 @@ export interface components {
             username: string;
         };
         /**
-         * RegisterSeRequest
-         * @description Register and enrol a secure element.
-         */
-        RegisterSeRequest: {
-            /** @description The SE identity key, P-256, SEC1, hex. */
-            identity_public_key: string;
-            /** @description A label for people. */
-            label: string;
-            /** @description The token serial. */
-            serial: string;
-        };
-        /**
          * RekeyRequest
          * @description Why a case is to be re-keyed.
          */
@@ -2703,6 +2786,10 @@ export interface components {
             certificate?: string;
             /** @description When it was registered (RFC 3339). */
             created_at: string;
+            /** @description When (RFC 3339). */
+            enrolled_at?: string;
+            /** @description The case manager who proved possession of its key at enrolment. */
+            enrolled_by?: string;
             /** @description Who holds it now. */
             holder_user_id?: string;
             /** @description The SE id. */
