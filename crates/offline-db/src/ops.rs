@@ -415,9 +415,9 @@ impl Db {
     /// Removes its key-share bindings, manager changes and keygen sessions with it.
     pub async fn delete_case(&self, case_id: &str, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let txn = self.begin_write().await?;
-        let out = delete_case_in(&txn, case_id, actor, now).await?;
+        delete_case_in(&txn, case_id, actor, now).await?;
         txn.commit().await?;
-        Ok(out)
+        Ok(())
     }
 
     /// Bind the key that keygen produced: the case gets its public key (hex, compressed SEC1)
