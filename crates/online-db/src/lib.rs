@@ -25,6 +25,7 @@ pub mod entity;
 mod logs;
 pub mod model;
 mod outbox;
+mod proposals;
 mod transfers;
 mod users;
 
@@ -35,6 +36,8 @@ pub use contracts::{Amount, EthAddress};
 pub use entity::enums::{Role, TransferStatus, UserStatus};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
+pub use proposals::{policy_loosens, ProposalAction};
+pub use auth::proposal::store::Proposal;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
 pub use transfers::{
     Confirmation, Funds, Holdings, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW,
@@ -114,6 +117,10 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
+    /// A decision on a four-eyes proposal was refused (decided, expired, the proposer's own,
+    /// not theirs to withdraw); nothing was written.
+    #[error(transparent)]
+    Proposal(#[from] auth::proposal::Refusal),
     /// The log record could not be written, so the change was not made.
     #[error(transparent)]
     Audit(#[from] audit::Error),

@@ -112,6 +112,44 @@ impl Rejection {
     }
 }
 
+/// The problem (slug, title, status) of a refused decision on a four-eyes proposal: 409 for a
+/// proposal decided or expired, 403 for one's own proposal (or another's to withdraw).
+fn proposal_parts(refusal: &auth::proposal::Refusal) -> (&'static str, &'static str, StatusCode) {
+    use auth::proposal::Refusal as R;
+    match refusal {
+        R::NotFound => (
+            "proposal-not-found",
+            "No such proposal",
+            StatusCode::NOT_FOUND,
+        ),
+        R::AlreadyDecided(_) => (
+            "proposal-decided",
+            "The proposal was already decided",
+            StatusCode::CONFLICT,
+        ),
+        R::Expired => (
+            "proposal-expired",
+            "The proposal has expired",
+            StatusCode::CONFLICT,
+        ),
+        R::OwnProposal => (
+            "own-proposal",
+            "A second administrator must decide",
+            StatusCode::FORBIDDEN,
+        ),
+        R::NotYours => (
+            "not-your-proposal",
+            "Only the proposer can withdraw it",
+            StatusCode::FORBIDDEN,
+        ),
+        R::Corrupt => (
+            "internal",
+            "Internal server error",
+            StatusCode::INTERNAL_SERVER_ERROR,
+        ),
+    }
+}
+
 /// Every error a handler can return.
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -132,6 +170,12 @@ pub enum ApiError {
         /// What was attempted.
         action: String,
     },
+    /// The password given to confirm the operation is wrong.
+    #[error("the password you entered to confirm this operation is wrong; nothing was changed")]
+    ReauthFailed,
+    /// A decision on a four-eyes proposal was refused; nothing was changed.
+    #[error("{0}")]
+    Proposal(auth::proposal::Refusal),
     /// The caller may not use this record (an account not granted, maker-checker).
     #[error("{0}")]
     NotPermitted(String),
@@ -232,6 +276,12 @@ impl ProblemError for ApiError {
                 "Not allowed for your role",
                 StatusCode::FORBIDDEN,
             ),
+            ApiError::ReauthFailed => (
+                "reauthentication-failed",
+                "Password confirmation failed",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::Proposal(refusal) => proposal_parts(refusal),
             ApiError::NotPermitted(_) => (
                 "not-permitted",
                 "Not allowed for you on this record",
@@ -293,7 +343,10 @@ impl ProblemError for ApiError {
 
     /// Only internal faults are opaque: a node that cannot be asked is worth saying.
     fn opaque(&self) -> bool {
-        matches!(self, ApiError::Internal(_))
+        matches!(
+            self,
+            ApiError::Internal(_) | ApiError::Proposal(auth::proposal::Refusal::Corrupt)
+        )
     }
 }
 
@@ -343,6 +396,7 @@ impl From<online_db::Error> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             E::Forbidden(msg) => ApiError::NotPermitted(msg),
+            E::Proposal(refusal) => ApiError::Proposal(refusal),
             E::Policy(_) | E::Refused { .. } => ApiError::Policy(e.to_string()),
             E::Replay { .. } => ApiError::reject(Rejection::Replayed, e.to_string()),
             E::Audit(

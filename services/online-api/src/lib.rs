@@ -21,6 +21,7 @@ pub mod config;
 mod dto;
 pub mod error;
 mod export;
+mod proposals;
 pub mod session;
 pub mod state;
 mod transfers;
@@ -76,6 +77,13 @@ pub enum Error {
     /// The listener failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// Two or more active administrators exist: the bootstrap is over, and a further
+    /// administrator is granted by proposal and a second administrator's approval.
+    #[error("{count} active administrators exist already; the command line bootstraps only the first two — register the new user and have one administrator propose the admin role and another approve it")]
+    AdminsExist {
+        /// How many active administrators there are.
+        count: usize,
+    },
     /// A pinned key is not a valid P-256 key.
     #[error("offline_keys[{index}] is not a P-256 public key in hex SEC1")]
     PinnedKey {
@@ -89,6 +97,7 @@ type Apis = (
     accounts::AccountsApi,
     transfers::TransfersApi,
     audit::AuditApi,
+    proposals::ProposalsApi,
 );
 
 fn apis(state: Option<AppState>) -> Apis {
@@ -102,7 +111,10 @@ fn apis(state: Option<AppState>) -> Apis {
         transfers::TransfersApi {
             state: state.clone(),
         },
-        audit::AuditApi { state },
+        audit::AuditApi {
+            state: state.clone(),
+        },
+        proposals::ProposalsApi { state },
     )
 }
 
@@ -250,7 +262,9 @@ pub struct CreatedAdmin {
 
 /// Bootstrap an administrator (`custodyd online-admin create`): username and password are
 /// checked by the same policy as a registration; the log records `cli:online-admin` as the
-/// actor.
+/// actor. Only the first two administrators come from here (four-eyes needs two): with two or
+/// more active administrators it refuses ([`Error::AdminsExist`]), and further ones are granted
+/// by proposal (`docs/operations.md`).
 pub async fn create_admin(
     db_url: &str,
     sealer: ::audit::Sealer,
@@ -261,6 +275,15 @@ pub async fn create_admin(
     use secrecy::ExposeSecret;
     const ACTOR: &str = "cli:online-admin";
     let db = online_db::Db::connect(&config::db_url(db_url), sealer).await?;
+    let count = db
+        .users()
+        .await?
+        .iter()
+        .filter(|u| u.role == online_db::Role::Admin && u.status == online_db::UserStatus::Active)
+        .count();
+    if count >= 2 {
+        return Err(Error::AdminsExist { count });
+    }
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;
