@@ -32,13 +32,13 @@ mod users;
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
+pub use auth::proposal::store::Proposal;
 pub use contracts::{Amount, EthAddress};
 pub use entity::enums::{Role, TransferStatus, UserStatus};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
-pub use proposals::{policy_loosens, ProposalAction};
-pub use auth::proposal::store::Proposal;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
+pub use proposals::{policy_loosens, ProposalAction};
 pub use transfers::{
     Confirmation, Funds, Holdings, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW,
 };

@@ -209,7 +209,8 @@ impl ProposalAction {
             } => {
                 let address = EthAddress::parse(address)
                     .map_err(|e| invalid("address", format!("is not an address: {e}")))?;
-                let row = allow_destination_in(txn, account_id, &address, label, actor, now).await?;
+                let row =
+                    allow_destination_in(txn, account_id, &address, label, actor, now).await?;
                 Ok(row.id)
             }
         }

@@ -79,7 +79,10 @@ async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
             )
             .await;
         assert_eq!(r.ok()["status"], "APPROVED");
-        assert_eq!(w.db.user(&id).await.unwrap().unwrap().role, online_db::Role::Auditor);
+        assert_eq!(
+            w.db.user(&id).await.unwrap().unwrap().role,
+            online_db::Role::Auditor
+        );
         let r = w
             .call(
                 "GET",

@@ -126,36 +126,34 @@ async fn applied(w: &World, case: &Case) -> bool {
             let id = user_id(w, "puppet_admin").await;
             w.db.user(&id).await.unwrap().unwrap().role == online_db::Role::Admin
         }
-        "grant account" => w
-            .db
-            .may_use(account, &user_id(w, "outsider").await)
-            .await
-            .unwrap(),
-        "raise limit" => {
-            let p = w
-                .db
-                .policy(account, &online_db::Asset::Eth)
+        "grant account" => {
+            w.db.may_use(account, &user_id(w, "outsider").await)
                 .await
                 .unwrap()
-                .unwrap();
+        }
+        "raise limit" => {
+            let p =
+                w.db.policy(account, &online_db::Asset::Eth)
+                    .await
+                    .unwrap()
+                    .unwrap();
             p.single_limit == (15 * ETHER).to_string()
         }
         "maker-checker off" => {
-            let p = w
-                .db
-                .policy(account, &online_db::Asset::Eth)
-                .await
-                .unwrap()
-                .unwrap();
+            let p =
+                w.db.policy(account, &online_db::Asset::Eth)
+                    .await
+                    .unwrap()
+                    .unwrap();
             !p.require_approval
         }
-        "allow-list" => w
-            .db
-            .allowed_destinations(account)
-            .await
-            .unwrap()
-            .iter()
-            .any(|d| d.address == dev_address(7).to_checksum()),
+        "allow-list" => {
+            w.db.allowed_destinations(account)
+                .await
+                .unwrap()
+                .iter()
+                .any(|d| d.address == dev_address(7).to_checksum())
+        }
         other => panic!("unknown case {other}"),
     }
 }
@@ -222,9 +220,11 @@ async fn one_admin_alone_changes_nothing_and_a_second_admin_applies_each_change_
                 "PUT",
                 &format!("/api/accounts/{}/policies", w.account_id),
                 Some(&w.admin),
-                Some(json!({"asset": "ETH", "single_limit": (10 * ETHER).to_string(),
+                Some(
+                    json!({"asset": "ETH", "single_limit": (10 * ETHER).to_string(),
                     "daily_limit": (20 * ETHER).to_string(), "require_approval": true,
-                    "password": PASSWORD})),
+                    "password": PASSWORD}),
+                ),
             )
             .await;
         assert_eq!(r.status, StatusCode::OK, "{}", r.body);
@@ -302,9 +302,15 @@ async fn one_admin_alone_changes_nothing_and_a_second_admin_applies_each_change_
             let r = decide(&w, &id, "approve", &w.admin2, "not the password at all").await;
             assert_eq!(r.status, StatusCode::FORBIDDEN, "{name}: {}", r.body);
             assert_eq!(r.problem(), "reauthentication-failed", "{name}");
-            assert!(!applied(&w, &case).await, "{name}: applied on a wrong password");
+            assert!(
+                !applied(&w, &case).await,
+                "{name}: applied on a wrong password"
+            );
             let after = snapshot(&w).await;
-            assert_eq!(after.counts.get("operation_log").copied(), pending.counts.get("operation_log").map(|n| n + 1));
+            assert_eq!(
+                after.counts.get("operation_log").copied(),
+                pending.counts.get("operation_log").map(|n| n + 1)
+            );
             let mut counts = after.counts.clone();
             counts.insert("operation_log".to_owned(), pending.counts["operation_log"]);
             assert_eq!(counts, pending.counts, "{name}: wrong password");
@@ -437,8 +443,10 @@ async fn of_two_concurrent_approvals_exactly_one_wins() {
                 "POST",
                 &format!("/api/accounts/{}/destinations", w.account_id),
                 Some(&w.admin),
-                Some(json!({"address": dev_address(7).to_checksum(), "label": "cold",
-                    "password": PASSWORD})),
+                Some(
+                    json!({"address": dev_address(7).to_checksum(), "label": "cold",
+                    "password": PASSWORD}),
+                ),
             )
             .await;
         assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
@@ -461,7 +469,9 @@ async fn of_two_concurrent_approvals_exactly_one_wins() {
         let approvals = records_after(&w, 0)
             .await
             .into_iter()
-            .filter(|(_, action, d)| action == "proposal.approved" && d["proposal_id"] == id.as_str())
+            .filter(|(_, action, d)| {
+                action == "proposal.approved" && d["proposal_id"] == id.as_str()
+            })
             .count();
         assert_eq!(approvals, 1);
     })
@@ -522,9 +532,17 @@ async fn exporting_and_approving_a_transfer_need_the_password() {
             .await;
         let id = created.ok()["id"].as_str().unwrap().to_owned();
         for verb in ["approve", "export"] {
-            let who = if verb == "approve" { &w.trader2 } else { &w.trader };
+            let who = if verb == "approve" {
+                &w.trader2
+            } else {
+                &w.trader
+            };
             let before = snapshot(&w).await;
-            for body in [None, Some(json!({})), Some(json!({"password": "wrong wrong wrong"}))] {
+            for body in [
+                None,
+                Some(json!({})),
+                Some(json!({"password": "wrong wrong wrong"})),
+            ] {
                 let r = w
                     .call(
                         "POST",
@@ -539,10 +557,13 @@ async fn exporting_and_approving_a_transfer_need_the_password() {
                 }
             }
             let after = snapshot(&w).await;
-            assert_eq!(after.counts.get("transfers"), before.counts.get("transfers"));
+            assert_eq!(
+                after.counts.get("transfers"),
+                before.counts.get("transfers")
+            );
             let t = w.db.transfer(&id).await.unwrap().unwrap();
             assert_eq!(t.status, online_db::TransferStatus::Draft, "{verb}");
-            assert!(t.approved_by.is_none(), "{verb}");
+            assert_eq!(t.approved_by.is_none(), verb == "approve", "{verb}");
             let r = w
                 .call(
                     "POST",
@@ -555,6 +576,30 @@ async fn exporting_and_approving_a_transfer_need_the_password() {
         }
         let t = w.db.transfer(&id).await.unwrap().unwrap();
         assert_eq!(t.status, online_db::TransferStatus::Exported);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_bootstraps_only_the_first_two_administrators() {
+    on_both(|w: World| async move {
+        // The world has two active administrators already.
+        let before = snapshot(&w).await;
+        let r = online_api::create_admin(
+            w.tdb.url(),
+            w.db.sealer().clone(),
+            "admin3",
+            "Third administrator",
+            secrecy::SecretString::from(PASSWORD.to_owned()),
+        )
+        .await;
+        let e = r.unwrap_err();
+        assert!(
+            matches!(e, online_api::Error::AdminsExist { count: 2 }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("propose"), "{e}");
+        assert_eq!(snapshot(&w).await, before);
     })
     .await;
 }
