@@ -90,10 +90,6 @@ struct Ctx<'a> {
     off_admin: Session,
     off_admin_id: String,
     /// The offline zone's second administrator, who approves what `off_admin` proposes.
-    #[allow(
-        dead_code,
-        reason = "the offline steps' approvals use it once offline four-eyes lands"
-    )]
     off_admin2: Session,
     operator: Session,
     on_admin: Session,

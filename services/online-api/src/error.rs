@@ -14,6 +14,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
+use web::proposal_view::proposal_parts;
 use web::{problem_response, retry_after_secs, ProblemError};
 
 pub use web::{Problem, PROBLEM_JSON};
@@ -109,44 +110,6 @@ impl Rejection {
     /// The problem-type slug.
     pub fn slug(self) -> &'static str {
         self.parts().0
-    }
-}
-
-/// The problem (slug, title, status) of a refused decision on a four-eyes proposal: 409 for a
-/// proposal decided or expired, 403 for one's own proposal (or another's to withdraw).
-fn proposal_parts(refusal: &auth::proposal::Refusal) -> (&'static str, &'static str, StatusCode) {
-    use auth::proposal::Refusal as R;
-    match refusal {
-        R::NotFound => (
-            "proposal-not-found",
-            "No such proposal",
-            StatusCode::NOT_FOUND,
-        ),
-        R::AlreadyDecided(_) => (
-            "proposal-decided",
-            "The proposal was already decided",
-            StatusCode::CONFLICT,
-        ),
-        R::Expired => (
-            "proposal-expired",
-            "The proposal has expired",
-            StatusCode::CONFLICT,
-        ),
-        R::OwnProposal => (
-            "own-proposal",
-            "A second administrator must decide",
-            StatusCode::FORBIDDEN,
-        ),
-        R::NotYours => (
-            "not-your-proposal",
-            "Only the proposer can withdraw it",
-            StatusCode::FORBIDDEN,
-        ),
-        R::Corrupt => (
-            "internal",
-            "Internal server error",
-            StatusCode::INTERNAL_SERVER_ERROR,
-        ),
     }
 }
 

@@ -77,13 +77,10 @@ pub enum Error {
     /// The listener failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
-    /// Two or more active administrators exist: the bootstrap is over, and a further
-    /// administrator is granted by proposal and a second administrator's approval.
-    #[error("{count} active administrators exist already; the command line bootstraps only the first two — register the new user and have one administrator propose the admin role and another approve it")]
-    AdminsExist {
-        /// How many active administrators there are.
-        count: usize,
-    },
+    /// The bootstrap is over: the zone has its first two administrators, and further ones are
+    /// granted by a proposal that a second administrator approves.
+    #[error("this zone already has {0} active administrators; the command line creates only the first {BOOTSTRAP_ADMINS} (the bootstrap ceremony) — grant the admin role in the web application instead, where a second administrator approves it")]
+    BootstrapOver(usize),
     /// A pinned key is not a valid P-256 key.
     #[error("offline_keys[{index}] is not a P-256 public key in hex SEC1")]
     PinnedKey {
@@ -251,6 +248,9 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
 /// checkpoint directory.
 pub const CHECKPOINT_TICK: Duration = Duration::from_secs(10);
 
+/// How many administrators the command line may create (the bootstrap ceremony).
+pub const BOOTSTRAP_ADMINS: usize = 2;
+
 /// The new administrator, as `create_admin` reports it.
 #[derive(Debug, Clone)]
 pub struct CreatedAdmin {
@@ -263,7 +263,7 @@ pub struct CreatedAdmin {
 /// Bootstrap an administrator (`custodyd online-admin create`): username and password are
 /// checked by the same policy as a registration; the log records `cli:online-admin` as the
 /// actor. Only the first two administrators come from here (four-eyes needs two): with two or
-/// more active administrators it refuses ([`Error::AdminsExist`]), and further ones are granted
+/// more active administrators it refuses ([`Error::BootstrapOver`]), and further ones are granted
 /// by proposal (`docs/operations.md`).
 pub async fn create_admin(
     db_url: &str,
@@ -281,8 +281,8 @@ pub async fn create_admin(
         .iter()
         .filter(|u| u.role == online_db::Role::Admin && u.status == online_db::UserStatus::Active)
         .count();
-    if count >= 2 {
-        return Err(Error::AdminsExist { count });
+    if count >= BOOTSTRAP_ADMINS {
+        return Err(Error::BootstrapOver(count));
     }
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
