@@ -337,8 +337,16 @@ impl Db {
                 store::Error::Refused(r) => Error::Proposal(r),
                 store::Error::Db(e) => Error::Db(e),
             })?;
-        let action = ProposalAction::from_row(&row)?;
         if decision == Decision::Approve {
+            let action = ProposalAction::from_row(&row)?;
+            if let ProposalAction::GrantRole { user_id, .. } = &action {
+                if user_id == decider {
+                    return Err(Error::Forbidden(
+                        "nobody may approve a change of their own role; another administrator must"
+                            .to_owned(),
+                    ));
+                }
+            }
             let result = action.apply(&txn, decider, now).await?;
             store::set_result(&txn, &row.id, &result).await?;
             row.result = Some(result);

@@ -600,3 +600,33 @@ async fn the_command_line_bootstraps_only_the_first_two_administrators() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nobody_approves_a_change_of_their_own_role() {
+    on_both(|w: World| async move {
+        // admin proposes to make admin2 an auditor; admin2 may not approve it for themselves.
+        let r = w
+            .call(
+                "PUT",
+                &format!("/api/users/{}/role", w.admin2_id),
+                Some(&w.admin),
+                Some(json!({"role": "auditor", "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        let before = snapshot(&w).await;
+        let r = decide(&w, &id, "approve", &w.admin2, PASSWORD).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert_eq!(snapshot(&w).await, before);
+        assert_eq!(w.db.proposal(&id).await.unwrap().status, "PENDING");
+        // Rejecting it is allowed.
+        let r = decide(&w, &id, "reject", &w.admin2, PASSWORD).await;
+        assert_eq!(r.ok()["status"], "REJECTED");
+        assert_eq!(
+            w.db.user(&w.admin2_id).await.unwrap().unwrap().role,
+            online_db::Role::Admin
+        );
+    })
+    .await;
+}
