@@ -117,6 +117,10 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
+    /// The change concerns the person deciding it (their own role): someone else must approve
+    /// it; nothing was written.
+    #[error("{0}")]
+    SecondPersonRequired(String),
     /// A decision on a four-eyes proposal was refused (decided, expired, the proposer's own,
     /// not theirs to withdraw); nothing was written.
     #[error(transparent)]

@@ -341,7 +341,7 @@ impl Db {
             let action = ProposalAction::from_row(&row)?;
             if let ProposalAction::GrantRole { user_id, .. } = &action {
                 if user_id == decider {
-                    return Err(Error::Forbidden(
+                    return Err(Error::SecondPersonRequired(
                         "nobody may approve a change of their own role; another administrator must"
                             .to_owned(),
                     ));

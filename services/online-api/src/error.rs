@@ -139,6 +139,9 @@ pub enum ApiError {
     /// A decision on a four-eyes proposal was refused; nothing was changed.
     #[error("{0}")]
     Proposal(auth::proposal::Refusal),
+    /// The change concerns the caller (their own role): someone else must decide it.
+    #[error("{0}")]
+    SecondPersonRequired(String),
     /// The caller may not use this record (an account not granted, maker-checker).
     #[error("{0}")]
     NotPermitted(String),
@@ -245,6 +248,11 @@ impl ProblemError for ApiError {
                 StatusCode::FORBIDDEN,
             ),
             ApiError::Proposal(refusal) => proposal_parts(refusal),
+            ApiError::SecondPersonRequired(_) => (
+                "second-person-required",
+                "Someone else must do this",
+                StatusCode::FORBIDDEN,
+            ),
             ApiError::NotPermitted(_) => (
                 "not-permitted",
                 "Not allowed for you on this record",
@@ -360,6 +368,7 @@ impl From<online_db::Error> for ApiError {
             }
             E::Forbidden(msg) => ApiError::NotPermitted(msg),
             E::Proposal(refusal) => ApiError::Proposal(refusal),
+            E::SecondPersonRequired(msg) => ApiError::SecondPersonRequired(msg),
             E::Policy(_) | E::Refused { .. } => ApiError::Policy(e.to_string()),
             E::Replay { .. } => ApiError::reject(Rejection::Replayed, e.to_string()),
             E::Audit(

@@ -618,6 +618,7 @@ async fn nobody_approves_a_change_of_their_own_role() {
         let before = snapshot(&w).await;
         let r = decide(&w, &id, "approve", &w.admin2, PASSWORD).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
+        assert_eq!(r.problem(), "second-person-required", "{}", r.body);
         assert_eq!(snapshot(&w).await, before);
         assert_eq!(w.db.proposal(&id).await.unwrap().status, "PENDING");
         // Rejecting it is allowed.
