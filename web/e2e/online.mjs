@@ -4,7 +4,10 @@
 // transfer wizard to the QR codes and the file, the signature imported, the transfer watched to
 // CONFIRMED; then an ERC-20 transfer whose signature a second browser scans with its camera (a
 // video of the response's QR codes), watched to CONFIRMED too; and the auditor's logs, CSV and
-// chain verification. Every page in both languages.
+// chain verification. Every page in both languages. Four-eyes: every role grant, account grant,
+// first limit and allow-list entry the administrator submits is only a proposal until a second
+// administrator, in their own browser, approves it under Pending approvals with their password;
+// exporting a transfer asks for the trader's password again.
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -25,18 +28,21 @@ import {
 const URL = env("CUSTODY_E2E_URL");
 const ADMIN = env("CUSTODY_E2E_ADMIN_USER");
 const ADMIN_PASSWORD = env("CUSTODY_E2E_ADMIN_PASSWORD");
+const ADMIN2 = env("CUSTODY_E2E_ADMIN2");
+const ADMIN2_PASSWORD = env("CUSTODY_E2E_ADMIN2_PASSWORD");
 const TRADER_PASSWORD = env("CUSTODY_E2E_TRADER_PASSWORD");
 const AUDITOR_PASSWORD = env("CUSTODY_E2E_AUDITOR_PASSWORD");
 const MANIFEST_FILE = env("CUSTODY_E2E_MANIFEST_FILE");
 const ACCOUNT = env("CUSTODY_E2E_ACCOUNT");
 const TOKEN = env("CUSTODY_E2E_TOKEN");
 const PAYEE = env("CUSTODY_E2E_PAYEE");
-const SECRETS = [ADMIN_PASSWORD, TRADER_PASSWORD, AUDITOR_PASSWORD];
+const SECRETS = [ADMIN_PASSWORD, ADMIN2_PASSWORD, TRADER_PASSWORD, AUDITOR_PASSWORD];
 
 // Every nav entry, and who may see it.
 const NAV = {
   home: ["admin", "trader", "auditor", "none"],
   users: ["admin"],
+  proposals: ["admin"],
   tokens: ["admin"],
   accounts: ["admin", "trader", "auditor"],
   "account-import": ["trader"],
@@ -64,6 +70,35 @@ async function signIn(page, username, password) {
 async function signOut(page) {
   await page.getByTestId("logout").click();
   await page.locator("#login-username").waitFor();
+}
+
+/** Waits for the page to say that the change was proposed, not applied. */
+async function proposed(page) {
+  await page.getByTestId("proposal-submitted").waitFor();
+}
+
+/**
+ * The second administrator (their own browser, `page2`, signed in) approves the `expected`
+ * pending proposals one by one, each with their password; returns what the proposals said.
+ */
+async function approveAll(page2, expected) {
+  await page2.goto(`${URL}/proposals`); // a fresh list
+  await page2.getByTestId("proposals-table").or(page2.getByTestId("empty")).first().waitFor();
+  const said = [];
+  for (let n = 0; n < expected; n += 1) {
+    const row = page2.locator("[data-testid=proposals-table] tbody tr[data-status=PENDING]").first();
+    await row.waitFor();
+    said.push((await row.getByTestId("proposal-what").innerText()).trim());
+    await row.getByTestId("proposal-approve").click();
+    await page2.locator("#proposal-password").fill(ADMIN2_PASSWORD);
+    await page2.locator("dialog[open] [data-testid=confirm-ok]").click();
+    await page2.locator("dialog[open]").waitFor({ state: "detached" }).catch(() => {});
+    await page2.waitForFunction(
+      (left) => document.querySelectorAll("[data-testid=proposals-table] tbody tr[data-status=PENDING]").length === left,
+      expected - n - 1,
+    );
+  }
+  return said;
 }
 
 /** Waits for the page's success notice to say `pattern`. */
@@ -150,7 +185,7 @@ async function importByCamera(parts) {
   }
 }
 
-run(async ({ page }) => {
+run(async ({ page, secondPage }) => {
   step("the login page, in both languages");
   await page.goto(`${URL}/login`);
   await page.locator("#login-username").waitFor();
@@ -196,16 +231,39 @@ run(async ({ page }) => {
   await checkNav(page, "admin");
   await checkBothLanguages(page, "admin-home");
 
-  step("users & roles: alice becomes a trader, audrey an auditor");
+  step("users & roles: alice trader and audrey auditor are proposed; a second administrator approves");
   await page.getByTestId("nav-users").click();
   await page.getByTestId("user-alice").waitFor();
   await checkBothLanguages(page, "admin-users");
   await page.locator("#role-alice").selectOption("trader");
+  await page.locator("#users-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("role-save-alice").click();
-  await notice(page, /alice is now: Trader/);
+  await proposed(page);
+  assert.equal(await page.locator("#users-password").inputValue(), "", "the password is cleared");
   await page.locator("#role-audrey").selectOption("auditor");
+  await page.locator("#users-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("role-save-audrey").click();
-  await notice(page, /audrey is now: Auditor/);
+  await proposed(page);
+  await checkBothLanguages(page, "admin-users-proposed");
+  // The proposer sees them waiting and cannot approve them.
+  await page.getByTestId("nav-proposals").click();
+  await page.getByTestId("proposals-table").waitFor();
+  assert.equal(await page.getByTestId("proposal-approve").count(), 0, "no approve button for the proposer");
+  assert.equal(await page.getByTestId("proposal-cancel").count(), 2, "the proposer may withdraw each");
+  await checkBothLanguages(page, "proposals-proposer");
+  const page2 = await secondPage();
+  await signIn(page2, ADMIN2, ADMIN2_PASSWORD);
+  await page2.getByTestId("nav-proposals").click();
+  await page2.getByTestId("proposals-table").waitFor();
+  await checkBothLanguages(page2, "proposals-approver");
+  await setLanguage(page2, "en");
+  const roles = await approveAll(page2, 2);
+  assert.ok(roles.some((r) => /alice/.test(r) && /Trader/.test(r)), `alice's role was proposed: ${roles}`);
+  assert.ok(roles.some((r) => /audrey/.test(r) && /Auditor/.test(r)), `audrey's role was proposed: ${roles}`);
+  await page.getByTestId("nav-users").click();
+  await page.getByTestId("user-alice").waitFor();
+  assert.equal(await page.locator("#role-alice").inputValue(), "trader", "alice is a trader once approved");
+  assert.equal(await page.locator("#role-audrey").inputValue(), "auditor", "audrey is an auditor once approved");
   // Disabling asks first; cancelled, nothing changes.
   await page.getByTestId("status-audrey").click();
   await page.getByTestId("confirm-ok").waitFor();
@@ -272,31 +330,50 @@ run(async ({ page }) => {
   await page.getByTestId("account-address").waitFor();
   await checkBothLanguages(page, "admin-account");
   await page.locator("#grant-user").selectOption({ label: "Alice Trader (alice)" });
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("grant-add").click();
-  await notice(page, /alice may now use/);
-  // Revoking is confirmed; then granted again.
+  await proposed(page);
+  await approveAll(page2, 1);
+  // Revoking is confirmed and immediate; then granted again (proposed, approved).
   await page.locator("#revoke-user").selectOption({ label: "Alice Trader (alice)" });
   await page.getByTestId("grant-remove").click();
   await page.getByTestId("confirm-ok").waitFor();
   await screenshot(page, "admin-account-confirm-revoke");
   await page.getByTestId("confirm-ok").click();
   await notice(page, /alice may no longer use/);
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("grant-add").click();
-  await notice(page, /alice may now use/);
+  await proposed(page);
+  // The first limits allow transfers where none were allowed: proposals too.
   await page.locator("#policy-asset").selectOption("ETH");
   await page.locator("#policy-single").fill("10");
   await page.locator("#policy-daily").fill("20");
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("policy-save").click();
-  await page.getByTestId("policy-saved").waitFor();
+  await proposed(page);
   await page.locator("#policy-asset").selectOption({ label: "TUSD" });
   await page.locator("#policy-single").fill("100");
   await page.locator("#policy-daily").fill("200");
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("policy-save").click();
-  await page.getByTestId("policy-saved").filter({ hasText: "TUSD" }).waitFor();
+  await proposed(page);
   await page.locator("#dest-address").fill(PAYEE);
   await page.locator("#dest-label").fill("Payee");
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
   await page.getByTestId("destination-add").click();
-  await notice(page, new RegExp(PAYEE));
+  await proposed(page);
+  await checkBothLanguages(page, "admin-account-proposed");
+  const changes = await approveAll(page2, 4);
+  assert.ok(changes.some((c) => /alice/.test(c)), `the grant was proposed: ${changes}`);
+  assert.ok(changes.some((c) => new RegExp(PAYEE).test(c)), `the allow-list entry was proposed: ${changes}`);
+  await screenshot(page2, "proposals-approved");
+  // Lowering a limit applies at once.
+  await page.locator("#policy-asset").selectOption("ETH");
+  await page.locator("#policy-single").fill("5");
+  await page.locator("#policy-daily").fill("20");
+  await page.locator("#admin-password").fill(ADMIN_PASSWORD);
+  await page.getByTestId("policy-save").click();
+  await page.getByTestId("policy-saved").waitFor();
   await screenshot(page, "admin-account-configured");
   await signOut(page);
 
@@ -339,6 +416,7 @@ run(async ({ page }) => {
   assert.match(await page.getByTestId("transfer-status").innerText(), /Draft/);
   await checkBothLanguages(page, "wizard-review");
   await page.getByTestId("wizard-export").click();
+  await page.locator("#wizard-password").fill(TRADER_PASSWORD);
   await page.getByTestId("confirm-ok").click();
   await page.getByTestId("wizard-exported").waitFor();
   const img = page.locator("[data-testid=qr] img");
@@ -397,6 +475,7 @@ run(async ({ page }) => {
   assert.match(await page.getByTestId("transfer-status").innerText(), /Draft/);
   await checkBothLanguages(page, "wizard-review-token");
   await page.getByTestId("wizard-export").click();
+  await page.locator("#wizard-password").fill(TRADER_PASSWORD);
   await page.getByTestId("confirm-ok").click();
   await page.getByTestId("wizard-exported").waitFor();
   const tokenFile = await downloadText(page, page.getByTestId("export-download"));

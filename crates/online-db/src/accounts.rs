@@ -248,37 +248,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<account_permissions::Model> {
         let txn = self.begin_write().await?;
-        let account = find_account(&txn, account_id).await?;
-        let user = find_user(&txn, user_id).await?;
-        if user.role != Role::Trader || user.status != UserStatus::Active {
-            return Err(invalid(
-                "user_id",
-                format!("user {} is not an active trader", user.username),
-            ));
-        }
-        if granted(&txn, &account.id, &user.id).await? {
-            return Err(Error::AlreadyExists {
-                what: "permission",
-                key: format!("of {} on {}", user.username, account.address),
-            });
-        }
-        let row = account_permissions::ActiveModel {
-            account_id: Set(account.id.clone()),
-            user_id: Set(user.id.clone()),
-            granted_by: Set(actor.to_owned()),
-            granted_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        record_operation(
-            &txn,
-            now,
-            actor,
-            "account.access_granted",
-            &account.id,
-            json!({"account_id": account.id, "address": account.address, "user_id": user.id, "username": user.username}),
-        )
-        .await?;
+        let row = grant_account_in(&txn, account_id, user_id, actor, now).await?;
         txn.commit().await?;
         Ok(row)
     }
@@ -325,64 +295,8 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<policies::Model> {
-        if policy.single_limit > policy.daily_limit {
-            return Err(invalid(
-                "single_limit",
-                "must not be larger than the daily limit",
-            ));
-        }
-        let asset = policy.asset.as_text();
         let txn = self.begin_write().await?;
-        let account = find_account(&txn, account_id).await?;
-        if let Asset::Token(token) = policy.asset {
-            token_on_chain(&txn, account.chain_id, &token).await?;
-        }
-        let existing = policies::Entity::find()
-            .filter(policies::Column::AccountId.eq(account.id.as_str()))
-            .filter(policies::Column::Asset.eq(asset.as_str()))
-            .one(&txn)
-            .await?;
-        let previous = existing.as_ref().map(|p| {
-            json!({"single_limit": p.single_limit, "daily_limit": p.daily_limit, "require_approval": p.require_approval})
-        });
-        let row = match existing {
-            Some(p) => {
-                let mut am: policies::ActiveModel = p.into();
-                am.single_limit = Set(policy.single_limit.to_string());
-                am.daily_limit = Set(policy.daily_limit.to_string());
-                am.require_approval = Set(policy.require_approval);
-                am.updated_by = Set(actor.to_owned());
-                am.updated_at = Set(now);
-                am.update(&txn).await?
-            }
-            None => {
-                policies::ActiveModel {
-                    id: Set(new_id(now)),
-                    account_id: Set(account.id.clone()),
-                    asset: Set(asset.clone()),
-                    single_limit: Set(policy.single_limit.to_string()),
-                    daily_limit: Set(policy.daily_limit.to_string()),
-                    require_approval: Set(policy.require_approval),
-                    updated_by: Set(actor.to_owned()),
-                    updated_at: Set(now),
-                }
-                .insert(&txn)
-                .await?
-            }
-        };
-        record_operation(
-            &txn,
-            now,
-            actor,
-            "policy.set",
-            &account.id,
-            json!({
-                "account_id": account.id, "asset": asset,
-                "single_limit": row.single_limit, "daily_limit": row.daily_limit,
-                "require_approval": row.require_approval, "previous": previous,
-            }),
-        )
-        .await?;
+        let row = set_policy_in(&txn, account_id, policy, actor, now).await?;
         txn.commit().await?;
         Ok(row)
     }
@@ -406,40 +320,8 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<destination_allowlist::Model> {
-        check_text("label", label)?;
         let txn = self.begin_write().await?;
-        let account = find_account(&txn, account_id).await?;
-        let to = address.to_checksum();
-        let exists = destination_allowlist::Entity::find()
-            .filter(destination_allowlist::Column::AccountId.eq(account.id.as_str()))
-            .filter(destination_allowlist::Column::Address.eq(to.as_str()))
-            .count(&txn)
-            .await?;
-        if exists > 0 {
-            return Err(Error::AlreadyExists {
-                what: "allowed destination",
-                key: to,
-            });
-        }
-        let row = destination_allowlist::ActiveModel {
-            id: Set(new_id(now)),
-            account_id: Set(account.id.clone()),
-            address: Set(to),
-            label: Set(label.to_owned()),
-            added_by: Set(actor.to_owned()),
-            added_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
-        record_operation(
-            &txn,
-            now,
-            actor,
-            "policy.destination_allowed",
-            &account.id,
-            json!({"account_id": account.id, "address": row.address, "label": row.label}),
-        )
-        .await?;
+        let row = allow_destination_in(&txn, account_id, address, label, actor, now).await?;
         txn.commit().await?;
         Ok(row)
     }
@@ -633,4 +515,159 @@ pub(crate) async fn token_on_chain<C: ConnectionTrait>(
                 format!("token {address} is not configured on chain {chain_id}"),
             )
         })
+}
+
+/// [`Db::grant_account`] inside the caller's transaction `txn`.
+pub(crate) async fn grant_account_in(
+    txn: &audit::Tx,
+    account_id: &str,
+    user_id: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<account_permissions::Model> {
+    let account = find_account(txn, account_id).await?;
+    let user = find_user(txn, user_id).await?;
+    if user.role != Role::Trader || user.status != UserStatus::Active {
+        return Err(invalid(
+            "user_id",
+            format!("user {} is not an active trader", user.username),
+        ));
+    }
+    if granted(txn, &account.id, &user.id).await? {
+        return Err(Error::AlreadyExists {
+            what: "permission",
+            key: format!("of {} on {}", user.username, account.address),
+        });
+    }
+    let row = account_permissions::ActiveModel {
+        account_id: Set(account.id.clone()),
+        user_id: Set(user.id.clone()),
+        granted_by: Set(actor.to_owned()),
+        granted_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    record_operation(
+        txn,
+        now,
+        actor,
+        "account.access_granted",
+        &account.id,
+        json!({"account_id": account.id, "address": account.address, "user_id": user.id, "username": user.username}),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// [`Db::set_policy`] inside the caller's transaction `txn`.
+pub(crate) async fn set_policy_in(
+    txn: &audit::Tx,
+    account_id: &str,
+    policy: PolicyInput,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<policies::Model> {
+    if policy.single_limit > policy.daily_limit {
+        return Err(invalid(
+            "single_limit",
+            "must not be larger than the daily limit",
+        ));
+    }
+    let asset = policy.asset.as_text();
+    let account = find_account(txn, account_id).await?;
+    if let Asset::Token(token) = policy.asset {
+        token_on_chain(txn, account.chain_id, &token).await?;
+    }
+    let existing = policies::Entity::find()
+        .filter(policies::Column::AccountId.eq(account.id.as_str()))
+        .filter(policies::Column::Asset.eq(asset.as_str()))
+        .one(txn)
+        .await?;
+    let previous = existing.as_ref().map(|p| {
+        json!({"single_limit": p.single_limit, "daily_limit": p.daily_limit, "require_approval": p.require_approval})
+    });
+    let row = match existing {
+        Some(p) => {
+            let mut am: policies::ActiveModel = p.into();
+            am.single_limit = Set(policy.single_limit.to_string());
+            am.daily_limit = Set(policy.daily_limit.to_string());
+            am.require_approval = Set(policy.require_approval);
+            am.updated_by = Set(actor.to_owned());
+            am.updated_at = Set(now);
+            am.update(txn).await?
+        }
+        None => {
+            policies::ActiveModel {
+                id: Set(new_id(now)),
+                account_id: Set(account.id.clone()),
+                asset: Set(asset.clone()),
+                single_limit: Set(policy.single_limit.to_string()),
+                daily_limit: Set(policy.daily_limit.to_string()),
+                require_approval: Set(policy.require_approval),
+                updated_by: Set(actor.to_owned()),
+                updated_at: Set(now),
+            }
+            .insert(txn)
+            .await?
+        }
+    };
+    record_operation(
+        txn,
+        now,
+        actor,
+        "policy.set",
+        &account.id,
+        json!({
+            "account_id": account.id, "asset": asset,
+            "single_limit": row.single_limit, "daily_limit": row.daily_limit,
+            "require_approval": row.require_approval, "previous": previous,
+        }),
+    )
+    .await?;
+    Ok(row)
+}
+
+/// [`Db::allow_destination`] inside the caller's transaction `txn`.
+pub(crate) async fn allow_destination_in(
+    txn: &audit::Tx,
+    account_id: &str,
+    address: &EthAddress,
+    label: &str,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<destination_allowlist::Model> {
+    check_text("label", label)?;
+    let account = find_account(txn, account_id).await?;
+    let to = address.to_checksum();
+    let exists = destination_allowlist::Entity::find()
+        .filter(destination_allowlist::Column::AccountId.eq(account.id.as_str()))
+        .filter(destination_allowlist::Column::Address.eq(to.as_str()))
+        .count(txn)
+        .await?;
+    if exists > 0 {
+        return Err(Error::AlreadyExists {
+            what: "allowed destination",
+            key: to,
+        });
+    }
+    let row = destination_allowlist::ActiveModel {
+        id: Set(new_id(now)),
+        account_id: Set(account.id.clone()),
+        address: Set(to),
+        label: Set(label.to_owned()),
+        added_by: Set(actor.to_owned()),
+        added_at: Set(now),
+    }
+    .insert(txn)
+    .await?;
+    record_operation(
+        txn,
+        now,
+        actor,
+        "policy.destination_allowed",
+        &account.id,
+        json!({"account_id": account.id, "address": row.address, "label": row.label}),
+    )
+    .await?;
+    Ok(row)
 }

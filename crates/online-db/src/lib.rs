@@ -25,17 +25,20 @@ pub mod entity;
 mod logs;
 pub mod model;
 mod outbox;
+mod proposals;
 mod transfers;
 mod users;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
 pub use accounts::{BalanceQuery, NewAccount, NewToken, PolicyInput};
+pub use auth::proposal::store::Proposal;
 pub use contracts::{Amount, EthAddress};
 pub use entity::enums::{Role, TransferStatus, UserStatus};
 pub use logs::{record_operation, record_transaction, LogFilter, LogsReport};
 pub use model::Asset;
 pub use outbox::{claim, routing_keys, CONTENT_TYPE, EXCHANGE, PROCESSED_TABLE, WORK_SCHEMA};
+pub use proposals::{policy_loosens, ProposalAction};
 pub use transfers::{
     Confirmation, Funds, Holdings, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW,
 };
@@ -114,6 +117,14 @@ pub enum Error {
         /// Why it does not parse.
         reason: String,
     },
+    /// The change concerns the person deciding it (their own role): someone else must approve
+    /// it; nothing was written.
+    #[error("{0}")]
+    SecondPersonRequired(String),
+    /// A decision on a four-eyes proposal was refused (decided, expired, the proposer's own,
+    /// not theirs to withdraw); nothing was written.
+    #[error(transparent)]
+    Proposal(#[from] auth::proposal::Refusal),
     /// The log record could not be written, so the change was not made.
     #[error(transparent)]
     Audit(#[from] audit::Error),

@@ -117,6 +117,38 @@ async fn attempt<C: ConnectionTrait>(
     Ok(())
 }
 
+/// [`Db::set_role`] inside the caller's transaction `txn`.
+pub(crate) async fn set_role_in(
+    txn: &audit::Tx,
+    user_id: &str,
+    role: Role,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<users::Model> {
+    let user = find_user(txn, user_id).await?;
+    let from = user.role;
+    if from == role {
+        return Err(Error::Conflict(format!(
+            "user {} already has this role",
+            user.username
+        )));
+    }
+    let mut am: users::ActiveModel = user.into();
+    am.role = Set(role);
+    am.updated_at = Set(now);
+    let user = am.update(txn).await?;
+    record_operation(
+        txn,
+        now,
+        actor,
+        "user.role_changed",
+        &user.id,
+        json!({"username": user.username, "from": from, "to": role}),
+    )
+    .await?;
+    Ok(user)
+}
+
 impl Db {
     /// Create a user with no role (ACTIVE, so they can sign in and see that they have no
     /// rights). Operation log: `user.created`.
@@ -193,27 +225,7 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
         let txn = self.begin_write().await?;
-        let user = find_user(&txn, user_id).await?;
-        let from = user.role;
-        if from == role {
-            return Err(Error::Conflict(format!(
-                "user {} already has this role",
-                user.username
-            )));
-        }
-        let mut am: users::ActiveModel = user.into();
-        am.role = Set(role);
-        am.updated_at = Set(now);
-        let user = am.update(&txn).await?;
-        record_operation(
-            &txn,
-            now,
-            actor,
-            "user.role_changed",
-            &user.id,
-            json!({"username": user.username, "from": from, "to": role}),
-        )
-        .await?;
+        let user = set_role_in(&txn, user_id, role, actor, now).await?;
         txn.commit().await?;
         Ok(user)
     }

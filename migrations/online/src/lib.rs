@@ -18,6 +18,7 @@
 mod m0007_keyed_logs;
 mod m0008_transfer_exported_at;
 mod m0009_sign_in_throttle;
+mod m0010_proposals;
 mod schema;
 mod steps;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_keyed_logs::M0007KeyedLogs),
             Box::new(m0008_transfer_exported_at::M0008TransferExportedAt),
             Box::new(m0009_sign_in_throttle::M0009SignInThrottle),
+            Box::new(m0010_proposals::M0010Proposals),
         ]
     }
 }

@@ -358,13 +358,17 @@ async fn bootstrap(stack: &Stack) -> anyhow::Result<Ctx<'_>> {
         )
         .await?;
     let trader_id = str_field(&v, "id")?;
-    stack
+    let proposal = stack
         .online
         .put(
             &format!("/users/{trader_id}/role"),
             &on_admin,
-            json!({"role": "trader"}),
+            json!({"role": "trader", "password": DEMO_PASSWORD}),
         )
+        .await?;
+    stack
+        .online
+        .approve(&proposal, &on_admin2, DEMO_PASSWORD)
         .await?;
     let trader = stack.online.login("trader", DEMO_PASSWORD).await?;
     say("offline operator: operator; online trader: trader");
@@ -731,13 +735,17 @@ async fn manifest(cx: &mut Ctx<'_>) -> anyhow::Result<()> {
         addr == expected,
         "online account {addr} is not the case address {expected}"
     );
-    stack
+    let proposal = stack
         .online
         .post(
             &format!("/accounts/{}/grants", cx.account_id),
             &cx.on_admin,
-            json!({"user_id": cx.trader_id}),
+            json!({"user_id": cx.trader_id, "password": DEMO_PASSWORD}),
         )
+        .await?;
+    stack
+        .online
+        .approve(&proposal, &cx.on_admin2, DEMO_PASSWORD)
         .await?;
     say(&format!(
         "online account {addr} imported, granted to trader"
@@ -779,14 +787,20 @@ async fn fund(cx: &mut Ctx<'_>) -> anyhow::Result<(U256, U256)> {
             100_000 * TOKEN_UNIT,
         ),
     ] {
-        stack
+        // A first policy allows transfers where none were allowed: a second admin approves.
+        let proposal = stack
             .online
             .put(
                 &format!("/accounts/{}/policies", cx.account_id),
                 &cx.on_admin,
                 json!({"asset": asset, "single_limit": single.to_string(),
-                       "daily_limit": daily.to_string(), "require_approval": false}),
+                       "daily_limit": daily.to_string(), "require_approval": false,
+                       "password": DEMO_PASSWORD}),
             )
+            .await?;
+        stack
+            .online
+            .approve(&proposal, &cx.on_admin2, DEMO_PASSWORD)
             .await?;
     }
     let eth = 5 * ETHER;
@@ -888,7 +902,11 @@ async fn export_transfer(cx: &Ctx<'_>, asset: &str, amount: u128) -> anyhow::Res
     let id = str_field(&created, "id")?;
     let exported = stack
         .online
-        .post(&format!("/transfers/{id}/export"), &cx.trader, json!({}))
+        .post(
+            &format!("/transfers/{id}/export"),
+            &cx.trader,
+            json!({"password": DEMO_PASSWORD}),
+        )
         .await?;
     ensure!(exported["transfer"]["status"] == "EXPORTED", "{exported}");
     let armored = exported["document"]["armored"]

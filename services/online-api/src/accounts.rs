@@ -16,6 +16,7 @@ use crate::api::{state, text, Tag};
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
 use crate::export;
+use crate::proposals::{propose, Proposed};
 use crate::session::Caller;
 use crate::state::AppState;
 
@@ -33,6 +34,17 @@ pub enum NoContent {
     /// Done.
     #[oai(status = 204)]
     Done,
+}
+
+/// A policy change: applied at once (it only tightens) or proposed (it loosens).
+#[derive(ApiResponse)]
+pub enum PolicyReply {
+    /// The policy was set (it lowers limits or keeps maker-checker on).
+    #[oai(status = 200)]
+    Set(Json<PolicyView>),
+    /// Proposal submitted; it takes effect when a second administrator approves it.
+    #[oai(status = 202)]
+    Proposed(Json<web::proposal_view::ProposalView>),
 }
 
 /// The account endpoints.
@@ -357,21 +369,25 @@ impl AccountsApi {
         }))
     }
 
-    /// Let a trader use the account. Administrators only.
+    /// Propose to let a trader use the account, confirmed with your password: `202` with the
+    /// proposal; the trader may use the account once a second administrator approves it.
+    /// Administrators only.
     #[oai(path = "/accounts/:id/grants", method = "post", tag = "Tag::Accounts")]
     async fn grant(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<GrantRequest>,
-    ) -> ApiResult<NoContent> {
+    ) -> ApiResult<Proposed> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ManageAccountPolicies).await?;
-        st.inner
-            .db
-            .grant_account(&id.0, body.0.user_id.trim(), &caller.user.id, st.now())
-            .await?;
-        Ok(NoContent::Done)
+        let body = body.0;
+        st.reauthenticate(req, &caller, body.password).await?;
+        let action = online_db::ProposalAction::GrantAccount {
+            account_id: id.0.clone(),
+            user_id: body.user_id.trim().to_owned(),
+        };
+        propose(st, &caller, &action).await
     }
 
     /// Take the account away from a trader. Administrators only.
@@ -395,37 +411,43 @@ impl AccountsApi {
         Ok(NoContent::Done)
     }
 
-    /// Set the limits of one asset on the account. Administrators only.
+    /// Set the limits of one asset on the account, confirmed with your password. A change
+    /// that only lowers limits or keeps maker-checker on applies at once (`200`); one that
+    /// raises a limit, turns maker-checker off or sets the asset's first limits is a proposal
+    /// (`202`) that takes effect when a second administrator approves it. Administrators only.
     #[oai(path = "/accounts/:id/policies", method = "put", tag = "Tag::Accounts")]
     async fn set_policy(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<PolicyRequest>,
-    ) -> ApiResult<Json<PolicyView>> {
+    ) -> ApiResult<PolicyReply> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ManageAccountPolicies).await?;
         let body = body.0;
+        let policy = PolicyInput {
+            asset: asset(&body.asset)?,
+            single_limit: amount("single_limit", &body.single_limit)?,
+            daily_limit: amount("daily_limit", &body.daily_limit)?,
+            require_approval: body.require_approval,
+        };
+        st.reauthenticate(req, &caller, body.password).await?;
+        if st.inner.db.policy_needs_approval(&id.0, &policy).await? {
+            let action = online_db::ProposalAction::raise_policy(&id.0, &policy);
+            let Proposed::Accepted(view) = propose(st, &caller, &action).await?;
+            return Ok(PolicyReply::Proposed(view));
+        }
         let policy = st
             .inner
             .db
-            .set_policy(
-                &id.0,
-                PolicyInput {
-                    asset: asset(&body.asset)?,
-                    single_limit: amount("single_limit", &body.single_limit)?,
-                    daily_limit: amount("daily_limit", &body.daily_limit)?,
-                    require_approval: body.require_approval,
-                },
-                &caller.user.id,
-                st.now(),
-            )
+            .set_policy(&id.0, policy, &caller.user.id, st.now())
             .await?;
-        Ok(Json(PolicyView::from(&policy)))
+        Ok(PolicyReply::Set(Json(PolicyView::from(&policy))))
     }
 
-    /// Add a destination to the account's allow-list (once it has one, transfers go only to
-    /// listed destinations). Administrators only.
+    /// Propose a destination for the account's allow-list (once it has one, transfers go only
+    /// to listed destinations), confirmed with your password: `202` with the proposal; it is
+    /// listed when a second administrator approves it. Administrators only.
     #[oai(
         path = "/accounts/:id/destinations",
         method = "post",
@@ -436,16 +458,15 @@ impl AccountsApi {
         req: &Request,
         id: Path<String>,
         body: Json<DestinationRequest>,
-    ) -> ApiResult<NoContent> {
+    ) -> ApiResult<Proposed> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ManageAccountPolicies).await?;
-        let address = checksummed("address", &body.0.address)?;
-        let label = text("label", &body.0.label)?;
-        st.inner
-            .db
-            .allow_destination(&id.0, &address, &label, &caller.user.id, st.now())
-            .await?;
-        Ok(NoContent::Done)
+        let body = body.0;
+        let address = checksummed("address", &body.address)?;
+        let label = text("label", &body.label)?;
+        st.reauthenticate(req, &caller, body.password).await?;
+        let action = online_db::ProposalAction::add_destination(&id.0, &address, &label);
+        propose(st, &caller, &action).await
     }
 
     /// Export a `BalanceAttestation` of the account, signed by the export key: its balances

@@ -44,6 +44,17 @@ pub enum LoginReply {
 
 pub use web::LogoutReply;
 
+/// A role change: taken away at once, or granted by proposal.
+#[derive(ApiResponse)]
+pub enum RoleReply {
+    /// The role was taken away (`none`).
+    #[oai(status = 200)]
+    Changed(Json<UserView>),
+    /// Proposal submitted; the role is granted when a second administrator approves it.
+    #[oai(status = 202)]
+    Proposed(Json<web::proposal_view::ProposalView>),
+}
+
 /// The API's meta, auth and user endpoints.
 pub struct Api {
     /// `None` only when the service is built to print the OpenAPI document.
@@ -279,28 +290,42 @@ impl Api {
         Ok(Json(users.iter().map(UserView::from).collect()))
     }
 
-    /// Grant a role (`none` takes every right away). Administrators only.
+    /// Grant a role, confirmed with your password. Granting `admin`, `trader` or `auditor`
+    /// needs a second administrator: the answer is `202` with the proposal, and the role is
+    /// granted when another administrator approves it. `none` takes every right away at once
+    /// (`200`). Administrators only.
     #[oai(path = "/users/:id/role", method = "put", tag = "Tag::Users")]
     async fn set_role(
         &self,
         req: &Request,
         id: Path<String>,
         body: Json<SetRoleRequest>,
-    ) -> ApiResult<Json<UserView>> {
+    ) -> ApiResult<RoleReply> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::OnlineManageRoles).await?;
-        let role = parse_role(body.0.role.trim())?;
+        let body = body.0;
+        let role = parse_role(body.role.trim())?;
         if id.0 == caller.user.id {
             return Err(ApiError::Conflict(
                 "you cannot change your own role; ask another administrator".to_owned(),
             ));
         }
-        let user = st
-            .inner
-            .db
-            .set_role(&id.0, role, &caller.user.id, st.now())
-            .await?;
-        Ok(Json(UserView::from(&user)))
+        st.reauthenticate(req, &caller, body.password).await?;
+        if role == online_db::Role::Unassigned {
+            let user = st
+                .inner
+                .db
+                .set_role(&id.0, role, &caller.user.id, st.now())
+                .await?;
+            return Ok(RoleReply::Changed(Json(UserView::from(&user))));
+        }
+        let action = online_db::ProposalAction::GrantRole {
+            user_id: id.0.clone(),
+            role,
+        };
+        let crate::proposals::Proposed::Accepted(view) =
+            crate::proposals::propose(st, &caller, &action).await?;
+        Ok(RoleReply::Proposed(view))
     }
 
     /// Enable or disable a user; disabling ends their sessions. Administrators only.

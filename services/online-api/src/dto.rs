@@ -109,6 +109,8 @@ pub struct LoginResponse {
 pub struct SetRoleRequest {
     /// `none`, `admin`, `trader` or `auditor`.
     pub role: String,
+    /// Your own password again, to confirm (re-authentication).
+    pub password: String,
 }
 
 /// A status to set.
@@ -227,6 +229,8 @@ pub struct BalancesView {
 pub struct GrantRequest {
     /// The trader's user id.
     pub user_id: String,
+    /// Your own password again, to confirm (re-authentication).
+    pub password: String,
 }
 
 /// The limits of one asset on an account.
@@ -241,6 +245,8 @@ pub struct PolicyRequest {
     /// Whether a second trader must approve each transfer before export.
     #[oai(default)]
     pub require_approval: bool,
+    /// Your own password again, to confirm (re-authentication).
+    pub password: String,
 }
 
 /// An account policy.
@@ -280,6 +286,8 @@ pub struct DestinationRequest {
     pub address: String,
     /// What it is.
     pub label: String,
+    /// Your own password again, to confirm (re-authentication).
+    pub password: String,
 }
 
 /// A transfer to build.
@@ -432,4 +440,12 @@ pub struct VerifyView {
 /// The database's text for an enum value.
 pub(crate) fn db_str<T: sea_orm::ActiveEnum<Value = String>>(v: T) -> String {
     v.to_value()
+}
+
+/// A password re-entered to confirm a sensitive operation (exporting or approving a transfer,
+/// deciding a proposal).
+#[derive(Object)]
+pub struct PasswordRequest {
+    /// Your own password again.
+    pub password: String,
 }

@@ -14,6 +14,7 @@ use poem::{IntoResponse, Response};
 use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::types::Type;
 use poem_openapi::ApiResponse;
+use web::proposal_view::proposal_parts;
 use web::{problem_response, retry_after_secs, ProblemError};
 
 pub use web::{Problem, PROBLEM_JSON};
@@ -132,6 +133,15 @@ pub enum ApiError {
         /// What was attempted.
         action: String,
     },
+    /// The password given to confirm the operation is wrong.
+    #[error("the password you entered to confirm this operation is wrong; nothing was changed")]
+    ReauthFailed,
+    /// A decision on a four-eyes proposal was refused; nothing was changed.
+    #[error("{0}")]
+    Proposal(auth::proposal::Refusal),
+    /// The change concerns the caller (their own role): someone else must decide it.
+    #[error("{0}")]
+    SecondPersonRequired(String),
     /// The caller may not use this record (an account not granted, maker-checker).
     #[error("{0}")]
     NotPermitted(String),
@@ -232,6 +242,17 @@ impl ProblemError for ApiError {
                 "Not allowed for your role",
                 StatusCode::FORBIDDEN,
             ),
+            ApiError::ReauthFailed => (
+                "reauthentication-failed",
+                "Password confirmation failed",
+                StatusCode::FORBIDDEN,
+            ),
+            ApiError::Proposal(refusal) => proposal_parts(refusal),
+            ApiError::SecondPersonRequired(_) => (
+                "second-person-required",
+                "Someone else must do this",
+                StatusCode::FORBIDDEN,
+            ),
             ApiError::NotPermitted(_) => (
                 "not-permitted",
                 "Not allowed for you on this record",
@@ -293,7 +314,10 @@ impl ProblemError for ApiError {
 
     /// Only internal faults are opaque: a node that cannot be asked is worth saying.
     fn opaque(&self) -> bool {
-        matches!(self, ApiError::Internal(_))
+        matches!(
+            self,
+            ApiError::Internal(_) | ApiError::Proposal(auth::proposal::Refusal::Corrupt)
+        )
     }
 }
 
@@ -343,6 +367,8 @@ impl From<online_db::Error> for ApiError {
                 ApiError::Conflict(e.to_string())
             }
             E::Forbidden(msg) => ApiError::NotPermitted(msg),
+            E::Proposal(refusal) => ApiError::Proposal(refusal),
+            E::SecondPersonRequired(msg) => ApiError::SecondPersonRequired(msg),
             E::Policy(_) | E::Refused { .. } => ApiError::Policy(e.to_string()),
             E::Replay { .. } => ApiError::reject(Rejection::Replayed, e.to_string()),
             E::Audit(

@@ -21,6 +21,7 @@ pub mod config;
 mod dto;
 pub mod error;
 mod export;
+mod proposals;
 pub mod session;
 pub mod state;
 mod transfers;
@@ -76,6 +77,10 @@ pub enum Error {
     /// The listener failed.
     #[error("the server failed: {0}")]
     Io(#[from] std::io::Error),
+    /// The bootstrap is over: the zone has its first two administrators, and further ones are
+    /// granted by a proposal that a second administrator approves.
+    #[error("this zone already has {0} active administrators; the command line creates only the first {BOOTSTRAP_ADMINS} (the bootstrap ceremony) — grant the admin role in the web application instead, where a second administrator approves it")]
+    BootstrapOver(usize),
     /// A pinned key is not a valid P-256 key.
     #[error("offline_keys[{index}] is not a P-256 public key in hex SEC1")]
     PinnedKey {
@@ -89,6 +94,7 @@ type Apis = (
     accounts::AccountsApi,
     transfers::TransfersApi,
     audit::AuditApi,
+    proposals::ProposalsApi,
 );
 
 fn apis(state: Option<AppState>) -> Apis {
@@ -102,7 +108,10 @@ fn apis(state: Option<AppState>) -> Apis {
         transfers::TransfersApi {
             state: state.clone(),
         },
-        audit::AuditApi { state },
+        audit::AuditApi {
+            state: state.clone(),
+        },
+        proposals::ProposalsApi { state },
     )
 }
 
@@ -239,6 +248,9 @@ pub async fn serve<L: poem::listener::Listener + 'static>(
 /// checkpoint directory.
 pub const CHECKPOINT_TICK: Duration = Duration::from_secs(10);
 
+/// How many administrators the command line may create (the bootstrap ceremony).
+pub const BOOTSTRAP_ADMINS: usize = 2;
+
 /// The new administrator, as `create_admin` reports it.
 #[derive(Debug, Clone)]
 pub struct CreatedAdmin {
@@ -250,7 +262,9 @@ pub struct CreatedAdmin {
 
 /// Bootstrap an administrator (`custodyd online-admin create`): username and password are
 /// checked by the same policy as a registration; the log records `cli:online-admin` as the
-/// actor.
+/// actor. Only the first two administrators come from here (four-eyes needs two): with two or
+/// more active administrators it refuses ([`Error::BootstrapOver`]), and further ones are granted
+/// by proposal (`docs/operations.md`).
 pub async fn create_admin(
     db_url: &str,
     sealer: ::audit::Sealer,
@@ -261,6 +275,15 @@ pub async fn create_admin(
     use secrecy::ExposeSecret;
     const ACTOR: &str = "cli:online-admin";
     let db = online_db::Db::connect(&config::db_url(db_url), sealer).await?;
+    let count = db
+        .users()
+        .await?
+        .iter()
+        .filter(|u| u.role == online_db::Role::Admin && u.status == online_db::UserStatus::Active)
+        .count();
+    if count >= BOOTSTRAP_ADMINS {
+        return Err(Error::BootstrapOver(count));
+    }
     let username = auth::Username::parse(username)?;
     let password = auth::Password::parse(password.expose_secret().to_owned(), &username)?;
     let hasher = auth::PasswordHasher::new(auth::HashParams::default())?;

@@ -92,6 +92,32 @@ impl AppState {
         })
     }
 
+    /// Re-authenticate the caller for a sensitive operation (password re-entry): throttled
+    /// like a sign-in from the caller's address; a wrong password is recorded as a failed
+    /// sign-in and refused with [`ApiError::ReauthFailed`].
+    pub(crate) async fn reauthenticate(
+        &self,
+        req: &Request,
+        caller: &Caller,
+        password: String,
+    ) -> ApiResult<()> {
+        let ip = web::client_ip(req);
+        let keys = auth::SignInKeys::new(&caller.user.username, &ip);
+        self.claim_sign_in(&keys).await?;
+        let ok = self
+            .verify_password(password, Some(caller.user.password_hash.clone()))
+            .await?;
+        if ok {
+            self.sign_in_succeeded(&keys).await
+        } else {
+            self.inner
+                .db
+                .record_login_failure(&caller.user.username, &ip, self.now())
+                .await?;
+            Err(ApiError::ReauthFailed)
+        }
+    }
+
     /// Argon2id off the async threads; `stored = None` runs against a dummy hash so an unknown
     /// user costs as much as a known one.
     pub(crate) async fn verify_password(

@@ -260,15 +260,22 @@ impl TransfersApi {
     }
 
     /// Approve a DRAFT transfer as the second trader (maker-checker): not its creator. The
-    /// transfer must still pass the account's policy and balance as they are now.
+    /// transfer must still pass the account's policy and balance as they are now. Confirmed
+    /// with your password (`reauthentication-failed` otherwise).
     #[oai(
         path = "/transfers/:id/approve",
         method = "post",
         tag = "Tag::Transfers"
     )]
-    async fn approve(&self, req: &Request, id: Path<String>) -> ApiResult<Json<TransferView>> {
+    async fn approve(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<PasswordRequest>,
+    ) -> ApiResult<Json<TransferView>> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ApproveTransfer).await?;
+        st.reauthenticate(req, &caller, body.0.password).await?;
         let t = visible_transfer(st, &caller, &id.0).await?;
         let account = visible_account(st, &caller, &t.account_id).await?;
         let funds = funds_of(st, &account).await?;
@@ -280,7 +287,8 @@ impl TransfersApi {
         Ok(Json(TransferView::from(&t)))
     }
 
-    /// Export a DRAFT transfer as a `SigningRequest` signed by the export key, as a file
+    /// Export a DRAFT transfer, confirmed with your password, as a `SigningRequest` signed by
+    /// the export key, as a file
     /// (armored text) and as QR codes. The transfer becomes EXPORTED. It must still pass the
     /// account's policy as it is now (single limit, 24-hour limit counted by export time,
     /// allow-list, a second trader's approval if required) and the balance read now must cover
@@ -292,9 +300,15 @@ impl TransfersApi {
         method = "post",
         tag = "Tag::Transfers"
     )]
-    async fn export(&self, req: &Request, id: Path<String>) -> ApiResult<Json<ExportedRequest>> {
+    async fn export(
+        &self,
+        req: &Request,
+        id: Path<String>,
+        body: Json<PasswordRequest>,
+    ) -> ApiResult<Json<ExportedRequest>> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ExportSigningRequest).await?;
+        st.reauthenticate(req, &caller, body.0.password).await?;
         let t = visible_transfer(st, &caller, &id.0).await?;
         if t.status == online_db::TransferStatus::Exported {
             // The same request again (lost file, unreadable QR): same request id, so the

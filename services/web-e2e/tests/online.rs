@@ -2,8 +2,9 @@
 //! on a SQLite file database, with anvil (the test token deployed from the custody account), the
 //! export key on a SoftHSM token, a private RabbitMQ and the real chain worker. The browser
 //! script (web/e2e/online.mjs) registers a trader and an auditor, signs the administrator in by
-//! keyboard, grants roles, imports the account manifest by file upload, configures the token,
-//! the policy, the allow-list and the grant, then the trader builds and exports a transfer in
+//! keyboard, proposes roles (a second administrator in another browser approves them), imports
+//! the account manifest by file upload, configures the token, proposes the policy, the
+//! allow-list and the grant (approved by the second administrator), then the trader builds and exports a transfer in
 //! the wizard, imports the signature the "offline zone" (this test's oracle) made, and watches it
 //! go to CONFIRMED; then an ERC-20 transfer (TUSD) whose signature a second browser imports
 //! through its camera (a video of the response's QR codes played as the camera: jsQR decodes
@@ -47,6 +48,8 @@ const AMOUNT_WEI: u128 = 1_500_000_000_000_000_000;
 const TOKEN_AMOUNT: u128 = 12_500_000;
 const ADMIN: &str = "root-admin";
 const ADMIN_PASSWORD: &str = "granite harbour window 42";
+const ADMIN2: &str = "second-admin";
+const ADMIN2_PASSWORD: &str = "copper meadow lantern 17";
 const TRADER_PASSWORD: &str = "copper kettle meadow 7";
 const AUDITOR_PASSWORD: &str = "quiet ledger lantern 9";
 
@@ -208,6 +211,32 @@ async fn online_zone_in_a_browser() {
     db.set_role(&admin.id, Role::Admin, "test-setup", SystemClock.now())
         .await
         .unwrap();
+    // The second administrator, who approves what the first one proposes (four-eyes).
+    let hash2 = hasher
+        .hash(
+            &auth::Password::parse(
+                ADMIN2_PASSWORD.to_owned(),
+                &auth::Username::parse(ADMIN2).unwrap(),
+            )
+            .unwrap(),
+        )
+        .unwrap()
+        .into_string();
+    let admin2 = db
+        .create_user(
+            NewUser {
+                username: ADMIN2.to_owned(),
+                display_name: "Second Admin".to_owned(),
+                password_hash: hash2,
+            },
+            "test-setup",
+            SystemClock.now(),
+        )
+        .await
+        .unwrap();
+    db.set_role(&admin2.id, Role::Admin, "test-setup", SystemClock.now())
+        .await
+        .unwrap();
 
     // The broker and the chain worker (two confirmations).
     let broker = RabbitMq::start().unwrap();
@@ -309,6 +338,8 @@ async fn online_zone_in_a_browser() {
             ),
             ("CUSTODY_E2E_ADMIN_USER", ADMIN.to_owned()),
             ("CUSTODY_E2E_ADMIN_PASSWORD", ADMIN_PASSWORD.to_owned()),
+            ("CUSTODY_E2E_ADMIN2", ADMIN2.to_owned()),
+            ("CUSTODY_E2E_ADMIN2_PASSWORD", ADMIN2_PASSWORD.to_owned()),
             ("CUSTODY_E2E_TRADER_PASSWORD", TRADER_PASSWORD.to_owned()),
             ("CUSTODY_E2E_AUDITOR_PASSWORD", AUDITOR_PASSWORD.to_owned()),
             (
@@ -322,6 +353,20 @@ async fn online_zone_in_a_browser() {
         Duration::from_secs(480),
     )
     .await;
+
+    // Four-eyes: every grant, first limit and allow-list entry took effect through a proposal
+    // the first administrator made and the second approved (2 roles, 2 account grants, 2 first
+    // limits, 1 destination).
+    let approved = db.proposals(false, 100).await.unwrap();
+    let by_both = approved
+        .iter()
+        .filter(|p| {
+            p.status == "APPROVED"
+                && p.proposed_by == admin.id
+                && p.decided_by.as_deref() == Some(admin2.id.as_str())
+        })
+        .count();
+    assert_eq!(by_both, 7, "{approved:?}");
 
     // The browser really did it: two transfers, both CONFIRMED, made by alice to the payee,
     // 1.5 ETH then 12.5 TUSD; the payee got exactly that on the chain.

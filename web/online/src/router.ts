@@ -21,6 +21,12 @@ const routes: RouteRecordRaw[] = [
   { path: "/register", name: "register", component: () => import("./pages/RegisterPage.vue"), meta: { public: true } },
   { path: "/", name: "home", component: () => import("./pages/HomePage.vue"), meta: { nav: "nav.home" } },
   { path: "/users", name: "users", component: () => import("./pages/UsersPage.vue"), meta: { roles: ["admin"], nav: "nav.users" } },
+  {
+    path: "/proposals",
+    name: "proposals",
+    component: () => import("./pages/ProposalsPage.vue"),
+    meta: { roles: ["admin"], nav: "nav.proposals" },
+  },
   { path: "/tokens", name: "tokens", component: () => import("./pages/TokensPage.vue"), meta: { roles: ["admin"], nav: "nav.tokens" } },
   {
     path: "/accounts",

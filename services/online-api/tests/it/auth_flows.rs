@@ -58,7 +58,7 @@ async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
                 "PUT",
                 &format!("/api/users/{id}/role"),
                 Some(&w.trader),
-                Some(json!({"role": "trader"})),
+                Some(json!({"role": "trader", "password": PASSWORD})),
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -67,19 +67,22 @@ async fn a_registered_user_has_no_rights_until_an_admin_grants_a_role() {
                 "PUT",
                 &format!("/api/users/{id}/role"),
                 Some(&w.admin),
-                Some(json!({"role": "superuser"})),
+                Some(json!({"role": "superuser", "password": PASSWORD})),
             )
             .await;
         assert_eq!(r.body["field"], "role");
         let r = w
-            .call(
+            .admin_change(
                 "PUT",
                 &format!("/api/users/{id}/role"),
-                Some(&w.admin),
-                Some(json!({"role": "auditor"})),
+                json!({"role": "auditor"}),
             )
             .await;
-        assert_eq!(r.ok()["role"], "auditor");
+        assert_eq!(r.ok()["status"], "APPROVED");
+        assert_eq!(
+            w.db.user(&id).await.unwrap().unwrap().role,
+            online_db::Role::Auditor
+        );
         let r = w
             .call(
                 "GET",

@@ -149,6 +149,10 @@ pub struct World {
     pub chain: chain::Chain,
     pub export_public: p256::PublicKey,
     pub admin: Session,
+    /// A second administrator, who approves the first one's proposals.
+    pub admin2: Session,
+    pub admin_id: String,
+    pub admin2_id: String,
     pub trader: Session,
     pub trader2: Session,
     pub outsider: Session,
@@ -216,6 +220,7 @@ impl World {
             ("trader2", Role::Trader),
             ("outsider", Role::Trader),
             ("auditor", Role::Auditor),
+            ("admin2", Role::Admin),
         ] {
             let u = db
                 .create_user(
@@ -242,6 +247,9 @@ impl World {
             chain,
             export_public,
             admin: Session::Bearer(String::new()),
+            admin2: Session::Bearer(String::new()),
+            admin_id: ids[0].clone(),
+            admin2_id: ids[5].clone(),
             trader: Session::Bearer(String::new()),
             trader2: Session::Bearer(String::new()),
             outsider: Session::Bearer(String::new()),
@@ -252,6 +260,7 @@ impl World {
             token,
         };
         w.admin = w.login_bearer("admin").await;
+        w.admin2 = w.login_bearer("admin2").await;
         w.trader = w.login_bearer("trader").await;
         w.trader2 = w.login_bearer("trader2").await;
         w.outsider = w.login_bearer("outsider").await;
@@ -270,11 +279,10 @@ impl World {
         w.account_id = account.ok()["id"].as_str().unwrap().to_owned();
         let account_id = w.account_id.clone();
         for user in [&w.trader_id, &w.trader2_id] {
-            w.call(
+            w.admin_change(
                 "POST",
                 &format!("/api/accounts/{account_id}/grants"),
-                Some(&w.admin),
-                Some(json!({"user_id": user})),
+                json!({"user_id": user}),
             )
             .await
             .ok();
@@ -298,18 +306,42 @@ impl World {
         w
     }
 
+    /// Set a policy as the administrator; one that loosens is approved by the second.
     pub async fn set_policy(&self, asset: &str, single: u128, daily: u128, approval: bool) {
-        self.call(
+        self.admin_change(
             "PUT",
             &format!("/api/accounts/{}/policies", self.account_id),
-            Some(&self.admin),
-            Some(json!({
+            json!({
                 "asset": asset, "single_limit": single.to_string(),
                 "daily_limit": daily.to_string(), "require_approval": approval,
-            })),
+            }),
         )
         .await
         .ok();
+    }
+
+    /// An administrator's change with the password: applied at once (the reply as it comes),
+    /// or proposed (`202`) and then approved by the second administrator (the approval's
+    /// reply).
+    pub async fn admin_change(&self, method: &str, path: &str, mut body: Value) -> Reply {
+        body["password"] = json!(PASSWORD);
+        let r = self.call(method, path, Some(&self.admin), Some(body)).await;
+        if r.status != StatusCode::ACCEPTED {
+            return r;
+        }
+        self.approve(r.body["id"].as_str().unwrap(), &self.admin2)
+            .await
+    }
+
+    /// Approve proposal `id` as `who` with the right password.
+    pub async fn approve(&self, id: &str, who: &Session) -> Reply {
+        self.call(
+            "POST",
+            &format!("/api/proposals/{id}/approve"),
+            Some(who),
+            Some(json!({"password": PASSWORD})),
+        )
+        .await
     }
 
     /// An armored `AccountManifest` for `key`'s address, sealed by `sealer`.
@@ -461,7 +493,7 @@ impl World {
                 "POST",
                 &format!("/api/transfers/{id}/export"),
                 Some(&self.trader),
-                None,
+                Some(json!({"password": PASSWORD})),
             )
             .await;
         let body = exported.ok();

@@ -17,6 +17,7 @@ mod audit_log;
 mod auth_flows;
 mod common;
 mod end_to_end;
+mod four_eyes;
 mod openapi;
 mod policy_steps;
 mod rejections;

@@ -65,11 +65,10 @@ impl Change {
 }
 
 async fn allow(w: &World, to: contracts::EthAddress) {
-    w.call(
+    w.admin_change(
         "POST",
         &format!("/api/accounts/{}/destinations", w.account_id),
-        Some(&w.admin),
-        Some(json!({"address": to.to_checksum(), "label": "listed"})),
+        json!({"address": to.to_checksum(), "label": "listed"}),
     )
     .await
     .ok();
@@ -107,7 +106,7 @@ async fn a_draft_that_no_longer_passes_is_refused_at_export_and_stays_a_draft() 
                     "POST",
                     &format!("/api/transfers/{id}/export"),
                     Some(&w.trader),
-                    None,
+                    Some(json!({"password": PASSWORD})),
                 )
                 .await;
             assert_eq!(
@@ -137,7 +136,7 @@ async fn a_draft_that_no_longer_passes_is_refused_at_export_and_stays_a_draft() 
                     "POST",
                     &format!("/api/transfers/{id}/export"),
                     Some(&w.trader),
-                    None,
+                    Some(json!({"password": PASSWORD})),
                 )
                 .await;
             assert_eq!(r.ok()["transfer"]["status"], "EXPORTED", "{change:?}");

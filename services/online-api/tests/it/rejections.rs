@@ -152,11 +152,10 @@ async fn bad_transfers_and_callers_are_refused_and_nothing_changes() {
             assert_eq!(r.body["field"], "amount", "{amount}: {}", r.body);
         }
         // An allow-list that does not list the payee.
-        w.call(
+        w.admin_change(
             "POST",
             &format!("/api/accounts/{}/destinations", w.account_id),
-            Some(&w.admin),
-            Some(json!({"address": dev_address(7).to_checksum(), "label": "cold wallet"})),
+            json!({"address": dev_address(7).to_checksum(), "label": "cold wallet"}),
         )
         .await
         .ok();
@@ -239,7 +238,7 @@ async fn a_transfer_that_needs_approval_is_exported_only_after_a_second_trader_a
                     "POST",
                     &format!("/api/transfers/{id}/export"),
                     Some(&s),
-                    None,
+                    Some(json!({"password": PASSWORD})),
                 )
                 .await
             }
@@ -252,7 +251,7 @@ async fn a_transfer_that_needs_approval_is_exported_only_after_a_second_trader_a
                 "POST",
                 &format!("/api/transfers/{id}/approve"),
                 Some(&w.trader),
-                None,
+                Some(json!({"password": PASSWORD})),
             )
             .await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
@@ -261,7 +260,7 @@ async fn a_transfer_that_needs_approval_is_exported_only_after_a_second_trader_a
                 "POST",
                 &format!("/api/transfers/{id}/approve"),
                 Some(&w.trader2),
-                None,
+                Some(json!({"password": PASSWORD})),
             )
             .await;
         assert_eq!(r.ok()["approved_by"], w.trader2_id.as_str());

@@ -240,8 +240,9 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Add a destination to the account's allow-list (once it has one, transfers go only to
-         *     listed destinations). Administrators only.
+         * Propose a destination for the account's allow-list (once it has one, transfers go only
+         *     to listed destinations), confirmed with your password: `202` with the proposal; it is
+         *     listed when a second administrator approves it. Administrators only.
          */
         post: {
             parameters: {
@@ -276,12 +277,14 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Done. */
-                204: {
+                /** @description Proposal submitted; it takes effect when a second administrator approves it. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
                 };
             };
         };
@@ -300,7 +303,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Let a trader use the account. Administrators only. */
+        /**
+         * Propose to let a trader use the account, confirmed with your password: `202` with the
+         *     proposal; the trader may use the account once a second administrator approves it.
+         *     Administrators only.
+         */
         post: {
             parameters: {
                 query?: never;
@@ -334,12 +341,14 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Done. */
-                204: {
+                /** @description Proposal submitted; it takes effect when a second administrator approves it. */
+                202: {
                     headers: {
                         [name: string]: unknown;
                     };
-                    content?: never;
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
                 };
             };
         };
@@ -412,7 +421,12 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Set the limits of one asset on the account. Administrators only. */
+        /**
+         * Set the limits of one asset on the account, confirmed with your password. A change
+         *     that only lowers limits or keeps maker-checker on applies at once (`200`); one that
+         *     raises a limit, turns maker-checker off or sets the asset's first limits is a proposal
+         *     (`202`) that takes effect when a second administrator approves it. Administrators only.
+         */
         put: {
             parameters: {
                 query?: never;
@@ -446,12 +460,22 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The policy was set (it lowers limits or keeps maker-checker on). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["PolicyView"];
+                    };
+                };
+                /** @description Proposal submitted; it takes effect when a second administrator approves it. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -1030,6 +1054,241 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/proposals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Four-eyes proposals, newest first; `pending=true` shows only those still waiting
+         *     (expired ones included, shown as EXPIRED). Administrators only.
+         */
+        get: {
+            parameters: {
+                query?: {
+                    pending?: boolean;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"][];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a proposal with your password: it takes effect now, in the same transaction.
+         *     Not your own (`own-proposal`, 403); not one already decided (`proposal-decided`, 409)
+         *     or expired (`proposal-expired`, 409).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasswordRequest"];
+                };
+            };
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Withdraw your own proposal: nothing changes. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/proposals/{id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Reject a proposal with your password: nothing changes. Not your own. */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasswordRequest"];
+                };
+            };
+            responses: {
+                /** @description The request was rejected; the problem says why and what to do. */
+                "4XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                /** @description A server fault; nothing was changed. */
+                "5XX": {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/signature-responses": {
         parameters: {
             query?: never;
@@ -1359,7 +1618,8 @@ export interface paths {
         put?: never;
         /**
          * Approve a DRAFT transfer as the second trader (maker-checker): not its creator. The
-         *     transfer must still pass the account's policy and balance as they are now.
+         *     transfer must still pass the account's policy and balance as they are now. Confirmed
+         *     with your password (`reauthentication-failed` otherwise).
          */
         post: {
             parameters: {
@@ -1370,7 +1630,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasswordRequest"];
+                };
+            };
             responses: {
                 /** @description The request was rejected; the problem says why and what to do. */
                 "4XX": {
@@ -1416,7 +1680,8 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Export a DRAFT transfer as a `SigningRequest` signed by the export key, as a file
+         * Export a DRAFT transfer, confirmed with your password, as a `SigningRequest` signed by
+         *     the export key, as a file
          *     (armored text) and as QR codes. The transfer becomes EXPORTED. It must still pass the
          *     account's policy as it is now (single limit, 24-hour limit counted by export time,
          *     allow-list, a second trader's approval if required) and the balance read now must cover
@@ -1433,7 +1698,11 @@ export interface paths {
                 };
                 cookie?: never;
             };
-            requestBody?: never;
+            requestBody: {
+                content: {
+                    "application/json; charset=utf-8": components["schemas"]["PasswordRequest"];
+                };
+            };
             responses: {
                 /** @description The request was rejected; the problem says why and what to do. */
                 "4XX": {
@@ -1530,7 +1799,12 @@ export interface paths {
             cookie?: never;
         };
         get?: never;
-        /** Grant a role (`none` takes every right away). Administrators only. */
+        /**
+         * Grant a role, confirmed with your password. Granting `admin`, `trader` or `auditor`
+         *     needs a second administrator: the answer is `202` with the proposal, and the role is
+         *     granted when another administrator approves it. `none` takes every right away at once
+         *     (`200`). Administrators only.
+         */
         put: {
             parameters: {
                 query?: never;
@@ -1564,12 +1838,22 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description The role was taken away (`none`). */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "application/json; charset=utf-8": components["schemas"]["UserView"];
+                    };
+                };
+                /** @description Proposal submitted; the role is granted when a second administrator approves it. */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json; charset=utf-8": components["schemas"]["ProposalView"];
                     };
                 };
             };
@@ -1824,6 +2108,8 @@ export interface components {
             address: string;
             /** @description What it is. */
             label: string;
+            /** @description Your own password again, to confirm (re-authentication). */
+            password: string;
         };
         /**
          * ExportedDocument
@@ -1860,6 +2146,8 @@ export interface components {
          * @description A grant or revocation of an account to a trader.
          */
         GrantRequest: {
+            /** @description Your own password again, to confirm (re-authentication). */
+            password: string;
             /** @description The trader's user id. */
             user_id: string;
         };
@@ -1959,6 +2247,15 @@ export interface components {
             seq: number;
         };
         /**
+         * PasswordRequest
+         * @description A password re-entered to confirm a sensitive operation (exporting or approving a transfer,
+         *     deciding a proposal).
+         */
+        PasswordRequest: {
+            /** @description Your own password again. */
+            password: string;
+        };
+        /**
          * PolicyRequest
          * @description The limits of one asset on an account.
          */
@@ -1967,6 +2264,8 @@ export interface components {
             asset: string;
             /** @description The most a rolling 24 hours may move (base units). */
             daily_limit: string;
+            /** @description Your own password again, to confirm (re-authentication). */
+            password: string;
             /**
              * @description Whether a second trader must approve each transfer before export.
              * @default false
@@ -2013,6 +2312,44 @@ export interface components {
             type: string;
         };
         /**
+         * ProposalView
+         * @description A proposal as the APIs show it.
+         */
+        ProposalView: {
+            /** @description Whether the person asking may withdraw it (its proposer). */
+            can_cancel: boolean;
+            /** @description Whether the person asking may approve or reject it (a second person with the right). */
+            can_decide: boolean;
+            /** @description When it was decided (RFC 3339). */
+            decided_at?: string;
+            /** @description Who decided it, if anyone (user id). */
+            decided_by?: string;
+            /** @description Their username. */
+            decided_by_name?: string;
+            /** @description Until when it waits for a second person (RFC 3339). */
+            expires_at: string;
+            /** @description The proposal's id. */
+            id: string;
+            /**
+             * @description What change: offline `se.register`, `se.reactivate`, `case.create`, `case.archive`,
+             *     `case.delete`, `case.replace_manager`, `user.grant_role`; online `user.grant_role`,
+             *     `account.grant`, `policy.raise`, `destination.add`.
+             */
+            kind: string;
+            /** @description The change's parameters, as proposed. */
+            payload: unknown;
+            /** @description When (RFC 3339). */
+            proposed_at: string;
+            /** @description Who proposed it (user id). */
+            proposed_by: string;
+            /** @description Their username. */
+            proposed_by_name: string;
+            /** @description What the approved change produced (e.g. the id of the new case). */
+            result?: string;
+            /** @description `PENDING`, `APPROVED`, `REJECTED`, `CANCELLED` or `EXPIRED`. */
+            status: string;
+        };
+        /**
          * RegisterRequest
          * @description A registration.
          */
@@ -2029,6 +2366,8 @@ export interface components {
          * @description A role to grant.
          */
         SetRoleRequest: {
+            /** @description Your own password again, to confirm (re-authentication). */
+            password: string;
             /** @description `none`, `admin`, `trader` or `auditor`. */
             role: string;
         };
