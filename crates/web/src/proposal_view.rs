@@ -3,7 +3,19 @@
 //! itself is `kind` (a stable code the front ends translate) and `payload` (its parameters);
 //! people are shown by name beside their ids.
 
-use poem_openapi::Object;
+use std::collections::HashMap;
+
+use auth::proposal::store::Proposal;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+/// What a proposing endpoint of either zone answers: the change waits for a second person.
+#[derive(ApiResponse)]
+pub enum Proposed {
+    /// Proposal submitted; nothing changes until a second administrator approves it.
+    #[oai(status = 202)]
+    Accepted(Json<ProposalView>),
+}
 
 /// A proposal as the APIs show it.
 #[derive(Debug, Clone, Object)]
@@ -41,10 +53,28 @@ pub struct ProposalView {
 }
 
 impl ProposalView {
+    /// The views of `rows` for the user `viewer` at `now`: `names` maps user ids to usernames,
+    /// `may_decide` says whether the viewer holds the right a row's kind needs.
+    pub fn list(
+        rows: &[Proposal],
+        viewer: &str,
+        now: chrono::DateTime<chrono::Utc>,
+        names: &HashMap<String, String>,
+        may_decide: impl Fn(&Proposal) -> bool,
+    ) -> Vec<ProposalView> {
+        rows.iter()
+            .map(|row| {
+                ProposalView::new(row, viewer, may_decide(row), now, |id| {
+                    names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+                })
+            })
+            .collect()
+    }
+
     /// The view of `row` for the user `viewer` who may (`may_decide`) decide proposals of its
     /// kind, at `now`; `name` turns a user id into a username.
     pub fn new(
-        row: &auth::proposal::store::Proposal,
+        row: &Proposal,
         viewer: &str,
         may_decide: bool,
         now: chrono::DateTime<chrono::Utc>,

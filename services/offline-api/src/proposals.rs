@@ -9,7 +9,7 @@ use offline_db::proposals::{Action as Change, Approval};
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::OpenApi;
 use web::proposal_view::ProposalView;
 
 use crate::api::Tag;
@@ -22,13 +22,7 @@ use crate::state::AppState;
 /// The most proposals one listing returns.
 const MAX_PROPOSALS: u64 = 500;
 
-/// What a proposing endpoint answers: the change waits for a second administrator.
-#[derive(ApiResponse)]
-pub enum Proposed {
-    /// Proposed; nothing changes until a second administrator approves.
-    #[oai(status = 202)]
-    Accepted(Json<ProposalView>),
-}
+pub use web::proposal_view::Proposed;
 
 /// The action a decider of `change` must be allowed.
 pub fn required_action(change: &Change) -> Action {
@@ -58,18 +52,17 @@ impl AppState {
                 .map(|u| (u.id, u.username))
                 .collect();
         let role = auth_role(viewer.user.role);
-        let now = self.now();
-        Ok(rows
-            .iter()
-            .map(|row| {
-                let may = serde_json::from_str::<Change>(&row.payload)
+        Ok(ProposalView::list(
+            rows,
+            &viewer.user.id,
+            self.now(),
+            &users,
+            |row| {
+                serde_json::from_str::<Change>(&row.payload)
                     .map(|c| role.may(required_action(&c)))
-                    .unwrap_or(false);
-                ProposalView::new(row, &viewer.user.id, may, now, |id| {
-                    users.get(id).cloned().unwrap_or_else(|| id.to_owned())
-                })
-            })
-            .collect())
+                    .unwrap_or(false)
+            },
+        ))
     }
 
     /// Propose `change` as `caller`; 202 with the pending proposal.

@@ -12,7 +12,7 @@ use online_db::Proposal;
 use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
+use poem_openapi::OpenApi;
 use web::proposal_view::ProposalView;
 
 use crate::api::{state, Tag};
@@ -24,13 +24,7 @@ use crate::state::AppState;
 /// How many proposals a list shows at most.
 const LIST_LIMIT: u64 = 500;
 
-/// A change that needs a second administrator was proposed, not applied.
-#[derive(ApiResponse)]
-pub enum Proposed {
-    /// Proposal submitted; it takes effect when a second administrator approves it.
-    #[oai(status = 202)]
-    Accepted(Json<ProposalView>),
-}
+pub use web::proposal_view::Proposed;
 
 /// The permission a decider needs for a proposal of `kind`.
 pub(crate) fn action_for(kind: &str) -> Action {
@@ -55,19 +49,13 @@ pub(crate) async fn views(
         .map(|u| (u.id, u.username))
         .collect();
     let role = auth_role(caller.user.role);
-    let now = st.now();
-    Ok(rows
-        .iter()
-        .map(|row| {
-            ProposalView::new(
-                row,
-                &caller.user.id,
-                role.may(action_for(&row.kind)),
-                now,
-                |id| names.get(id).cloned().unwrap_or_else(|| id.to_owned()),
-            )
-        })
-        .collect())
+    Ok(ProposalView::list(
+        rows,
+        &caller.user.id,
+        st.now(),
+        &names,
+        |row| role.may(action_for(&row.kind)),
+    ))
 }
 
 /// Propose `action` as `caller` and answer 202 with the proposal.
@@ -130,8 +118,8 @@ impl ProposalsApi {
 
 #[OpenApi(prefix_path = "/api")]
 impl ProposalsApi {
-    /// Four-eyes proposals, newest first; `pending=true` shows only those still waiting
-    /// (expired ones included, shown as EXPIRED). Administrators only.
+    /// Four-eyes proposals, newest first: by default those still waiting (expired ones
+    /// included, shown as EXPIRED); `pending=false` lists decided ones too. Administrators only.
     #[oai(path = "/proposals", method = "get", tag = "Tag::Users")]
     async fn list(
         &self,
@@ -143,7 +131,7 @@ impl ProposalsApi {
         let rows = st
             .inner
             .db
-            .proposals(pending.0.unwrap_or(false), LIST_LIMIT)
+            .proposals(pending.0.unwrap_or(true), LIST_LIMIT)
             .await?;
         Ok(Json(views(st, &caller, &rows).await?))
     }

@@ -498,7 +498,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -602,7 +602,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -664,7 +664,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -903,7 +903,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -1112,7 +1112,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -1976,7 +1976,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposed; nothing changes until a second administrator approves. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;

@@ -277,7 +277,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposal submitted; it takes effect when a second administrator approves it. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -341,7 +341,7 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
-                /** @description Proposal submitted; it takes effect when a second administrator approves it. */
+                /** @description Proposal submitted; nothing changes until a second administrator approves it. */
                 202: {
                     headers: {
                         [name: string]: unknown;
@@ -1062,8 +1062,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Four-eyes proposals, newest first; `pending=true` shows only those still waiting
-         *     (expired ones included, shown as EXPIRED). Administrators only.
+         * Four-eyes proposals, newest first: by default those still waiting (expired ones
+         *     included, shown as EXPIRED); `pending=false` lists decided ones too. Administrators only.
          */
         get: {
             parameters: {
