@@ -132,7 +132,9 @@ impl Zone {
             "coordinator",
             unix_now() - 60,
         )?;
-        let db = Db::connect(&db_url, testkit::hsm::offline_sealer_of(&hsm)).await?;
+        let db = Db::connect(&db_url, testkit::hsm::offline_sealer_of(&hsm))
+            .await?
+            .with_roster_signer(hsm.envelope_signer());
         let nats = NatsServer::start().context("start nats-server")?;
         let clock = SystemClock;
         // One Argon2id hash (production parameters) serves every bench user.
@@ -313,6 +315,7 @@ impl Zone {
             user_id: user.parse::<Id>()?,
             trust: self.hsm.trust_anchor(),
             keyring: KeyRing::new().with_key(online().public_key(), &[Kind::SigningRequest]),
+            roster_key: self.hsm.envelope_public_key(),
             approval,
             exit_after,
             idle_exit: None,

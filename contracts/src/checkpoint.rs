@@ -317,30 +317,36 @@ impl TryFrom<CheckpointFile> for AuditCheckpoint {
     }
 }
 
+/// A software P-256 key behind [`IdentitySigner`] for this crate's unit tests (the HSM's stand-in).
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod soft {
+    use channel::{IdentitySigner, SignerError};
     use p256::ecdsa::signature::hazmat::PrehashSigner;
 
-    struct Soft(p256::ecdsa::SigningKey);
+    pub(crate) struct Soft(p256::ecdsa::SigningKey);
 
     impl IdentitySigner for Soft {
         fn public_key(&self) -> p256::PublicKey {
             p256::PublicKey::from(self.0.verifying_key())
         }
-        fn sign_digest(
-            &self,
-            digest: &[u8; 32],
-        ) -> std::result::Result<p256::ecdsa::Signature, channel::SignerError> {
+        fn sign_digest(&self, digest: &[u8; 32]) -> Result<p256::ecdsa::Signature, SignerError> {
             self.0
                 .sign_prehash(digest)
-                .map_err(|e| channel::SignerError(e.to_string()))
+                .map_err(|e| SignerError(e.to_string()))
         }
     }
 
-    fn key(n: u8) -> Soft {
+    /// The key whose scalar is `n` repeated.
+    #[allow(clippy::unwrap_used, reason = "test code")]
+    pub(crate) fn key(n: u8) -> Soft {
         Soft(p256::ecdsa::SigningKey::from_slice(&[n; 32]).unwrap())
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::soft::key;
+    use super::*;
 
     fn statement() -> CheckpointStatement<'static> {
         CheckpointStatement {

@@ -22,10 +22,11 @@ use schemars::JsonSchema;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::{Error, EthAddress, Id, Result};
+use crate::{CaseRoster, Error, EthAddress, Id, Result};
 
 /// Version of this protocol; a peer speaking another version is refused at the handshake.
-pub const PROTOCOL_VERSION: u8 = 1;
+/// Version 2: work items carry the case's HSM-signed roster ([`CaseRoster`]).
+pub const PROTOCOL_VERSION: u8 = 2;
 
 /// Largest frame or handshake message accepted (aux-info rounds carry Paillier proofs).
 pub const MAX_MESSAGE_BYTES: usize = 768 * 1024;
@@ -123,6 +124,9 @@ pub enum WorkItem {
         case_name: String,
         /// This manager's share.
         share_index: u8,
+        /// The case's roster, signed by the offline HSM when the case was approved; the client
+        /// refuses the keygen without one that names its own SE at `share_index`.
+        roster: Option<CaseRoster>,
     },
     /// A signing session this manager may join.
     Sign {
@@ -140,6 +144,8 @@ pub enum WorkItem {
         expires_at: u64,
         /// The requests it signs (one, or several for a batch).
         requests: Vec<SignItem>,
+        /// The case's signed roster: the client signs only with peers on it.
+        roster: Option<CaseRoster>,
     },
 }
 

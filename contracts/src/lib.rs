@@ -19,6 +19,7 @@ pub mod coord;
 pub mod envelope;
 mod error;
 pub mod eth;
+pub mod roster;
 pub mod schema;
 pub mod subjects;
 pub mod transfer_format;
@@ -30,4 +31,5 @@ pub use envelope::{
     SigningRequest, TransferSummary, Verified, VerifiedBody,
 };
 pub use error::{Error, Result};
+pub use roster::{CaseRoster, RosterSlot};
 pub use types::{Amount, EthAddress, Id};

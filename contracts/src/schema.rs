@@ -42,7 +42,7 @@ pub fn all() -> Result<Vec<(String, String)>> {
         render::<coord::HandshakeRequest>("HandshakeRequest/v1", "coordinator protocol")?,
         render::<coord::HandshakeReply>("HandshakeReply/v1", "coordinator protocol")?,
         render::<coord::ClientMessage>("ClientMessage/v1", "coordinator protocol")?,
-        render::<coord::CoordinatorMessage>("CoordinatorMessage/v1", "coordinator protocol")?,
+        render::<coord::CoordinatorMessage>("CoordinatorMessage/v2", "coordinator protocol")?,
     ];
     out.sort();
     Ok(out)

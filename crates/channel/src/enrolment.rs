@@ -39,6 +39,52 @@ pub struct EnrolmentProof {
     /// ECDSA P-256 r||s over the enrolment digest, by the identity key.
     #[serde(with = "serde_bytes")]
     pub signature: Vec<u8>,
+    /// The SE vendor's attestation of the identity key (e.g. a certificate chain proving the
+    /// key was generated inside genuine hardware), for a [`VendorAttestation`] check; empty
+    /// when the SE offers none (SoftHSM2). It vouches for the key itself, so it is not part of
+    /// the signed digest.
+    #[serde(default, with = "serde_bytes")]
+    pub vendor_evidence: Vec<u8>,
+}
+
+/// The port through which the offline zone checks an SE vendor's attestation at enrolment,
+/// after the proof of possession ([`EnrolmentProof::verify`]). A deployment whose SEs carry
+/// vendor attestation implements it with that vendor's roots and format (checking that the
+/// evidence names `proof.serial` and `proof.identity_public_key`); SoftHSM2 and cards without
+/// attestation use [`PossessionOnly`].
+pub trait VendorAttestation: Send + Sync {
+    /// What the check is called (logs, the operator's configuration).
+    fn name(&self) -> &str;
+
+    /// Accept or refuse the SE of `proof` (its possession already verified).
+    ///
+    /// # Errors
+    /// A sentence saying why the SE's attestation is not accepted.
+    fn check(&self, proof: &EnrolmentProof) -> std::result::Result<(), String>;
+}
+
+/// No vendor attestation: an SE is enrolled on the proof of possession alone. Evidence it
+/// cannot verify is refused rather than ignored, so nobody believes it was checked.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PossessionOnly;
+
+impl VendorAttestation for PossessionOnly {
+    fn name(&self) -> &str {
+        "possession-only"
+    }
+
+    fn check(&self, proof: &EnrolmentProof) -> std::result::Result<(), String> {
+        if proof.vendor_evidence.is_empty() {
+            Ok(())
+        } else {
+            Err(
+                "the proof carries vendor attestation, but this deployment has no verifier \
+                 for it (it checks possession only); enrol without the evidence or configure \
+                 the vendor's verifier"
+                    .to_owned(),
+            )
+        }
+    }
 }
 
 /// What the identity key signs: SHA-256 over the domain and the length-prefixed serial, key and
@@ -68,6 +114,7 @@ impl EnrolmentProof {
             identity_public_key: key,
             challenge: challenge.to_vec(),
             signature: signature_bytes(&signature),
+            vendor_evidence: Vec::new(),
         })
     }
 

@@ -23,7 +23,7 @@ pub use cert::{
     TrustAnchor, VerifiedCertificate,
 };
 pub use e2e::{E2eKeyPair, E2eSession, PeerAnnouncement};
-pub use enrolment::EnrolmentProof;
+pub use enrolment::{EnrolmentProof, PossessionOnly, VendorAttestation};
 pub use handshake::{ClientFinished, ClientHandshake, ClientHello, ServerHandshake, ServerHello};
 pub use secure::{Frame, Role, SecureChannel};
 

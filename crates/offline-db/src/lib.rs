@@ -96,6 +96,9 @@ pub enum Error {
     /// Another database error; the transaction was rolled back.
     #[error("a database operation failed and nothing was changed: {0}")]
     Db(#[from] DbErr),
+    /// The HSM could not sign the case's roster, so the case was not created.
+    #[error("the HSM could not sign the case roster, so the case was not created: {0}")]
+    Roster(String),
     /// An event could not be encoded for the outbox.
     #[error("an event could not be encoded, so the change was not made: {0}")]
     Encode(#[from] serde_json::Error),
@@ -109,6 +112,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 pub struct Db {
     conn: DatabaseConnection,
     sealer: audit::Sealer,
+    /// The HSM envelope key that signs each new case's roster ([`Db::with_roster_signer`]).
+    roster_signer: Option<hsm::EnvelopeSigner>,
 }
 
 /// The offline zone's audit sealer: the HSM's audit MAC key and audit-checkpoint key, with the
@@ -132,7 +137,25 @@ impl Db {
                 migration_kit::OpenError::Connect(e) => Error::Connect(e),
                 migration_kit::OpenError::Migrate(e) => Error::Migrate(e),
             })?;
-        Ok(Db { conn, sealer })
+        Ok(Db {
+            conn,
+            sealer,
+            roster_signer: None,
+        })
+    }
+
+    /// Sign every new case's roster (`contracts::CaseRoster`: which SE holds which share) with
+    /// the HSM's envelope key, in the transaction that creates the case. Without it a case is
+    /// created with no roster, and the managers' clients refuse its keygen and signing: the
+    /// offline API always sets it.
+    pub fn with_roster_signer(mut self, signer: hsm::EnvelopeSigner) -> Db {
+        self.roster_signer = Some(signer);
+        self
+    }
+
+    /// The roster signer, if this handle has one.
+    pub(crate) fn roster_signer(&self) -> Option<&hsm::EnvelopeSigner> {
+        self.roster_signer.as_ref()
     }
 
     /// The underlying connection, for reads the repository does not cover (and for tests).

@@ -373,7 +373,16 @@ impl Db {
         now: DateTime<Utc>,
     ) -> Result<cases::Model> {
         let txn = self.begin_write().await?;
-        let out = create_case_in(&txn, name, managers, chain_ids, actor, now).await?;
+        let out = create_case_in(
+            &txn,
+            name,
+            managers,
+            chain_ids,
+            self.roster_signer(),
+            actor,
+            now,
+        )
+        .await?;
         txn.commit().await?;
         Ok(out)
     }
@@ -638,6 +647,7 @@ pub(crate) async fn create_case_in(
     name: &str,
     managers: [ManagerSlot; 3],
     chain_ids: &[u64],
+    roster_signer: Option<&hsm::EnvelopeSigner>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<cases::Model> {
@@ -720,8 +730,13 @@ pub(crate) async fn create_case_in(
         slots.push((index, user, se));
     }
 
+    let case_id = new_id(now);
+    let roster = match roster_signer {
+        Some(signer) => Some(sign_roster(&case_id, &slots, signer, now)?),
+        None => None,
+    };
     let case = cases::ActiveModel {
-        id: Set(new_id(now)),
+        id: Set(case_id),
         name: Set(name.trim().to_owned()),
         status: Set(CaseStatus::Draft),
         threshold_t: Set(2),
@@ -731,6 +746,7 @@ pub(crate) async fn create_case_in(
         chain_ids: Set(json!(chain_ids)),
         rekey_requested_at: Set(None),
         rekey_reason: Set(None),
+        roster: Set(roster),
         created_by: Set(actor.to_owned()),
         created_at: Set(now),
         updated_at: Set(now),
@@ -781,6 +797,34 @@ pub(crate) async fn create_case_in(
     )
     .await?;
     Ok(case)
+}
+
+/// The case's roster signed by the HSM envelope key: slot `i` is the SE (serial and registered
+/// identity key) that holds share `i`.
+fn sign_roster(
+    case_id: &str,
+    slots: &[(i32, users::Model, secure_elements::Model)],
+    signer: &hsm::EnvelopeSigner,
+    now: DateTime<Utc>,
+) -> Result<Vec<u8>> {
+    let failed = |e: contracts::Error| Error::Roster(e.to_string());
+    let id = contracts::Id::parse(case_id).map_err(failed)?;
+    let mut roster_slots = Vec::with_capacity(slots.len());
+    for (index, _, se) in slots {
+        let key = p256::PublicKey::from_sec1_bytes(&se.identity_public_key).map_err(|_| {
+            Error::Roster(format!(
+                "the registered key of secure element {} is not a P-256 public key",
+                se.serial
+            ))
+        })?;
+        let share_index = u8::try_from(*index)
+            .map_err(|_| Error::Roster(format!("share index {index} is out of range")))?;
+        roster_slots.push(contracts::RosterSlot::new(share_index, &se.serial, &key));
+    }
+    let issued_at = u64::try_from(now.timestamp()).unwrap_or(0);
+    contracts::CaseRoster::sign(id, roster_slots, issued_at, signer)
+        .and_then(|r| r.to_bytes())
+        .map_err(failed)
 }
 
 /// Hand a share over to a new manager: the old key-share row becomes INACTIVE and a new

@@ -180,6 +180,7 @@ async fn apply(
     txn: &audit::Tx,
     action: &Action,
     approval: Approval,
+    roster_signer: Option<&hsm::EnvelopeSigner>,
     actor: &str,
     now: DateTime<Utc>,
 ) -> Result<String> {
@@ -227,7 +228,8 @@ async fn apply(
                 user_id: s.user_id,
                 se_id: s.se_id,
             });
-            let case = create_case_in(txn, name, slots, chain_ids, actor, now).await?;
+            let case =
+                create_case_in(txn, name, slots, chain_ids, roster_signer, actor, now).await?;
             // After the case's own rules, so their refusals keep their fields; a refusal here
             // rolls the new case back with the rest of the transaction.
             for (index, slot) in checked.iter().enumerate() {
@@ -382,7 +384,8 @@ impl Db {
     /// is refused when proposed.
     async fn dry_run(&self, action: &Action, actor: &str, now: DateTime<Utc>) -> Result<()> {
         let trial = self.begin_write().await?;
-        apply(&trial, action, Approval::default(), actor, now).await?;
+        // No roster is signed for a trial: it is rolled back.
+        apply(&trial, action, Approval::default(), None, actor, now).await?;
         trial.rollback().await?;
         Ok(())
     }
@@ -486,7 +489,8 @@ impl Db {
         let mut result = None;
         if decision == Decision::Approve {
             not_a_beneficiary(&action, decider, "approver")?;
-            let produced = apply(&txn, &action, approval, decider, now).await?;
+            let produced =
+                apply(&txn, &action, approval, self.roster_signer(), decider, now).await?;
             store::set_result(&txn, id, &produced).await?;
             result = Some(produced);
         }

@@ -167,11 +167,14 @@ impl TokenSummary {
     reason = "PKCS#11 calls block anyway; callers run them off the async threads"
 )]
 fn back_off(attempt: u32) {
-    std::thread::sleep(std::time::Duration::from_millis(25 * u64::from(attempt)));
+    std::thread::sleep(std::time::Duration::from_millis(
+        (25 * u64::from(attempt)).min(200),
+    ));
 }
 
-/// How often a failed token enumeration is retried (see [`Module::tokens`]).
-const TOKEN_LIST_RETRIES: u32 = 8;
+/// How often a failed token enumeration is retried (see [`Module::tokens`]): about 3 s in all,
+/// enough for another process to finish rewriting a token's files on a busy machine.
+const TOKEN_LIST_RETRIES: u32 = 20;
 
 impl Module {
     /// Load the library at `path`, or return the context already loaded from it in this process.

@@ -18,6 +18,7 @@ mod m0011_sign_in_throttle;
 mod m0012_se_key_once;
 mod m0013_proposals;
 mod m0014_se_enrolment;
+mod m0015_case_roster;
 mod schema;
 mod steps;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0012_se_key_once::M0012SeKeyOnce),
             Box::new(m0013_proposals::M0013Proposals),
             Box::new(m0014_se_enrolment::M0014SeEnrolment),
+            Box::new(m0015_case_roster::M0015CaseRoster),
         ]
     }
 }

@@ -9,11 +9,14 @@
 //! decodes the unsigned transaction itself and shows it to the manager, who approves it by
 //! its hash ([`review`]): the coordinator is never trusted to say what is being signed.
 //! Paillier primes for keygen are generated ahead of time and sealed in the SE ([`primes`]).
+//! It runs keygen and signing only with the peers on the case's roster that the offline HSM
+//! signed, verified under its own pinned key ([`roster`]).
 //! The binary (`src/main.rs`) is only a shell around these modules.
 
 pub mod pin;
 pub mod primes;
 pub mod review;
+pub mod roster;
 pub mod se_login;
 pub mod session;
 

@@ -127,6 +127,11 @@ struct LoginArgs {
     /// by it.
     #[arg(long, value_name = "HEX")]
     online_key: String,
+    /// The offline zone's envelope public key (hex SEC1 P-256, `custodyd offline-admin
+    /// hsm-keys`): each case's roster must be signed by it, and this client takes part only with
+    /// the secure elements on it.
+    #[arg(long, value_name = "HEX")]
+    offline_key: String,
     /// Approve the signing request with exactly this signing hash without asking (repeatable).
     #[arg(long, value_name = "HASH")]
     approve_hash: Vec<String>,
@@ -220,6 +225,7 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
         parse_key(&args.online_key, "--online-key")?,
         &[Kind::SigningRequest],
     );
+    let roster_key = parse_key(&args.offline_key, "--offline-key")?;
     let nats_access = bus::NatsAccess {
         user: args.nats_user.clone(),
         password_file: args.nats_password_file.clone(),
@@ -256,6 +262,7 @@ fn login(args: LoginArgs) -> anyhow::Result<()> {
         user_id: args.user,
         trust,
         keyring,
+        roster_key,
         approval,
         exit_after: args.exit_after,
         idle_exit: args.idle_exit_secs.map(Duration::from_secs),
@@ -270,6 +277,7 @@ struct Session {
     user_id: Id,
     trust: channel::TrustAnchor,
     keyring: KeyRing,
+    roster_key: p256::PublicKey,
     approval: ApprovalPolicy,
     exit_after: Option<u32>,
     idle_exit: Option<Duration>,
@@ -289,6 +297,7 @@ fn run_session(
         user_id: s.user_id,
         trust: s.trust,
         keyring: s.keyring,
+        roster_key: s.roster_key,
         approval: s.approval,
         exit_after: s.exit_after,
         idle_exit: s.idle_exit,

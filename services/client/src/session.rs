@@ -22,7 +22,7 @@ use contracts::coord::{
     self, Approval, ClientMessage, CoordinatorMessage, HandshakeReply, HandshakeRequest, RunId,
     RunKind, RunSpec, WorkItem,
 };
-use contracts::{EthAddress, Id, KeyRing};
+use contracts::{CaseRoster, EthAddress, Id, KeyRing};
 use futures::StreamExt;
 use party::{E2eTransport, RunKeys};
 use rand_core::OsRng;
@@ -54,6 +54,8 @@ pub struct ClientConfig {
     pub trust: TrustAnchor,
     /// The online zone's pinned export key (verifies each signing request here, on this PC).
     pub keyring: KeyRing,
+    /// The offline zone's pinned envelope key (verifies each case's signed roster here).
+    pub roster_key: p256::PublicKey,
     /// How approvals are given.
     pub approval: ApprovalPolicy,
     /// Stop after this many completed sessions.
@@ -614,13 +616,39 @@ async fn work(
         };
         let mut acted = false;
         for item in items {
+            let roster_check = crate::roster::checked_for(&item, certificate, &config.roster_key);
             let done = match item {
                 WorkItem::Keygen {
                     case_id,
                     case_name,
                     share_index,
+                    ..
                 } => {
                     if memory.skipped_keygen.contains(&case_id) {
+                        continue;
+                    }
+                    // Before the manager is asked and before anything touches the SE.
+                    let roster = match roster_check {
+                        Ok(r) => r,
+                        Err(e) => {
+                            say(&format!(
+                                "not taking part in the keygen of case {case_name}: {e}"
+                            ));
+                            tracing::warn!(case = %case_id, error = %e, "keygen offer refused");
+                            memory.skipped_keygen.insert(case_id);
+                            continue;
+                        }
+                    };
+                    if holds_completed_share(se, &case_id, share_index)? {
+                        say(&format!(
+                            "not taking part in the keygen of case {case_name}: this SE already \
+                             holds its completed share {share_index} of that case, and a new \
+                             keygen would destroy it. Nothing was changed; tell the \
+                             administrators (a case whose key is lost is re-keyed, never \
+                             generated again)"
+                        ));
+                        tracing::warn!(case = %case_id, share_index, "keygen offered for a completed share");
+                        memory.skipped_keygen.insert(case_id);
                         continue;
                     }
                     let policy = config.approval.clone();
@@ -639,9 +667,12 @@ async fn work(
                         config,
                         se,
                         certificate,
-                        case_id,
-                        &case_name,
-                        share_index,
+                        KeygenJob {
+                            case_id,
+                            case_name: &case_name,
+                            share_index,
+                            roster: &roster,
+                        },
                     )
                     .await?
                 }
@@ -667,7 +698,14 @@ async fn work(
                     ));
                     let mut reviewed = Vec::new();
                     let mut refusal = None;
-                    for item in &requests {
+                    let roster = match roster_check {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            refusal = Some(e.to_string());
+                            None
+                        }
+                    };
+                    for item in requests.iter().filter(|_| refusal.is_none()) {
                         match review::review(item, &config.keyring, &address, unix_now()) {
                             Ok(r) => reviewed.push(r),
                             Err(e) => {
@@ -695,16 +733,20 @@ async fn work(
                             }
                         }
                     }
-                    if let Some(reason) = refusal {
-                        say(&format!("not signing: {reason}"));
-                        memory
-                            .declined
-                            .extend(requests.iter().map(|r| r.request_id));
-                        conn.send(&ClientMessage::Abort { session_id, reason })
-                            .await?;
-                        acted = true;
-                        continue;
-                    }
+                    let roster = match (refusal, roster) {
+                        (None, Some(roster)) => roster,
+                        (refusal, _) => {
+                            let reason = refusal.unwrap_or_default();
+                            say(&format!("not signing: {reason}"));
+                            memory
+                                .declined
+                                .extend(requests.iter().map(|r| r.request_id));
+                            conn.send(&ClientMessage::Abort { session_id, reason })
+                                .await?;
+                            acted = true;
+                            continue;
+                        }
+                    };
                     sign(
                         conn,
                         config,
@@ -716,6 +758,7 @@ async fn work(
                             address,
                             share_index,
                             reviewed,
+                            roster,
                         },
                     )
                     .await?
@@ -798,13 +841,13 @@ async fn wait_end(conn: &mut Conn, session_id: &Id) -> Result<bool, SessionError
     }
 }
 
-/// Announces this client's E2E key for each run, waits for every participant's and builds
-/// the end-to-end encrypted transports.
+/// Announces this client's E2E key for each run, waits for every participant's, checks them
+/// against the case's signed roster and builds the end-to-end encrypted transports.
 async fn connect_runs(
     conn: &Conn,
     runs: &[ExecutionIdBytes],
     waits: Vec<RunWait>,
-    (share_index, roster): (u16, &[u16]),
+    (share_index, roster, case_roster): (u16, &[u16], &CaseRoster),
     se: &se::OpenSe,
     certificate: &Certificate,
     trust: &TrustAnchor,
@@ -835,6 +878,9 @@ async fn connect_runs(
             .iter()
             .map(|b| PeerAnnouncement::from_bytes(b))
             .collect::<Result<Vec<_>, _>>()?;
+        // Only the SEs the offline HSM put on the case's roster, each at its own share.
+        crate::roster::check_peers(case_roster, &announcements)
+            .map_err(|e| SessionError::Protocol(e.to_string()))?;
         let session = k.into_session(
             eid,
             share_index,
@@ -855,16 +901,52 @@ async fn connect_runs(
     Ok(out)
 }
 
+/// The SE secret that records that the coordinator stored the key of this share's keygen.
+fn completed_label(case_id: &Id, share_index: u8) -> String {
+    format!("keygen-done.{case_id}.{share_index}")
+}
+
+/// Whether this SE holds the share of `case_id` from a keygen the coordinator completed: such a
+/// share is never removed for a keygen offer, whatever the coordinator says about the case.
+fn holds_completed_share(
+    se: &se::OpenSe,
+    case_id: &Id,
+    share_index: u8,
+) -> Result<bool, SessionError> {
+    let slot = se::ShareSlot::new(&case_id.to_string(), u16::from(share_index))
+        .map_err(|e| SessionError::Protocol(e.to_string()))?;
+    if !se.list_shares()?.contains(&slot) {
+        return Ok(false);
+    }
+    match se.unseal_secret(&completed_label(case_id, share_index)) {
+        Ok(_) => Ok(true),
+        Err(se::Error::NotFound { .. }) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A keygen the manager agreed to, with the case's checked roster.
+struct KeygenJob<'a> {
+    case_id: Id,
+    case_name: &'a str,
+    share_index: u8,
+    roster: &'a CaseRoster,
+}
+
 /// Joins and runs a keygen; `Ok(true)` when the coordinator recorded the key.
 async fn keygen(
     conn: &mut Conn,
     config: &ClientConfig,
     se: &Arc<se::OpenSe>,
     certificate: &Certificate,
-    case_id: Id,
-    case_name: &str,
-    share_index: u8,
+    job: KeygenJob<'_>,
 ) -> Result<bool, SessionError> {
+    let KeygenJob {
+        case_id,
+        case_name,
+        share_index,
+        roster: case_roster,
+    } = job;
     say(&format!(
         "keygen of case {case_name}: your share is {share_index}"
     ));
@@ -917,25 +999,26 @@ async fn keygen(
         return Err(SessionError::Protocol(reason));
     }
     say("keygen started with all three shares: aux info (Paillier keys and proofs), then the key");
-    if se.list_shares()?.contains(&slot) {
-        // Only a case without a key is offered for keygen, so this is the leftover of a
-        // keygen that failed after this SE sealed its share.
-        say("removing the share an unfinished keygen left in this SE");
-        se.delete_share(&slot)?;
-    }
     let waits = conn.open_runs(&[*aux.as_bytes(), *kg.as_bytes()]);
     let result = async {
         let mut transports = connect_runs(
             conn,
             &[aux, kg],
             waits,
-            (u16::from(share_index), &roster),
+            (u16::from(share_index), &roster, case_roster),
             se,
             certificate,
             &config.trust,
         )
         .await?
         .into_iter();
+        if se.list_shares()?.contains(&slot) {
+            // Only a case without a key is offered for keygen, so this is the leftover of a
+            // keygen that failed after this SE sealed its share. Removed only now: the case's
+            // signed roster names this SE for this share and every peer is on it.
+            say("removing the share an unfinished keygen left in this SE");
+            se.delete_share(&slot)?;
+        }
         let (Some(aux_t), Some(kg_t)) = (transports.next(), transports.next()) else {
             return Err(SessionError::Protocol("missing transports".to_owned()));
         };
@@ -995,12 +1078,20 @@ async fn keygen(
     let signature = se.sign_digest(&digest)?;
     conn.send(&ClientMessage::KeygenResult {
         session_id,
-        public_key: outcome.public_key,
+        public_key: outcome.public_key.clone(),
         address,
         se_signature: signature.to_bytes().to_vec(),
     })
     .await?;
-    wait_end(conn, &session_id).await
+    let completed = wait_end(conn, &session_id).await?;
+    if completed {
+        // From now on no keygen offer for this case removes the share.
+        match se.seal_secret(&completed_label(&case_id, share_index), &outcome.public_key) {
+            Ok(()) | Err(se::Error::AlreadySealed { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(completed)
 }
 
 struct SignJob {
@@ -1009,6 +1100,7 @@ struct SignJob {
     address: EthAddress,
     share_index: u8,
     reviewed: Vec<Reviewed>,
+    roster: CaseRoster,
 }
 
 /// Joins a signing session with the manager's approvals and runs one signing per request, in
@@ -1026,6 +1118,7 @@ async fn sign(
         address,
         share_index,
         reviewed,
+        roster: case_roster,
     } = job;
     let approvals = reviewed
         .iter()
@@ -1090,7 +1183,7 @@ async fn sign(
             conn,
             &eids,
             waits,
-            (u16::from(share_index), &roster),
+            (u16::from(share_index), &roster, &case_roster),
             se,
             certificate,
             &config.trust,

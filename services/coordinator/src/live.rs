@@ -101,6 +101,19 @@ pub fn execution_id(kind: RunKind, session_id: &str, case_id: &str, message: &[u
     *ExecutionIdBytes::derive(kind, session_id.as_bytes(), case_id.as_bytes(), message).as_bytes()
 }
 
+/// The case's HSM-signed roster as stored. The coordinator only carries it: the clients verify
+/// it under the key they pin and refuse work without a valid one.
+fn stored_roster(case: &offline_db::entity::cases::Model) -> Option<contracts::CaseRoster> {
+    let bytes = case.roster.as_deref()?;
+    match contracts::CaseRoster::from_bytes(bytes) {
+        Ok(roster) => Some(roster),
+        Err(e) => {
+            tracing::warn!(case = %case.id, error = %e, "the stored case roster does not decode");
+            None
+        }
+    }
+}
+
 fn normalise_hash(text: &str) -> String {
     text.trim_start_matches("0x").to_ascii_lowercase()
 }
@@ -140,10 +153,12 @@ impl Coordinator {
                     else {
                         continue;
                     };
+                    let roster = stored_roster(&case);
                     items.push(WorkItem::Keygen {
                         case_id,
                         case_name: case.name,
                         share_index,
+                        roster,
                     });
                 }
                 Work::Sign {
@@ -173,6 +188,7 @@ impl Coordinator {
                             })
                         })
                         .collect();
+                    let roster = stored_roster(&case);
                     items.push(WorkItem::Sign {
                         session_id,
                         case_id,
@@ -184,6 +200,7 @@ impl Coordinator {
                             .map(|t| u64::try_from(t.timestamp()).unwrap_or(0))
                             .unwrap_or(0),
                         requests,
+                        roster,
                     });
                 }
             }

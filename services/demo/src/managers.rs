@@ -45,6 +45,7 @@ pub fn start_client(
         user_id: user_id.parse::<Id>()?,
         trust: stack.hsm.trust_anchor(),
         keyring: KeyRing::new().with_key(stack.export_public, &[Kind::SigningRequest]),
+        roster_key: stack.hsm.envelope_public_key(),
         approval,
         exit_after,
         idle_exit,

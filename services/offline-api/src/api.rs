@@ -746,6 +746,10 @@ impl Api {
             .map_err(|e| ApiError::invalid("proof", e.to_string()))?;
         let serial = text("serial", &proof.serial)?;
         let st = self.s()?;
+        st.inner.attestation.check(&proof).map_err(|why| {
+            tracing::warn!(check = st.inner.attestation.name(), serial = %proof.serial, reason = %why, "SE attestation refused");
+            ApiError::invalid("proof", why)
+        })?;
         let row = st
             .inner
             .db

@@ -25,6 +25,7 @@ pub(crate) struct Inner {
     pub limits: auth::SignInLimits,
     pub clock: Arc<dyn Clock>,
     pub se_certificate_secs: u64,
+    pub attestation: Arc<dyn channel::VendorAttestation>,
 }
 
 /// Builds an [`AppState`].
@@ -39,6 +40,7 @@ pub struct AppStateBuilder {
     policy: auth::SessionPolicy,
     limits: auth::SignInLimits,
     se_certificate_secs: u64,
+    attestation: Arc<dyn channel::VendorAttestation>,
 }
 
 impl AppState {
@@ -53,7 +55,8 @@ impl AppState {
         AppStateBuilder {
             web_dir: None,
             checkpoint_dir: None,
-            db,
+            // Every case the API creates gets its roster signed by the HSM envelope key.
+            db: db.with_roster_signer(hsm.envelope_signer()),
             hsm,
             hasher,
             clock,
@@ -61,6 +64,7 @@ impl AppState {
             policy: auth::SessionPolicy::default(),
             limits: auth::SignInLimits::default(),
             se_certificate_secs: 3 * 365 * 24 * 3600,
+            attestation: Arc::new(channel::PossessionOnly),
         }
     }
 
@@ -100,6 +104,13 @@ impl AppStateBuilder {
         self
     }
 
+    /// How an SE vendor's attestation is checked at enrolment (default: possession only,
+    /// [`channel::PossessionOnly`]).
+    pub fn vendor_attestation(mut self, check: Arc<dyn channel::VendorAttestation>) -> Self {
+        self.attestation = check;
+        self
+    }
+
     /// Serve the built web front end from this folder (every path outside `/api`).
     pub fn web_dir(mut self, dir: Option<std::path::PathBuf>) -> Self {
         self.web_dir = dir;
@@ -130,6 +141,7 @@ impl AppStateBuilder {
                 limits: self.limits,
                 clock: self.clock,
                 se_certificate_secs: self.se_certificate_secs,
+                attestation: self.attestation,
             }),
         }
     }

@@ -19,6 +19,9 @@ pub struct Model {
     pub chain_ids: Json,
     pub rekey_requested_at: Option<DateTimeUtc>,
     pub rekey_reason: Option<String>,
+    /// The HSM-signed `contracts::CaseRoster` (MessagePack); NULL for cases from before
+    /// `m0015` or created without the HSM.
+    pub roster: Option<Vec<u8>>,
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -69,7 +69,7 @@ fn steps_are_contiguous_and_unique() {
     unique.sort();
     unique.dedup();
     assert_eq!(unique.len(), names.len());
-    assert_eq!((own, shared), (14, 1));
+    assert_eq!((own, shared), (15, 1));
 }
 
 #[tokio::test]

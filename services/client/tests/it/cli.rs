@@ -45,6 +45,8 @@ fn login_args(serial: &str, extra: &[&str]) -> Vec<String> {
         &key_hex(&crate::ca()),
         "--online-key",
         &key_hex(&testkit::envelopes::SoftSigner::from_seed([0x11; 32])),
+        "--offline-key",
+        &key_hex(&testkit::envelopes::SoftSigner::from_seed([0x22; 32])),
     ]
     .iter()
     .map(|s| s.to_string())
@@ -90,6 +92,7 @@ fn help_lists_the_subcommands() {
         "--pin-fd",
         "--ca-key",
         "--online-key",
+        "--offline-key",
         "--approve-hash",
         "--approve-keygen",
         "--exit-after",

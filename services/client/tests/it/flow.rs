@@ -35,6 +35,31 @@ pub fn recover_address(hash: &[u8; 32], r: &[u8; 32], s: &[u8; 32], y_parity: bo
     out
 }
 
+/// What an insider with the database would do to have a keyed case offered for keygen again.
+async fn rewind_to_draft(world: &World, case_id: &str) {
+    use offline_db::entity::{cases, key_shares};
+    use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
+    cases::ActiveModel {
+        id: Set(case_id.to_owned()),
+        status: Set(CaseStatus::Draft),
+        public_key: Set(None),
+        address: Set(None),
+        ..Default::default()
+    }
+    .update(world.db.conn())
+    .await
+    .unwrap();
+    key_shares::Entity::update_many()
+        .col_expr(
+            key_shares::Column::PublicKey,
+            sea_orm::sea_query::Expr::value(Option::<String>::None),
+        )
+        .filter(key_shares::Column::CaseId.eq(case_id))
+        .exec(world.db.conn())
+        .await
+        .unwrap();
+}
+
 async fn sign_with(
     world: &World,
     address: &contracts::EthAddress,
@@ -182,6 +207,31 @@ async fn keygen_then_two_of_three_signing_then_a_manager_change() {
         recover_address(&hash, &response.r, &response.s, response.y_parity),
         address.0
     );
+
+    // An insider rewinds the case to "no key yet" so that the managers would wipe their shares
+    // for a new keygen: the roster is genuine, but the client knows this SE's share of the case
+    // was completed, and refuses.
+    rewind_to_draft(&world, &case_id).await;
+    let pin = world.ses[0].pin.clone();
+    let mut c = world.client(
+        &m[0].clone(),
+        0,
+        &pin,
+        &["--approve-keygen", "--idle-exit-secs", "3"],
+    );
+    let status = c.wait(SIGN_WAIT).await;
+    assert!(status.success(), "{}", c.output());
+    assert!(
+        c.output().contains("already holds its completed share 0"),
+        "{}",
+        c.output()
+    );
+    assert!(!c.output().contains("removing the share"), "{}", c.output());
+    assert!(world
+        .open_se(0)
+        .list_shares()
+        .unwrap()
+        .contains(&se::ShareSlot::new(&case_id, 0).unwrap()));
     world.stop_coordinator().await;
 
     // Nothing secret ever crossed the bus, in any message, decoded by its subject.

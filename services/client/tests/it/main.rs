@@ -15,6 +15,7 @@ mod flow;
 mod prime_generation;
 mod primes;
 mod review;
+mod roster;
 mod se_login;
 mod sniff;
 mod world;

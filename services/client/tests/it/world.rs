@@ -99,7 +99,8 @@ impl World {
         let nats = NatsServer::start().unwrap();
         let db = Db::connect(testdb.url(), testkit::hsm::offline_sealer_of(&hsm))
             .await
-            .unwrap();
+            .unwrap()
+            .with_roster_signer(hsm.envelope_signer());
         let hasher =
             auth::PasswordHasher::new(auth::HashParams::insecure_for_tests_only()).unwrap();
         let state = AppState::builder(
@@ -184,7 +185,7 @@ impl World {
 
     /// A fresh SoftHSM token enrolled as an SE: identity key, certificate from the HSM's CA,
     /// registered in the database.
-    async fn enroll_se(&self, prefix: &str) -> SeToken {
+    pub async fn enroll_se(&self, prefix: &str) -> SeToken {
         let token = SoftHsm::global().new_token(prefix);
         let serial = SeSerial::parse(&token.summary.serial).unwrap();
         let pin = random_pin();
@@ -326,6 +327,13 @@ impl World {
         hex::encode(p256::PublicKey::to_sec1_bytes(&self.hsm.ca_public_key()))
     }
 
+    /// The offline HSM's envelope key: the clients verify case rosters under it.
+    pub fn offline_key(&self) -> String {
+        hex::encode(p256::PublicKey::to_sec1_bytes(
+            &self.hsm.envelope_public_key(),
+        ))
+    }
+
     pub fn online_key(&self) -> String {
         hex::encode(p256::PublicKey::to_sec1_bytes(&online().public_key()))
     }
@@ -349,6 +357,8 @@ impl World {
             &self.ca_key(),
             "--online-key",
             &self.online_key(),
+            "--offline-key",
+            &self.offline_key(),
             "--se-wait-secs",
             "5",
         ]);

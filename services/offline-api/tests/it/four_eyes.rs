@@ -374,3 +374,64 @@ async fn concurrent_approvals_take_effect_exactly_once() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn an_approved_case_carries_the_roster_the_hsm_signed_for_it() {
+    on_both(|app| async move {
+        let f = case_fixture(&app).await;
+        let case = app.db.case(&f.case_id).await.unwrap().unwrap();
+        let roster =
+            contracts::CaseRoster::from_bytes(&case.roster.expect("a signed roster")).unwrap();
+        // Signed by the offline HSM's envelope key (what the clients pin), for this case.
+        let id = contracts::Id::parse(&f.case_id).unwrap();
+        roster
+            .verify_for(&id, &crate::common::hsm().envelope_public_key())
+            .unwrap();
+        // Slot i is the SE the proposal named for share i, with its registered key.
+        for (i, se_id) in f.ses.iter().enumerate() {
+            let se = app.db.secure_element(se_id).await.unwrap().unwrap();
+            let key = p256::PublicKey::from_sec1_bytes(&se.identity_public_key).unwrap();
+            assert!(roster.holds(i as u16, &se.serial, &key), "slot {i}");
+            assert_eq!(roster.slots[i].se_serial, format!("SE-000{i}"));
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn vendor_evidence_the_deployment_cannot_verify_is_refused_and_changes_nothing() {
+    on_both(|app| async move {
+        let (_, manager) = app.signed_in("manager0", Role::CaseManager).await;
+        let key = SoftSigner(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng));
+        let text = app.enrolment_proof(&manager, &key, "SE-VENDOR").await;
+        let mut proof = channel::EnrolmentProof::from_text(&text).unwrap();
+        proof.vendor_evidence = b"a vendor certificate chain".to_vec();
+        let before = app.snapshot().await;
+        let r = app
+            .call(
+                "POST",
+                "/api/me/se-enrolment",
+                Some(&manager),
+                Some(json!({"label": "vendor SE", "proof": proof.to_text().unwrap()})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{:?}", r.body);
+        assert!(
+            r.body.to_string().contains("checks possession only"),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(app.snapshot().await, before);
+        // Without the evidence the same proof (its challenge unused) is proposed.
+        let r = app
+            .call(
+                "POST",
+                "/api/me/se-enrolment",
+                Some(&manager),
+                Some(json!({"label": "vendor SE", "proof": text})),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{:?}", r.body);
+    })
+    .await;
+}
