@@ -231,11 +231,9 @@ fn encode_key(key: &p256::PublicKey) -> Vec<u8> {
 }
 
 fn digest(statement: &CheckpointStatement<'_>, public_key: &[u8]) -> [u8; 32] {
-    let mut h = Sha256::new();
+    let mut h = crate::digest::LpHasher::new();
     let mut lp = |bytes: &[u8]| {
-        // Every field is at most a few dozen bytes.
-        h.update(u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
-        h.update(bytes);
+        h.field(bytes);
     };
     lp(DOMAIN);
     lp(statement.zone.as_str().as_bytes());
@@ -244,7 +242,7 @@ fn digest(statement: &CheckpointStatement<'_>, public_key: &[u8]) -> [u8; 32] {
     lp(&statement.value);
     lp(&statement.at.to_be_bytes());
     lp(public_key);
-    h.finalize().into()
+    h.finish()
 }
 
 /// The JSON file form: the same fields, byte fields in hex.

@@ -16,6 +16,7 @@
 pub mod bus;
 pub mod checkpoint;
 pub mod coord;
+mod digest;
 pub mod envelope;
 mod error;
 pub mod eth;

@@ -101,25 +101,19 @@ impl CaseRoster {
     /// each slot lp(index) ‖ lp(serial) ‖ lp(SE key) ‖ lp(signing key))`, where `lp(x)` is
     /// `len(x)` as u32 BE followed by `x`.
     pub fn digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
-        let mut lp = |bytes: &[u8]| {
-            // Every field is bounded by `check_shape` (a few dozen bytes).
-            h.update(u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
-            h.update(bytes);
-        };
-        lp(DOMAIN);
-        lp(self.case_id.to_string().as_bytes());
-        lp(&self.issued_at.to_be_bytes());
-        lp(&u32::try_from(self.slots.len())
-            .unwrap_or(u32::MAX)
-            .to_be_bytes());
+        // Every field is bounded by `check_shape` (a few dozen bytes).
+        let mut h = crate::digest::LpHasher::new();
+        h.field(DOMAIN)
+            .field(self.case_id.to_string().as_bytes())
+            .field(&self.issued_at.to_be_bytes())
+            .count(self.slots.len());
         for slot in &self.slots {
-            lp(&[slot.share_index]);
-            lp(slot.se_serial.as_bytes());
-            lp(&slot.se_public_key);
+            h.field(&[slot.share_index])
+                .field(slot.se_serial.as_bytes())
+                .field(&slot.se_public_key);
         }
-        lp(&self.public_key);
-        h.finalize().into()
+        h.field(&self.public_key);
+        h.finish()
     }
 
     /// Checks that the roster was signed by `pinned` (the offline zone's envelope key) and is

@@ -24,7 +24,6 @@ use p256::ecdsa::signature::hazmat::PrehashVerifier;
 use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub use body::{
     AccountManifest, Asset, AssetBalance, BalanceAttestation, DecodedTransfer, Person,
@@ -363,11 +362,10 @@ impl Envelope {
     /// no two different envelopes share a preimage, and the domain tag keeps this signature
     /// from being valid for any other use of the same key (certificates, handshakes).
     pub fn signed_digest(&self) -> [u8; 32] {
-        let mut h = Sha256::new();
+        // Lengths are bounded by MAX_ENVELOPE_BYTES, far below u32::MAX.
+        let mut h = crate::digest::LpHasher::new();
         let mut lp = |bytes: &[u8]| {
-            // Lengths are bounded by MAX_ENVELOPE_BYTES, far below u32::MAX.
-            h.update(u32::try_from(bytes.len()).unwrap_or(u32::MAX).to_be_bytes());
-            h.update(bytes);
+            h.field(bytes);
         };
         lp(DOMAIN);
         lp(&[self.version]);
@@ -384,7 +382,7 @@ impl Envelope {
             lp(&checkpoint.digest());
             lp(&checkpoint.signature);
         }
-        h.finalize().into()
+        h.finish()
     }
 
     /// Format version.

@@ -697,14 +697,7 @@ async fn work(
                         requests.len()
                     ));
                     let mut reviewed = Vec::new();
-                    let mut refusal = None;
-                    let roster = match roster_check {
-                        Ok(r) => Some(r),
-                        Err(e) => {
-                            refusal = Some(e.to_string());
-                            None
-                        }
-                    };
+                    let mut refusal = roster_check.as_ref().err().map(ToString::to_string);
                     for item in requests.iter().filter(|_| refusal.is_none()) {
                         match review::review(item, &config.keyring, &address, unix_now()) {
                             Ok(r) => reviewed.push(r),
@@ -733,8 +726,8 @@ async fn work(
                             }
                         }
                     }
-                    let roster = match (refusal, roster) {
-                        (None, Some(roster)) => roster,
+                    let roster = match (refusal, roster_check) {
+                        (None, Ok(roster)) => roster,
                         (refusal, _) => {
                             let reason = refusal.unwrap_or_default();
                             say(&format!("not signing: {reason}"));
