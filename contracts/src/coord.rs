@@ -26,7 +26,9 @@ use crate::{CaseRoster, Error, EthAddress, Id, Result};
 
 /// Version of this protocol; a peer speaking another version is refused at the handshake.
 /// Version 2: work items carry the case's HSM-signed roster ([`CaseRoster`]).
-pub const PROTOCOL_VERSION: u8 = 2;
+/// Version 3: [`HandshakeReply::Established`] says whether the channel's subjects need a
+/// channel login ([`channel_login_token`]).
+pub const PROTOCOL_VERSION: u8 = 3;
 
 /// Largest frame or handshake message accepted (aux-info rounds carry Paillier proofs).
 pub const MAX_MESSAGE_BYTES: usize = 768 * 1024;
@@ -43,6 +45,45 @@ pub fn channel_down(channel_id: &Id) -> String {
 
 /// What the coordinator subscribes to for every channel's upward frames.
 pub const CHANNEL_UP_WILDCARD: &str = "custody.channel.*.up";
+
+/// The `channel::SecureChannel::export` label of a channel's NATS login secret.
+const CHANNEL_LOGIN_LABEL: &[u8] = b"custody/coord/v1/nats-channel-login";
+
+/// The NATS token a client logs in with to use one channel's subjects (and nothing else):
+/// `<channel id>.<64 hex digits>`, the hex being a secret only the two ends of the channel
+/// can compute. The coordinator's NATS authorization callout admits a connection with it to
+/// [`channel_up`] (publish) and [`channel_down`] (subscribe) of that channel only, while the
+/// channel lives; the token never travels on the bus.
+pub fn channel_login_token(
+    channel_id: &Id,
+    channel: &channel::SecureChannel,
+) -> channel::Result<zeroize::Zeroizing<String>> {
+    let secret = channel.export(CHANNEL_LOGIN_LABEL)?;
+    Ok(zeroize::Zeroizing::new(format!(
+        "{channel_id}.{}",
+        hex::encode(secret.as_slice())
+    )))
+}
+
+/// The channel a [`channel_login_token`] names, if it is one; whether it is that channel's
+/// token is [`channel_login_matches`]'s question.
+pub fn channel_login_channel(token: &str) -> Option<Id> {
+    let (id, secret) = token.split_once('.')?;
+    (secret.len() == 64).then_some(())?;
+    Id::parse(id).ok()
+}
+
+/// Whether `token` is the login token of `channel` (compared in constant time).
+pub fn channel_login_matches(token: &str, channel: &channel::SecureChannel) -> bool {
+    let Some((_, given)) = token.split_once('.') else {
+        return false;
+    };
+    let Ok(expected) = channel.export(CHANNEL_LOGIN_LABEL) else {
+        return false;
+    };
+    let expected = zeroize::Zeroizing::new(hex::encode(expected.as_slice()));
+    subtle::ConstantTimeEq::ct_eq(given.as_bytes(), expected.as_bytes()).into()
+}
 
 /// A handshake step from the client.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -88,6 +129,10 @@ pub enum HandshakeReply {
     Established {
         /// The channel.
         channel_id: Id,
+        /// Whether the channel's subjects are open only to a NATS connection that logged in
+        /// with the channel's [`channel_login_token`] (the zone's NATS runs the coordinator's
+        /// authorization callout); false: the connection that ran the handshake uses them.
+        login: bool,
     },
     /// Refused, with the reason (no secret in it).
     Refused {

@@ -40,7 +40,7 @@ pub fn all() -> Result<Vec<(String, String)>> {
             "audit checkpoint file",
         )?,
         render::<coord::HandshakeRequest>("HandshakeRequest/v1", "coordinator protocol")?,
-        render::<coord::HandshakeReply>("HandshakeReply/v1", "coordinator protocol")?,
+        render::<coord::HandshakeReply>("HandshakeReply/v2", "coordinator protocol")?,
         render::<coord::ClientMessage>("ClientMessage/v1", "coordinator protocol")?,
         render::<coord::CoordinatorMessage>("CoordinatorMessage/v2", "coordinator protocol")?,
     ];

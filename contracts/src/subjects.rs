@@ -29,6 +29,10 @@ pub const SIGNING_REQUESTED: &str = "custody.signing.requested";
 pub const SESSION_CREATED: &str = "custody.session.created";
 /// SE↔HSM channel handshake, core NATS request/reply (not persisted).
 pub const CHANNEL_HANDSHAKE: &str = "custody.channel.handshake";
+/// Where nats-server asks its authorization callout (the coordinator) about a connection that
+/// is none of the configured users: a client logging in to its channel's subjects with a
+/// `coord::channel_login_token`. Fixed by nats-server.
+pub const AUTH_CALLOUT: &str = "$SYS.REQ.USER.AUTH";
 /// Operator subjects answer in JSON so the NATS CLI can be used; this is their wildcard.
 pub const OPS_WILDCARD: &str = "custody.ops.>";
 /// Wildcard of all manager notifications (for the notify stream and its consumers).

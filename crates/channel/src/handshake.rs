@@ -40,6 +40,7 @@ const SERVER_FINISHED_LABEL: &[u8] = b"custody/channel/v1/server-finished";
 const CLIENT_FINISHED_LABEL: &[u8] = b"custody/channel/v1/client-finished";
 const CLIENT_TRAFFIC_LABEL: &[u8] = b"custody/channel/v1/c2s-traffic";
 const SERVER_TRAFFIC_LABEL: &[u8] = b"custody/channel/v1/s2c-traffic";
+const EXPORTER_LABEL: &[u8] = b"custody/channel/v1/exporter";
 
 /// First message, client to server.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -159,14 +160,17 @@ impl KeySchedule {
         Ok(TrafficKeys {
             client_to_server: wire::hkdf_expand(&self.prk, &[CLIENT_TRAFFIC_LABEL, full_hash])?,
             server_to_client: wire::hkdf_expand(&self.prk, &[SERVER_TRAFFIC_LABEL, full_hash])?,
+            exporter: wire::hkdf_expand(&self.prk, &[EXPORTER_LABEL, full_hash])?,
         })
     }
 }
 
-/// One key per direction, so the two ends never encrypt under the same (key, nonce).
+/// One key per direction, so the two ends never encrypt under the same (key, nonce), and the
+/// exporter secret upper layers derive their own channel-bound secrets from.
 struct TrafficKeys {
     client_to_server: Zeroizing<[u8; 32]>,
     server_to_client: Zeroizing<[u8; 32]>,
+    exporter: Zeroizing<[u8; 32]>,
 }
 
 /// Check that a local signer really holds the key its certificate names, so a configuration
@@ -286,6 +290,7 @@ impl ClientHandshake {
             Role::Client,
             &keys.client_to_server,
             &keys.server_to_client,
+            keys.exporter,
             server,
             full_hash,
             context,
@@ -415,6 +420,7 @@ impl ServerHandshake {
             Role::Server,
             &keys.client_to_server,
             &keys.server_to_client,
+            keys.exporter,
             client,
             full_hash,
             context,

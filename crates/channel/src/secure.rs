@@ -65,6 +65,7 @@ pub struct SecureChannel {
     receive: ChaCha20Poly1305,
     send_seq: u64,
     receive_seq: u64,
+    exporter: Zeroizing<[u8; 32]>,
     peer: VerifiedCertificate,
     binding: [u8; 32],
     context: Vec<u8>,
@@ -94,6 +95,7 @@ impl SecureChannel {
         role: Role,
         client_to_server: &Zeroizing<[u8; 32]>,
         server_to_client: &Zeroizing<[u8; 32]>,
+        exporter: Zeroizing<[u8; 32]>,
         peer: VerifiedCertificate,
         binding: [u8; 32],
         context: Vec<u8>,
@@ -110,6 +112,7 @@ impl SecureChannel {
             receive,
             send_seq: 0,
             receive_seq: 0,
+            exporter,
             peer,
             binding,
             context,
@@ -184,6 +187,14 @@ impl SecureChannel {
     /// example by signing it). It is not secret.
     pub fn binding(&self) -> [u8; 32] {
         self.binding
+    }
+
+    /// A 32-byte secret that only the two ends of this channel can compute, for `label`
+    /// (HKDF-Expand of the channel's exporter secret; different labels give unrelated
+    /// secrets, and no frame key can be derived from one). Upper layers use it to prove
+    /// elsewhere that they hold this channel, for example to log in to the channel's subjects.
+    pub fn export(&self, label: &[u8]) -> Result<Zeroizing<[u8; 32]>> {
+        wire::hkdf_expand(&self.exporter, &[label])
     }
 
     /// The context bytes (for example a session id) that the client put in its hello, which

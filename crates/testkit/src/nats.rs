@@ -40,7 +40,9 @@ const READY: &str = "Server is ready";
 /// role, each limited to its subjects) is what [`NatsServer::start_as_the_zone`] runs.
 const ZONE_CONF: &str = include_str!("../../../ops/nats/nats-server.conf");
 
-/// The passwords of the offline zone's NATS users (`coordinator`, `reactors`, `client`).
+/// The passwords of the offline zone's NATS users (`coordinator`, `reactors`, `client`) and
+/// the seed of the coordinator's channel-login issuer (its public key goes into the server's
+/// `auth_callout`).
 #[derive(Clone)]
 pub struct ZonePasswords {
     /// The coordinator's.
@@ -49,6 +51,8 @@ pub struct ZonePasswords {
     pub reactors: String,
     /// The managers' clients'.
     pub client: String,
+    /// The callout issuer's account nkey seed (`SA…`), for `coordinator::ChannelLogins`.
+    pub callout_seed: String,
 }
 
 impl std::fmt::Debug for ZonePasswords {
@@ -70,15 +74,31 @@ impl ZonePasswords {
             coordinator: one(),
             reactors: one(),
             client: one(),
+            callout_seed: ZonePasswords::new_callout_seed(),
         }
+    }
+
+    /// A fresh account nkey seed for the callout issuer.
+    pub fn new_callout_seed() -> String {
+        nkeys::KeyPair::new_account().seed().unwrap_or_default()
+    }
+
+    /// The callout issuer's public key (`auth_callout.issuer`).
+    pub fn callout_issuer(&self) -> Result<String> {
+        nkeys::KeyPair::from_seed(&self.callout_seed)
+            .map(|k| k.public_key())
+            .map_err(|e| Error::Setup(format!("the callout seed is not an nkey seed: {e}")))
     }
 }
 
-/// The `accounts { … }` block of `conf`, braces matched.
-fn accounts_block(conf: &str) -> Result<&str> {
-    let missing =
-        || Error::Setup("ops/nats/nats-server.conf has no balanced accounts block".into());
-    let start = conf.find("\naccounts {").ok_or_else(missing)? + 1;
+/// The top-level `<name> { … }` block of `conf`, braces matched.
+fn block<'c>(conf: &'c str, name: &str) -> Result<&'c str> {
+    let missing = || {
+        Error::Setup(format!(
+            "ops/nats/nats-server.conf has no balanced {name} block"
+        ))
+    };
+    let start = conf.find(&format!("\n{name} {{")).ok_or_else(missing)? + 1;
     let mut depth = 0usize;
     for (i, c) in conf.get(start..).ok_or_else(missing)?.char_indices() {
         match c {
@@ -173,10 +193,15 @@ impl NatsServer {
     }
 
     /// A nats-server configured like the offline zone's: the users and subject permissions of
-    /// `ops/nats/nats-server.conf` (no anonymous access), with `passwords`; without its TLS
-    /// block (no certificates here) and with this kit's port and store.
+    /// `ops/nats/nats-server.conf` (no anonymous access) and its authorization callout (the
+    /// coordinator's channel logins), with `passwords`; without its TLS block (no certificates
+    /// here) and with this kit's port and store.
     pub fn start_as_the_zone(passwords: &ZonePasswords) -> Result<NatsServer> {
-        let accounts = accounts_block(ZONE_CONF)?
+        let authorization = block(ZONE_CONF, "authorization")?.replace(
+            "$NATS_CALLOUT_ISSUER",
+            &format!("\"{}\"", passwords.callout_issuer()?),
+        );
+        let accounts = block(ZONE_CONF, "accounts")?
             .replace(
                 "$NATS_COORDINATOR_PASSWORD",
                 &format!("\"{}\"", passwords.coordinator),
@@ -189,7 +214,7 @@ impl NatsServer {
                 "$NATS_CLIENT_PASSWORD",
                 &format!("\"{}\"", passwords.client),
             );
-        NatsServer::start_with_config(&accounts)
+        NatsServer::start_with_config(&format!("{accounts}\n{authorization}\n"))
     }
 
     /// The client URL, `nats://127.0.0.1:<port>`.

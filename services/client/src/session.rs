@@ -214,11 +214,13 @@ impl Conn {
             &RevocationList::new(),
             unix_now(),
         )?;
+        // Without channel logins the handshake connection uses the channel's subjects; it
+        // subscribes before the Finished so nothing sent after it can be missed.
         let mut down = nats
             .subscribe(coord::channel_down(&channel_id))
             .await
             .map_err(|e| SessionError::Lost(e.to_string()))?;
-        match request(
+        let login = match request(
             nats,
             &HandshakeRequest::Finished {
                 channel_id,
@@ -227,13 +229,37 @@ impl Conn {
         )
         .await?
         {
-            HandshakeReply::Established { .. } => {}
+            HandshakeReply::Established { login, .. } => login,
             HandshakeReply::Refused { reason } => return Err(SessionError::Refused(reason)),
             other => return Err(SessionError::Protocol(format!("unexpected {other:?}"))),
-        }
+        };
+        // With channel logins (the zone's NATS), the channel's subjects are open only to a
+        // connection that logs in with the channel's token: a connection of its own, which may
+        // use this channel and nothing else. The coordinator sends nothing before the client
+        // speaks, so subscribing now misses nothing.
+        let link = if login {
+            drop(down);
+            let token = coord::channel_login_token(&channel_id, &secure)?;
+            let link = channel_connect_options(config, &token)?
+                .connect(config.nats_url.as_str())
+                .await
+                .map_err(|e| {
+                    SessionError::Lost(format!("the NATS server refused the channel login: {e}"))
+                })?;
+            down = link
+                .subscribe(coord::channel_down(&channel_id))
+                .await
+                .map_err(|e| SessionError::Lost(e.to_string()))?;
+            link.flush()
+                .await
+                .map_err(|e| SessionError::Lost(e.to_string()))?;
+            link
+        } else {
+            nats.clone()
+        };
         let channel = Arc::new(Mutex::new(secure));
         let up = Arc::new(Uplink {
-            nats: nats.clone(),
+            nats: link,
             subject: coord::channel_up(&channel_id),
             channel: channel.clone(),
         });
@@ -546,7 +572,7 @@ pub async fn run(
         match work(&mut conn, &config, &se, &certificate, &mut memory).await {
             Ok(Outcome::Exit) => {
                 let _ = conn.send(&ClientMessage::Bye).await;
-                let _ = nats.flush().await;
+                let _ = conn.up.nats.flush().await;
                 return Ok(memory.summary);
             }
             Err(SessionError::Lost(why)) => {
@@ -562,7 +588,7 @@ pub async fn run(
 /// and CA of [`ClientConfig::nats_access`] (the password read from its file now, never shown).
 fn connect_options(config: &ClientConfig) -> Result<async_nats::ConnectOptions, SessionError> {
     use secrecy::ExposeSecret;
-    let mut options = async_nats::ConnectOptions::new()
+    let options = async_nats::ConnectOptions::new()
         .name("custody-client")
         .max_reconnects(None);
     let Some(access) = &config.nats_access else {
@@ -572,9 +598,39 @@ fn connect_options(config: &ClientConfig) -> Result<async_nats::ConnectOptions, 
         url: config.nats_url.clone(),
         reason: e.to_string(),
     };
-    if let Some((user, password)) = access.credentials().map_err(refused)? {
-        options = options.user_and_password(user, password.expose_secret().to_owned());
-    }
+    let options = match access.credentials().map_err(refused)? {
+        Some((user, password)) => {
+            options.user_and_password(user, password.expose_secret().to_owned())
+        }
+        None => options,
+    };
+    with_ca(options, config)
+}
+
+/// The options of a channel's own connection: logged in with the channel's token, and the CA
+/// of [`ClientConfig::nats_access`].
+fn channel_connect_options(
+    config: &ClientConfig,
+    token: &str,
+) -> Result<async_nats::ConnectOptions, SessionError> {
+    let options = async_nats::ConnectOptions::with_token(token.to_owned())
+        .name("custody-client channel")
+        .max_reconnects(None);
+    with_ca(options, config)
+}
+
+/// `options` verifying the server against the CA of [`ClientConfig::nats_access`], if any.
+fn with_ca(
+    mut options: async_nats::ConnectOptions,
+    config: &ClientConfig,
+) -> Result<async_nats::ConnectOptions, SessionError> {
+    let Some(access) = &config.nats_access else {
+        return Ok(options);
+    };
+    let refused = |e: bus::Error| SessionError::Connect {
+        url: config.nats_url.clone(),
+        reason: e.to_string(),
+    };
     if let Some(ca) = access.checked_ca_file().map_err(refused)? {
         options = options
             .add_root_certificates(ca.to_owned())

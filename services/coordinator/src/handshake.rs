@@ -234,7 +234,10 @@ impl Coordinator {
             .map_err(|_| "channel state unavailable".to_owned())?
             .insert(channel_id, chan);
         tracing::info!(channel = %channel_id, "secure channel established");
-        Ok(HandshakeReply::Established { channel_id })
+        Ok(HandshakeReply::Established {
+            channel_id,
+            login: self.inner.logins.get().is_some(),
+        })
     }
 }
 

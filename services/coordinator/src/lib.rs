@@ -33,6 +33,7 @@
 //!    ids), so managers can retry until the request expires; a failed keygen is retried by
 //!    joining again.
 
+mod callout;
 mod handshake;
 mod live;
 
@@ -52,6 +53,7 @@ use offline_db::Db;
 use secrecy::SecretString;
 use tokio::sync::Mutex;
 
+pub use callout::{CalloutError, ChannelLogins, CHANNEL_ACCOUNT};
 pub use live::Timeouts;
 
 /// Where the coordinator finds its database, NATS and HSM.
@@ -74,6 +76,10 @@ pub struct Config {
     pub hsm_pin: SecretString,
     /// Run, idle and handshake timeouts.
     pub timeouts: Timeouts,
+    /// The NATS callout issuer's seed file: with it the coordinator serves channel logins
+    /// (the zone's NATS configuration has `auth_callout`), and clients use their channel's
+    /// subjects only through them; without it the handshake connection uses them.
+    pub nats_callout_seed_file: Option<PathBuf>,
 }
 
 /// Why the coordinator could not start.
@@ -97,15 +103,23 @@ pub enum Error {
     /// A background task failed.
     #[error("coordinator: {0}")]
     Task(String),
+    /// The NATS callout issuer could not be read.
+    #[error("coordinator: {0}")]
+    Callout(#[from] CalloutError),
 }
 
 /// Run the coordinator on the system clock until `shutdown` completes.
 pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(), Error> {
-    // The password file is read before anything else, so a wrong setting is named at once.
+    // The secret files are read before anything else, so a wrong setting is named at once.
     let bus_options = config.nats_access.apply(bus::BusOptions {
         name: "custody-coordinator".to_owned(),
         ..bus::BusOptions::default()
     })?;
+    let logins = config
+        .nats_callout_seed_file
+        .as_deref()
+        .map(ChannelLogins::from_seed_file)
+        .transpose()?;
     let (module, label, pin) = (
         config.hsm_module.clone(),
         config.hsm_token_label.clone(),
@@ -127,13 +141,16 @@ pub async fn run(config: Config, shutdown: impl Future<Output = ()>) -> Result<(
     )
     .await?;
     let bus = bus::Bus::connect(&config.nats_url, bus_options).await?;
-    let coordinator = Coordinator::new(
+    let mut coordinator = Coordinator::new(
         db,
         hsm,
         bus.client().clone(),
         Arc::new(bus::SystemClock),
         config.timeouts,
     );
+    if let Some(logins) = logins {
+        coordinator = coordinator.with_channel_logins(logins);
+    }
     coordinator.serve(shutdown).await
 }
 
@@ -172,6 +189,8 @@ pub(crate) struct Inner {
     pub(crate) rejected_frames: AtomicU64,
     /// Hellos answered, per claimed user and in all (a Hello costs an HSM signature).
     pub(crate) hello_limit: std::sync::Mutex<handshake::HelloLimit>,
+    /// The NATS callout issuer, when the coordinator serves channel logins.
+    pub(crate) logins: std::sync::OnceLock<Arc<ChannelLogins>>,
 }
 
 impl Coordinator {
@@ -195,8 +214,18 @@ impl Coordinator {
                 sessions: Mutex::new(HashMap::new()),
                 rejected_frames: AtomicU64::new(0),
                 hello_limit: std::sync::Mutex::new(handshake::HelloLimit::default()),
+                logins: std::sync::OnceLock::new(),
             }),
         }
+    }
+
+    /// Serve channel logins as the NATS server's authorization callout with this issuer
+    /// (set before [`Coordinator::serve`]; a second issuer is ignored).
+    pub fn with_channel_logins(self, logins: ChannelLogins) -> Self {
+        if self.inner.logins.set(Arc::new(logins)).is_err() {
+            tracing::warn!("channel logins were already configured; the first issuer stays");
+        }
+        self
     }
 
     pub(crate) fn now(&self) -> DateTime<Utc> {
@@ -218,6 +247,15 @@ impl Coordinator {
             .subscribe(coord::CHANNEL_UP_WILDCARD)
             .await
             .map_err(|e| Error::Subscribe(e.to_string()))?;
+        let logins = self.inner.logins.get().cloned();
+        let mut auths: futures::stream::BoxStream<'static, async_nats::Message> = match &logins {
+            Some(_) => nats
+                .subscribe(subjects::AUTH_CALLOUT)
+                .await
+                .map_err(|e| Error::Subscribe(e.to_string()))?
+                .boxed(),
+            None => futures::stream::pending().boxed(),
+        };
         // Make sure the server has the subscriptions before anyone is told we are up.
         nats.flush()
             .await
@@ -234,6 +272,12 @@ impl Coordinator {
                     tokio::spawn(async move { me.on_handshake(msg).await });
                 }
                 Some(msg) = ups.next() => self.on_up(msg).await,
+                Some(msg) = auths.next() => {
+                    if let Some(logins) = logins.clone() {
+                        let me = self.clone();
+                        tokio::spawn(async move { me.on_auth(&logins, msg).await });
+                    }
+                }
                 _ = tick.tick() => self.watchdog().await,
             }
         }

@@ -85,6 +85,14 @@ pub enum AdminCommand {
         #[arg(long, default_value = "coordinator")]
         server_name: String,
     },
+    /// Make the NATS callout issuer of the coordinator's channel logins: writes a new account
+    /// nkey seed to `--seed-file` (mode 0600; an existing file is kept) and prints its public
+    /// key, which the zone's NATS configuration names (`NATS_CALLOUT_ISSUER`).
+    NatsIssuer {
+        /// The seed file (give it to `custodyd coordinator --nats-callout-seed-file`).
+        #[arg(long)]
+        seed_file: PathBuf,
+    },
     /// Print the public keys of a provisioned offline HSM (to pin them again elsewhere).
     HsmKeys {
         /// PKCS#11 module of the HSM.
@@ -364,6 +372,25 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
             print_hsm_keys(&hsm);
             Ok(())
         }
+        AdminCommand::NatsIssuer { seed_file } => {
+            if seed_file.exists() {
+                let logins = coordinator::ChannelLogins::from_seed_file(&seed_file)?;
+                println!(
+                    "{} already holds the NATS callout issuer; its public key:",
+                    seed_file.display()
+                );
+                println!("NATS_CALLOUT_ISSUER={}", logins.public_key());
+                return Ok(());
+            }
+            let (seed, public) = coordinator::ChannelLogins::generate();
+            write_new_secret(&seed_file, &seed)?;
+            println!(
+                "NATS callout issuer written to {} (mode 0600); its public key:",
+                seed_file.display()
+            );
+            println!("NATS_CALLOUT_ISSUER={public}");
+            Ok(())
+        }
         AdminCommand::HsmKeys {
             module,
             token,
@@ -380,6 +407,22 @@ pub async fn run_admin(command: AdminCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes `secret` to a new file `path`, readable by this user only (mode 0600); an existing
+/// file is never overwritten.
+fn write_new_secret(path: &std::path::Path, secret: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot create {}", path.display()))?
+        .write_all(format!("{secret}\n").as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
 }
 
 /// Options of `custodyd coordinator`. It reads the offline API's configuration file (same
@@ -407,6 +450,11 @@ pub struct CoordinatorArgs {
     /// File holding the HSM user PIN.
     #[arg(long)]
     hsm_pin_file: Option<PathBuf>,
+    /// File holding the NATS callout issuer's seed (`offline-admin nats-issuer`): the
+    /// coordinator then serves channel logins, as the zone's NATS configuration expects
+    /// (`auth_callout`); without it clients use their channel on the handshake connection.
+    #[arg(long)]
+    nats_callout_seed_file: Option<PathBuf>,
     /// A client silent for this many seconds is gone (clients ping every 2 s).
     #[arg(long, default_value_t = 30)]
     idle_secs: u64,
@@ -470,6 +518,7 @@ pub async fn run_coordinator(args: CoordinatorArgs) -> anyhow::Result<()> {
             keygen_run: std::time::Duration::from_secs(args.keygen_run_secs.max(30)),
             ..coordinator::Timeouts::default()
         },
+        nats_callout_seed_file: args.nats_callout_seed_file.clone(),
     };
     println!("offline coordinator on {nats_url}");
     coordinator::run(coordinator, shutdown_signal()).await?;

@@ -2,7 +2,8 @@
 //!
 //! State directory layout (`prepare_state_dir` puts the temporary directory inside it):
 //! `offline.sqlite`, `online.sqlite`, `demo-summary.json`, `nats/<user>.password` (the offline
-//! NATS users of `ops/nats`, mode 0600), `tmp/` (SoftHSM2 token store,
+//! NATS users of `ops/nats`, mode 0600), `nats/callout.seed` (the coordinator's channel-login
+//! issuer, mode 0600), `tmp/` (SoftHSM2 token store,
 //! nats-server's JetStream store, RabbitMQ's node directory, anvil's log).
 
 use std::path::{Path, PathBuf};
@@ -273,6 +274,10 @@ impl Stack {
         let [coordinator_nats, reactors_nats, client_nats] =
             nats_users(&state_dir, &nats_passwords)?;
         let nats = NatsServer::start_as_the_zone(&nats_passwords).context("start nats-server")?;
+        // The coordinator's channel-login issuer, from its seed file as in production.
+        let callout_seed = state_dir.join("nats").join("callout.seed");
+        write_secret(&callout_seed, &nats_passwords.callout_seed)?;
+        let channel_logins = coordinator::ChannelLogins::from_seed_file(&callout_seed)?;
         let rabbit = RabbitMq::start().context("start RabbitMQ")?;
         let anvil = Anvil::start_with(&AnvilOptions {
             block_time_secs: opts.block_time_secs,
@@ -344,7 +349,8 @@ impl Stack {
             bus.client().clone(),
             Arc::new(bus::SystemClock),
             coordinator::Timeouts::default(),
-        );
+        )
+        .with_channel_logins(channel_logins);
         tasks.push((
             "coordinator",
             spawn(move |stop| async move {

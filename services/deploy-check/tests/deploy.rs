@@ -627,7 +627,8 @@ fn nats_configuration_requires_tls_syncs_always_and_uses_contract_subjects() {
         );
     }
     assert!(reactors.contains("\"$JS.API.>\""));
-    // The clients: the handshake and their channels' up (publish) / down (subscribe) only.
+    // The clients' shared user: the handshake only. Channels are used through channel logins,
+    // which the coordinator decides as the server's authorization callout.
     let client = &users[users.find("user: client").unwrap()..];
     let client_subjects = nats_subjects(client);
     assert_eq!(
@@ -635,8 +636,25 @@ fn nats_configuration_requires_tls_syncs_always_and_uses_contract_subjects() {
             .iter()
             .map(String::as_str)
             .collect::<BTreeSet<_>>(),
-        BTreeSet::from([subjects::CHANNEL_HANDSHAKE, up, down.as_str()])
+        BTreeSet::from([subjects::CHANNEL_HANDSHAKE])
     );
+    let callout = block(&code, "auth_callout");
+    assert!(
+        callout.contains("issuer: $NATS_CALLOUT_ISSUER"),
+        "{callout}"
+    );
+    assert!(
+        callout.contains("account: CUSTODY"),
+        "channel logins are placed in the account of the coordinator: {callout}"
+    );
+    assert!(
+        callout.contains("auth_users: [coordinator, reactors, client]"),
+        "the configured users bypass the callout: {callout}"
+    );
+    let coordinator_user = &users[users.find("user: coordinator").unwrap()..];
+    let coordinator_user = &coordinator_user[..coordinator_user.find("user: reactors").unwrap()];
+    assert!(coordinator_user.contains(&format!("\"{}\"", subjects::AUTH_CALLOUT)));
+    assert!(coordinator_user.contains("allow_responses: true"));
     let id = contracts::Id::new_v7(1_700_000_000);
     assert!(matches(up, &contracts::coord::channel_up(&id)));
     assert!(matches(&down, &contracts::coord::channel_down(&id)));
@@ -755,6 +773,11 @@ fn nats_server_accepts_the_configuration() {
                 cmd.env_remove(var);
             }
         }
+        // An account public key (the callout issuer's; not a secret).
+        cmd.env(
+            "NATS_CALLOUT_ISSUER",
+            "ABJHLOVMPA4CI6R5KLNGOB4GSLNIY7IOUPAJC4YFNDLQVIOBYQGUWVLA",
+        );
         cmd.output().unwrap()
     };
     let out = check(&conf, true);

@@ -33,6 +33,14 @@ fn handshake_succeeds_and_traffic_flows_both_ways() {
     // A second handshake between the same parties yields an unrelated channel.
     let (other_client, _) = world.handshake();
     assert_ne!(other_client.binding(), client.binding());
+
+    // Both ends export the same secret per label; labels and channels give unrelated ones,
+    // and none is the (public) binding.
+    let login = client.export(b"login").unwrap();
+    assert_eq!(*login, *server.export(b"login").unwrap());
+    assert_ne!(*login, *client.export(b"other").unwrap());
+    assert_ne!(*login, *other_client.export(b"login").unwrap());
+    assert_ne!(*login, client.binding());
 }
 
 #[test]

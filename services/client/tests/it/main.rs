@@ -9,6 +9,7 @@
     clippy::indexing_slicing
 )]
 
+mod channel_logins;
 mod cli;
 mod faults;
 mod flow;

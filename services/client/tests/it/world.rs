@@ -84,6 +84,9 @@ pub struct World {
     coordinator: Option<tokio::task::JoinHandle<()>>,
     /// The running coordinator (its counters).
     pub coord: Option<coordinator::Coordinator>,
+    /// With the zone's NATS users, permissions and channel logins (`ops/nats`): the
+    /// passwords, and the directory of the client password file.
+    pub zone: Option<(testkit::nats::ZonePasswords, tempfile::TempDir)>,
     _testdb: testkit::db::TestDb,
 }
 
@@ -94,9 +97,30 @@ impl World {
     }
 
     pub async fn on(testdb: testkit::db::TestDb, timeouts: coordinator::Timeouts) -> World {
+        Self::build(testdb, timeouts, None).await
+    }
+
+    /// The world on a nats-server configured as the zone's: no anonymous access, the
+    /// coordinator logs in as `coordinator` and serves channel logins, clients as `client`.
+    pub async fn zone(timeouts: coordinator::Timeouts) -> World {
+        let passwords = testkit::nats::ZonePasswords::random();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("client.password"), &passwords.client).unwrap();
+        let testdb = testkit::db::TestDb::sqlite().unwrap();
+        Self::build(testdb, timeouts, Some((passwords, dir))).await
+    }
+
+    async fn build(
+        testdb: testkit::db::TestDb,
+        timeouts: coordinator::Timeouts,
+        zone: Option<(testkit::nats::ZonePasswords, tempfile::TempDir)>,
+    ) -> World {
         let module = SoftHsm::global().module();
         let hsm = hsm();
-        let nats = NatsServer::start().unwrap();
+        let nats = match &zone {
+            Some((passwords, _)) => NatsServer::start_as_the_zone(passwords).unwrap(),
+            None => NatsServer::start().unwrap(),
+        };
         let db = Db::connect(testdb.url(), testkit::hsm::offline_sealer_of(&hsm))
             .await
             .unwrap()
@@ -125,6 +149,7 @@ impl World {
             stop: None,
             coordinator: None,
             coord: None,
+            zone,
             _testdb: testdb,
         };
         world.admin = world.user("admin", Role::Admin, &hasher).await;
@@ -251,16 +276,29 @@ impl World {
     }
 
     pub async fn start_coordinator(&mut self, timeouts: coordinator::Timeouts) {
-        let bus = bus::Bus::connect(&self.nats.url(), bus::BusOptions::default())
-            .await
-            .unwrap();
-        let c = coordinator::Coordinator::new(
+        let options = match &self.zone {
+            Some((passwords, _)) => bus::BusOptions {
+                auth: bus::Auth::UserPassword {
+                    user: "coordinator".to_owned(),
+                    password: SecretString::from(passwords.coordinator.clone()),
+                },
+                ..bus::BusOptions::default()
+            },
+            None => bus::BusOptions::default(),
+        };
+        let bus = bus::Bus::connect(&self.nats.url(), options).await.unwrap();
+        let mut c = coordinator::Coordinator::new(
             self.db.clone(),
             self.hsm.clone(),
             bus.client().clone(),
             Arc::new(bus::SystemClock),
             timeouts,
         );
+        if let Some((passwords, _)) = &self.zone {
+            c = c.with_channel_logins(
+                coordinator::ChannelLogins::from_seed(&passwords.callout_seed).unwrap(),
+            );
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.stop = Some(tx);
         self.coord = Some(c.clone());
@@ -362,6 +400,11 @@ impl World {
             "--se-wait-secs",
             "5",
         ]);
+        if let Some((_, dir)) = &self.zone {
+            cmd.arg("--nats-user").arg("client");
+            cmd.arg("--nats-password-file")
+                .arg(dir.path().join("client.password"));
+        }
         cmd.args(extra);
         cmd.stdin(Stdio::piped())
             .stdout(Stdio::piped())

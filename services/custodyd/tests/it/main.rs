@@ -568,12 +568,18 @@ async fn coordinator_subcommand_answers_handshakes_on_nats() {
     }
 }
 
-/// A nats-server configured like the offline zone's, with these passwords.
-fn nats_with_the_zone_users(coordinator: &str, client: &str) -> testkit::nats::NatsServer {
+/// A nats-server configured like the offline zone's, with these passwords and the callout
+/// issuer of `callout_seed`.
+fn nats_with_the_zone_users(
+    coordinator: &str,
+    client: &str,
+    callout_seed: &str,
+) -> testkit::nats::NatsServer {
     testkit::nats::NatsServer::start_as_the_zone(&testkit::nats::ZonePasswords {
         coordinator: coordinator.to_owned(),
         reactors: "reactors-unused-in-this-test".to_owned(),
         client: client.to_owned(),
+        callout_seed: callout_seed.to_owned(),
     })
     .unwrap()
 }
@@ -613,7 +619,44 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
 
     let coordinator_password = "coord-pw-5e1b7a9d03c2";
     let client_password = "client-pw-8a2f6c4e19d7";
-    let nats = nats_with_the_zone_users(coordinator_password, client_password);
+    // The channel-login issuer, made as operators make it.
+    let dir = tempfile::tempdir().unwrap();
+    let seed_file = dir.path().join("nats-callout.seed");
+    let issuer = |seed_file: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_custodyd"))
+            .args(["offline-admin", "nats-issuer", "--seed-file"])
+            .arg(seed_file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        let key = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("NATS_CALLOUT_ISSUER="))
+            .unwrap()
+            .to_owned();
+        (stdout, key)
+    };
+    let (made, public_key) = issuer(&seed_file);
+    assert!(made.contains("written to"), "{made}");
+    assert!(public_key.starts_with('A'), "{public_key}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&seed_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let seed = std::fs::read_to_string(&seed_file).unwrap();
+    assert!(!made.contains(seed.trim()), "the seed is never printed");
+    // Again: the file is kept, and its key printed.
+    let (again, same_key) = issuer(&seed_file);
+    assert!(again.contains("already holds"), "{again}");
+    assert_eq!(same_key, public_key);
+    assert_eq!(std::fs::read_to_string(&seed_file).unwrap(), seed);
+    let nats = nats_with_the_zone_users(coordinator_password, client_password, seed.trim());
     let test_db = TestDb::sqlite().unwrap();
     Db::connect(test_db.url(), testkit::hsm::offline_sealer())
         .await
@@ -630,7 +673,6 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
         1_700_000_000,
     )
     .unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let pin_file = dir.path().join("hsm.pin");
     std::fs::write(&pin_file, pin.expose_secret()).unwrap();
     let password_file = dir.path().join("nats-coordinator.password");
@@ -664,6 +706,8 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
                 &label,
                 "--hsm-pin-file",
                 pin_file.to_str().unwrap(),
+                "--nats-callout-seed-file",
+                seed_file.to_str().unwrap(),
             ])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped());
@@ -745,6 +789,19 @@ async fn coordinator_subcommand_logs_in_to_a_nats_that_requires_users() {
         HandshakeReply::Refused { reason } => assert!(reason.contains("version 9"), "{reason}"),
         other => panic!("{other:?}"),
     }
+    // The coordinator is the server's authorization callout: a login that is no live channel's
+    // token is refused by it (the server logs the callout's answer), not by a timeout.
+    let forged = format!(
+        "{}.{}",
+        contracts::Id::new_v7(1_750_000_000),
+        "cd".repeat(32)
+    );
+    let refused = async_nats::ConnectOptions::with_token(forged)
+        .connect(nats.url())
+        .await;
+    assert!(refused.is_err(), "a forged channel login was admitted");
+    let log = nats.log();
+    assert!(log.contains("not a live channel's login"), "{log}");
 }
 
 /// `offline-admin provision-hsm` creates the offline HSM's keys on a new token and prints the
