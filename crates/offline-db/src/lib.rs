@@ -26,7 +26,7 @@ pub mod signing;
 
 use sea_orm::{DatabaseConnection, DbErr};
 
-pub use accounts::{NewSessionRow, PENDING_ROLE};
+pub use accounts::PENDING_ROLE;
 pub use coordination::{roster_of, RetrySession, Work, COORDINATOR};
 pub use entity::enums::{
     CaseStatus, KeyShareStatus, ParticipantStatus, Role, SeStatus, SessionKind, SessionStatus,

@@ -42,7 +42,7 @@ pub use proposals::{policy_loosens, ProposalAction};
 pub use transfers::{
     Confirmation, Funds, Holdings, NewTransfer, Reserved, SignatureImport, DAILY_WINDOW,
 };
-pub use users::{NewSession, NewUser};
+pub use users::NewUser;
 
 /// Errors of the repository. Messages are sentences an operator or API client can act on; none
 /// carries a password hash, token, signature or key material.

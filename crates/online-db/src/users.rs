@@ -1,4 +1,5 @@
-//! Users, roles and sign-in bookkeeping.
+//! Users, roles and sign-in bookkeeping: the online zone's [`auth::AccountStore`] (the verbs
+//! `web::gate` uses in both zones).
 //!
 //! There is no lockout: an account is never locked, not even for a while, because a lock that
 //! refuses the right password is one an anonymous attacker can keep renewing (issue 15).
@@ -6,6 +7,9 @@
 //! `auth::throttle` (its counters are in [`crate::throttle`]); the API claims an attempt there
 //! before it evaluates the password, and records here only the attempts it evaluated.
 
+use std::time::SystemTime;
+
+use auth::{AccountStore, Registration, SessionRow, SignInFailure, StoredSession};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
@@ -17,6 +21,17 @@ use serde_json::json;
 use crate::entity::{auth_sessions, login_attempts, users};
 use crate::logs::record_operation;
 use crate::{check_text, invalid, new_id, Db, Error, Result, Role, UserStatus};
+
+impl From<Role> for auth::Role {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Unassigned => auth::Role::Unassigned,
+            Role::Admin => auth::Role::Admin,
+            Role::Trader => auth::Role::Trader,
+            Role::Auditor => auth::Role::Auditor,
+        }
+    }
+}
 
 /// A user to create; a fresh user has no role. The password hash comes from the auth layer
 /// (Argon2id).
@@ -34,27 +49,6 @@ impl std::fmt::Debug for NewUser {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NewUser")
             .field("username", &self.username)
-            .finish_non_exhaustive()
-    }
-}
-
-/// A session to start at a successful login; only hashes of the tokens are stored.
-#[derive(Clone)]
-pub struct NewSession {
-    /// Hash of the session token.
-    pub token_hash: String,
-    /// Hash of the CSRF token.
-    pub csrf_hash: String,
-    /// Absolute expiry.
-    pub expires_at: DateTime<Utc>,
-    /// The session the client presented, revoked now (rotation at login).
-    pub revoke_previous: Option<String>,
-}
-
-impl std::fmt::Debug for NewSession {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NewSession")
-            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -270,166 +264,6 @@ impl Db {
         Ok(user)
     }
 
-    /// A successful login (the caller checked the password): the attempt row, the failure
-    /// count reset, the new session, and `auth.login_succeeded`. Refused, with nothing
-    /// written, when the user is disabled.
-    pub async fn record_login_success(
-        &self,
-        user_id: &str,
-        ip: &str,
-        session: NewSession,
-        now: DateTime<Utc>,
-    ) -> Result<auth_sessions::Model> {
-        let txn = self.begin_write().await?;
-        let user = find_user(&txn, user_id).await?;
-        if user.status != UserStatus::Active {
-            return Err(Error::Forbidden(format!(
-                "user {} is disabled",
-                user.username
-            )));
-        }
-        attempt(&txn, &user.username, ip, true, now).await?;
-        if let Some(old) = &session.revoke_previous {
-            auth_sessions::Entity::update_many()
-                .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-                .filter(auth_sessions::Column::Id.eq(old.as_str()))
-                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
-                .filter(auth_sessions::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?;
-        }
-        let created = auth_sessions::ActiveModel {
-            id: Set(new_id(now)),
-            token_hash: Set(session.token_hash),
-            user_id: Set(user.id.clone()),
-            csrf_hash: Set(session.csrf_hash),
-            created_at: Set(now),
-            last_seen_at: Set(now),
-            expires_at: Set(session.expires_at),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        if user.failed_logins != 0 || user.locked_until.is_some() {
-            let mut am: users::ActiveModel = user.clone().into();
-            am.failed_logins = Set(0);
-            am.locked_until = Set(None);
-            am.update(&txn).await?;
-        }
-        record_operation(
-            &txn,
-            now,
-            &user.id,
-            "auth.login_succeeded",
-            &user.id,
-            json!({"ip": ip, "session_id": created.id}),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(created)
-    }
-
-    /// A failed login for `username` (a known user's name or whatever was typed): the attempt
-    /// row, the user's failure count (informational: nothing locks on it) and
-    /// `auth.login_failed`. Returns the consecutive failures now (0 for an unknown username).
-    pub async fn record_login_failure(
-        &self,
-        username: &str,
-        ip: &str,
-        now: DateTime<Utc>,
-    ) -> Result<u32> {
-        let txn = self.begin_write().await?;
-        let user = users::Entity::find()
-            .filter(users::Column::Username.eq(username))
-            .one(&txn)
-            .await?;
-        attempt(&txn, username, ip, false, now).await?;
-        let failed = match user {
-            Some(user) => {
-                let failed = user.failed_logins.saturating_add(1);
-                let mut am: users::ActiveModel = user.clone().into();
-                am.failed_logins = Set(failed);
-                am.locked_until = Set(None);
-                am.update(&txn).await?;
-                record_operation(
-                    &txn,
-                    now,
-                    &user.id,
-                    "auth.login_failed",
-                    &user.id,
-                    json!({"username": username, "ip": ip, "failed_logins": failed}),
-                )
-                .await?;
-                u32::try_from(failed).unwrap_or(0)
-            }
-            None => {
-                record_operation(
-                    &txn,
-                    now,
-                    "anonymous",
-                    "auth.login_failed",
-                    username,
-                    json!({"username": username, "ip": ip, "unknown_user": true}),
-                )
-                .await?;
-                0
-            }
-        };
-        txn.commit().await?;
-        Ok(failed)
-    }
-
-    /// End a session (logout). Operation log: `auth.logout`.
-    pub async fn logout(&self, session_id: &str, user_id: &str, now: DateTime<Utc>) -> Result<()> {
-        let txn = self.begin_write().await?;
-        let revoked = auth_sessions::Entity::update_many()
-            .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .filter(auth_sessions::Column::UserId.eq(user_id))
-            .filter(auth_sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if revoked.rows_affected == 0 {
-            return Err(Error::NotFound {
-                what: "active session",
-                id: session_id.to_owned(),
-            });
-        }
-        record_operation(
-            &txn,
-            now,
-            user_id,
-            "auth.logout",
-            user_id,
-            json!({"session_id": session_id}),
-        )
-        .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
-    /// The session with this token hash, if it exists (revoked or not: the caller checks
-    /// `revoked_at`, `expires_at` and the idle time).
-    pub async fn session_by_token_hash(
-        &self,
-        token_hash: &str,
-    ) -> Result<Option<auth_sessions::Model>> {
-        Ok(auth_sessions::Entity::find()
-            .filter(auth_sessions::Column::TokenHash.eq(token_hash))
-            .one(self.conn())
-            .await?)
-    }
-
-    /// Record that a session was used (idle timeout). Bookkeeping, not logged.
-    pub async fn touch_session(&self, session_id: &str, now: DateTime<Utc>) -> Result<()> {
-        auth_sessions::Entity::update_many()
-            .col_expr(auth_sessions::Column::LastSeenAt, Expr::value(now))
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .exec(self.conn())
-            .await?;
-        Ok(())
-    }
-
     /// Evaluated login attempts since `since` for a username (`by_ip = false`) or an IP, for
     /// `auth::throttle`.
     pub async fn login_attempts(
@@ -472,5 +306,238 @@ impl Db {
             .filter(users::Column::Username.eq(username))
             .one(self.conn())
             .await?)
+    }
+}
+
+impl auth::Account for users::Model {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn username(&self) -> &str {
+        &self.username
+    }
+    fn password_hash(&self) -> &str {
+        &self.password_hash
+    }
+    fn role(&self) -> auth::Role {
+        self.role.into()
+    }
+    fn is_active(&self) -> bool {
+        self.status == UserStatus::Active
+    }
+}
+
+fn stored(s: auth_sessions::Model) -> StoredSession {
+    StoredSession {
+        id: s.id,
+        user_id: s.user_id,
+        csrf_hash: s.csrf_hash,
+        created_at: s.created_at.into(),
+        last_seen_at: s.last_seen_at.into(),
+        revoked_at: s.revoked_at.map(Into::into),
+    }
+}
+
+/// The online zone's accounts: self-registered accounts are ACTIVE with no role (no rights
+/// until an administrator grants one); every write is in the operation log, in the same
+/// transaction.
+impl AccountStore for Db {
+    type Account = users::Model;
+    type Error = Error;
+
+    async fn account_by_username(&self, username: &str) -> Result<Option<users::Model>> {
+        Ok(users::Entity::find()
+            .filter(users::Column::Username.eq(username))
+            .one(self.conn())
+            .await?)
+    }
+
+    async fn account(&self, id: &str) -> Result<Option<users::Model>> {
+        Ok(users::Entity::find_by_id(id.to_owned())
+            .one(self.conn())
+            .await?)
+    }
+
+    async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<StoredSession>> {
+        Ok(auth_sessions::Entity::find()
+            .filter(auth_sessions::Column::TokenHash.eq(token_hash))
+            .one(self.conn())
+            .await?
+            .map(stored))
+    }
+
+    async fn touch_session(&self, session_id: &str, now: SystemTime) -> Result<()> {
+        auth_sessions::Entity::update_many()
+            .col_expr(
+                auth_sessions::Column::LastSeenAt,
+                Expr::value(DateTime::<Utc>::from(now)),
+            )
+            .filter(auth_sessions::Column::Id.eq(session_id))
+            .exec(self.conn())
+            .await?;
+        Ok(())
+    }
+
+    async fn record_sign_in(
+        &self,
+        account: &users::Model,
+        ip: &str,
+        session: SessionRow,
+        now: SystemTime,
+    ) -> Result<StoredSession> {
+        let now = DateTime::<Utc>::from(now);
+        let txn = self.begin_write().await?;
+        let user = find_user(&txn, &account.id).await?;
+        if user.status != UserStatus::Active {
+            return Err(Error::Forbidden(format!(
+                "user {} is disabled",
+                user.username
+            )));
+        }
+        attempt(&txn, &user.username, ip, true, now).await?;
+        if let Some(old) = &session.revoke_previous {
+            auth_sessions::Entity::update_many()
+                .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+                .filter(auth_sessions::Column::Id.eq(old.as_str()))
+                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
+                .filter(auth_sessions::Column::RevokedAt.is_null())
+                .exec(&txn)
+                .await?;
+        }
+        let created = auth_sessions::ActiveModel {
+            id: Set(new_id(now)),
+            token_hash: Set(session.token_hash),
+            user_id: Set(user.id.clone()),
+            csrf_hash: Set(session.csrf_hash),
+            created_at: Set(now),
+            last_seen_at: Set(now),
+            expires_at: Set(session.expires_at.into()),
+            revoked_at: Set(None),
+        }
+        .insert(&txn)
+        .await?;
+        if user.failed_logins != 0 || user.locked_until.is_some() {
+            let mut am: users::ActiveModel = user.clone().into();
+            am.failed_logins = Set(0);
+            am.locked_until = Set(None);
+            am.update(&txn).await?;
+        }
+        record_operation(
+            &txn,
+            now,
+            &user.id,
+            "auth.login_succeeded",
+            &user.id,
+            json!({"ip": ip, "session_id": created.id}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(stored(created))
+    }
+
+    /// The attempt row, the known user's failure count (informational: nothing locks on it)
+    /// and `auth.login_failed` / `auth.reauth_failed`.
+    async fn record_failed_sign_in(
+        &self,
+        username: &str,
+        account: Option<&users::Model>,
+        ip: &str,
+        why: SignInFailure,
+        now: SystemTime,
+    ) -> Result<()> {
+        let now = DateTime::<Utc>::from(now);
+        let txn = self.begin_write().await?;
+        let user = match account {
+            Some(a) => Some(find_user(&txn, &a.id).await?),
+            None => {
+                users::Entity::find()
+                    .filter(users::Column::Username.eq(username))
+                    .one(&txn)
+                    .await?
+            }
+        };
+        attempt(&txn, username, ip, false, now).await?;
+        let action = match why {
+            SignInFailure::WrongPassword | SignInFailure::Disabled => "auth.login_failed",
+            SignInFailure::Reauthentication => "auth.reauth_failed",
+        };
+        match user {
+            Some(user) => {
+                let failed = user.failed_logins.saturating_add(1);
+                let mut am: users::ActiveModel = user.clone().into();
+                am.failed_logins = Set(failed);
+                am.locked_until = Set(None);
+                am.update(&txn).await?;
+                record_operation(
+                    &txn,
+                    now,
+                    &user.id,
+                    action,
+                    &user.id,
+                    json!({
+                        "username": username,
+                        "ip": ip,
+                        "failed_logins": failed,
+                        "account_disabled": why == SignInFailure::Disabled,
+                    }),
+                )
+                .await?;
+            }
+            None => {
+                record_operation(
+                    &txn,
+                    now,
+                    "anonymous",
+                    action,
+                    username,
+                    json!({"username": username, "ip": ip, "unknown_user": true}),
+                )
+                .await?;
+            }
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn sign_out(&self, session_id: &str, user_id: &str, now: SystemTime) -> Result<()> {
+        let now = DateTime::<Utc>::from(now);
+        let txn = self.begin_write().await?;
+        let revoked = auth_sessions::Entity::update_many()
+            .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
+            .filter(auth_sessions::Column::Id.eq(session_id))
+            .filter(auth_sessions::Column::UserId.eq(user_id))
+            .filter(auth_sessions::Column::RevokedAt.is_null())
+            .exec(&txn)
+            .await?;
+        if revoked.rows_affected == 0 {
+            return Err(Error::NotFound {
+                what: "active session",
+                id: session_id.to_owned(),
+            });
+        }
+        record_operation(
+            &txn,
+            now,
+            user_id,
+            "auth.logout",
+            user_id,
+            json!({"session_id": session_id}),
+        )
+        .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+
+    async fn register(&self, registration: Registration, now: SystemTime) -> Result<users::Model> {
+        self.create_user(
+            NewUser {
+                username: registration.username,
+                display_name: registration.display_name,
+                password_hash: registration.password_hash,
+            },
+            "anonymous:register",
+            DateTime::<Utc>::from(now),
+        )
+        .await
     }
 }

@@ -9,6 +9,7 @@
 pub mod audit_view;
 pub mod clock;
 pub mod config;
+pub mod gate;
 pub mod proposal_view;
 
 use poem::http::{header, HeaderValue, Method, StatusCode};

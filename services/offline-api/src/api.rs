@@ -2,7 +2,7 @@
 //! [`AppState::authorize`] with its `auth::Action` first; `ROUTES` lists every operation with
 //! that action so the role-matrix test can walk them all.
 
-use auth::{Action, Password, Username};
+use auth::Action;
 use offline_db::entity::{key_shares, secure_elements, signing_requests, users};
 use offline_db::{NewSigningRequest, UserStatus};
 use poem::Request;
@@ -16,7 +16,6 @@ use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
 use crate::import;
 use crate::proposals::Proposed;
-use crate::session::{client_ip, presented_token, SESSION_COOKIE};
 use crate::state::AppState;
 use offline_db::proposals::{Action as Change, Slot};
 
@@ -198,10 +197,6 @@ pub enum Deleted {
     /// Deleted.
     #[oai(status = 204)]
     Done,
-}
-
-fn cookie_for(token: &str, max_age: i64) -> String {
-    web::session_cookie(SESSION_COOKIE, token, u64::try_from(max_age).unwrap_or(0))
 }
 
 /// The API.
@@ -409,7 +404,7 @@ fn batch_db_error(e: offline_db::Error, request_ids: &[String]) -> ApiError {
     }
 }
 
-fn auth_validation(field: &str, e: auth::Error) -> ApiError {
+pub(crate) fn auth_validation(field: &str, e: auth::Error) -> ApiError {
     use auth::Error as E;
     match e {
         E::PasswordTooShort { .. }
@@ -457,32 +452,16 @@ impl Api {
         body: Json<RegisterRequest>,
     ) -> ApiResult<Json<UserView>> {
         // Rate-limited per source before anything else is looked at.
-        self.s()?.claim_registration(&client_ip(req)).await?;
+        let gate = self.s()?.gate();
+        gate.claim_registration(req).await?;
         let body = body.0;
-        let username =
-            Username::parse(&body.username).map_err(|e| auth_validation("username", e))?;
         let display_name = text("display_name", &body.display_name)?;
         let phone = match body.phone.as_deref().map(str::trim) {
             Some(p) if !p.is_empty() => Some(text("phone", p)?),
             _ => None,
         };
-        let password = Password::parse(body.password, &username)
-            .map_err(|e| auth_validation("password", e))?;
-        let hasher = self.s()?.inner.hasher.clone();
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await?
-            .map_err(ApiError::internal)?;
-        let user = self
-            .s()?
-            .inner
-            .db
-            .register_user(
-                username.as_str(),
-                &display_name,
-                phone,
-                hash.into_string(),
-                self.s()?.now(),
-            )
+        let user = gate
+            .register(&body.username, body.password, display_name, phone)
             .await?;
         Ok(Json(UserView::from(&user)))
     }
@@ -494,86 +473,20 @@ impl Api {
     #[oai(path = "/auth/login", method = "post", tag = "Tag::Auth")]
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> ApiResult<LoginReply> {
         let body = body.0;
-        let st = self.s()?;
-        let ip = client_ip(req);
-        // Throttle by the name as typed (normalised when it parses), so unknown names are
-        // throttled too and throttling does not tell which accounts exist.
-        let key: String = match Username::parse(&body.username) {
-            Ok(u) => u.as_str().to_owned(),
-            Err(_) => body.username.chars().take(64).collect(),
-        };
-        let keys = auth::SignInKeys::new(&key, &ip);
-        st.claim_sign_in(&keys).await?;
-        let user = users::Entity::find()
-            .filter(users::Column::Username.eq(key.as_str()))
-            .one(st.inner.db.conn())
-            .await?;
-        let ok = st
-            .verify_password(
-                body.password,
-                user.as_ref().map(|u| u.password_hash.clone()),
-            )
-            .await?;
-        let now = st.now();
-        let previous = match presented_token(req) {
-            Some((raw, _)) => match auth::SessionToken::parse(&raw) {
-                Ok(t) => offline_db::entity::auth_sessions::Entity::find()
-                    .filter(
-                        offline_db::entity::auth_sessions::Column::TokenHash
-                            .eq(t.token_hash().to_hex()),
-                    )
-                    .one(st.inner.db.conn())
-                    .await?
-                    .map(|s| s.id),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        let Some(user) = user.filter(|_| ok) else {
-            st.inner
-                .db
-                .record_login(&key, &ip, None, None, None, now)
-                .await?;
-            return Err(ApiError::InvalidCredentials);
-        };
-        if user.status != UserStatus::Active {
-            st.inner
-                .db
-                .record_login(&key, &ip, Some(&user), None, None, now)
-                .await?;
-            return Err(ApiError::AccountDisabled(
-                "this account is disabled or still awaiting approval; ask an administrator"
-                    .to_owned(),
-            ));
-        }
-        let issued = st
-            .inner
-            .policy
-            .issue(crate::clock::to_system(now))
-            .map_err(ApiError::internal)?;
-        let idle = chrono::Duration::from_std(st.inner.policy.idle_timeout())
-            .map_err(ApiError::internal)?;
-        let expires_at = now + idle;
-        let row = offline_db::NewSessionRow {
-            token_hash: issued.token_hash.to_hex(),
-            csrf_hash: issued.csrf_hash.to_hex(),
-            expires_at,
-        };
-        st.inner
-            .db
-            .record_login(&key, &ip, Some(&user), Some(row), previous, now)
-            .await?;
-        st.sign_in_succeeded(&keys).await?;
         let bearer = body.client == Some(ClientKind::Bearer);
-        let cookie = (!bearer).then(|| cookie_for(issued.token.expose(), idle.num_seconds()));
+        let signed = self
+            .s()?
+            .gate()
+            .sign_in(req, &body.username, body.password, bearer)
+            .await?;
         Ok(LoginReply::Ok(
             Json(LoginResponse {
-                user: UserView::from(&user),
-                csrf_token: issued.csrf.expose().to_owned(),
-                session_token: bearer.then(|| issued.token.expose().to_owned()),
-                expires_at: expires_at.to_rfc3339(),
+                user: UserView::from(&signed.user),
+                csrf_token: signed.csrf_token,
+                session_token: signed.session_token,
+                expires_at: chrono::DateTime::<chrono::Utc>::from(signed.expires_at).to_rfc3339(),
             }),
-            cookie,
+            signed.set_cookie,
         ))
     }
 
@@ -581,12 +494,8 @@ impl Api {
     #[oai(path = "/auth/logout", method = "post", tag = "Tag::Auth")]
     async fn logout(&self, req: &Request) -> ApiResult<LogoutReply> {
         let caller = self.s()?.authorize(req, Action::ManageOwnAccount).await?;
-        self.s()?
-            .inner
-            .db
-            .revoke_session(&caller.session_id, &caller.user.id, self.s()?.now())
-            .await?;
-        Ok(LogoutReply::Done(cookie_for("", 0)))
+        let cleared = self.s()?.gate().sign_out(&caller).await?;
+        Ok(LogoutReply::Done(cleared))
     }
 
     /// The signed-in user.

@@ -1,15 +1,13 @@
 //! Health, sign-up and sign-in, users and roles.
 
-use auth::{Action, Password, Username};
+use auth::Action;
 use poem::Request;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi, Tags};
-use web::client_ip;
 
 use crate::dto::*;
 use crate::error::{ApiError, ApiResult};
-use crate::session::SESSION_COOKIE;
 use crate::state::AppState;
 
 /// OpenAPI tags.
@@ -68,7 +66,7 @@ pub(crate) fn state(state: &Option<AppState>) -> ApiResult<&AppState> {
     })
 }
 
-fn auth_validation(field: &str, e: auth::Error) -> ApiError {
+pub(crate) fn auth_validation(field: &str, e: auth::Error) -> ApiError {
     use auth::Error as E;
     match e {
         E::PasswordTooShort { .. }
@@ -150,29 +148,12 @@ impl Api {
     ) -> ApiResult<Json<UserView>> {
         let st = state(&self.state)?;
         // Rate-limited per source before anything else is looked at.
-        st.claim_registration(&client_ip(req)).await?;
+        let gate = st.gate();
+        gate.claim_registration(req).await?;
         let body = body.0;
-        let username =
-            Username::parse(&body.username).map_err(|e| auth_validation("username", e))?;
         let display_name = text("display_name", &body.display_name)?;
-        let password = Password::parse(body.password, &username)
-            .map_err(|e| auth_validation("password", e))?;
-        let hasher = st.inner.hasher.clone();
-        let hash = tokio::task::spawn_blocking(move || hasher.hash(&password))
-            .await?
-            .map_err(ApiError::internal)?;
-        let user = st
-            .inner
-            .db
-            .create_user(
-                online_db::NewUser {
-                    username: username.as_str().to_owned(),
-                    display_name,
-                    password_hash: hash.into_string(),
-                },
-                "anonymous:register",
-                st.now(),
-            )
+        let user = gate
+            .register(&body.username, body.password, display_name, None)
             .await?;
         Ok(Json(UserView::from(&user)))
     }
@@ -185,79 +166,19 @@ impl Api {
     async fn login(&self, req: &Request, body: Json<LoginRequest>) -> ApiResult<LoginReply> {
         let st = state(&self.state)?;
         let body = body.0;
-        let ip = client_ip(req);
-        // Throttle by the name as typed (normalised when it parses), so unknown names are
-        // throttled too and throttling does not tell which accounts exist.
-        let key: String = match Username::parse(&body.username) {
-            Ok(u) => u.as_str().to_owned(),
-            Err(_) => body.username.chars().take(64).collect(),
-        };
-        let keys = auth::SignInKeys::new(&key, &ip);
-        st.claim_sign_in(&keys).await?;
-        let user = st.inner.db.user_by_username(&key).await?;
-        let ok = st
-            .verify_password(
-                body.password,
-                user.as_ref().map(|u| u.password_hash.clone()),
-            )
-            .await?;
-        let now = st.now();
-        let Some(user) = user.filter(|_| ok) else {
-            st.inner.db.record_login_failure(&key, &ip, now).await?;
-            return Err(ApiError::InvalidCredentials);
-        };
-        if user.status != online_db::UserStatus::Active {
-            return Err(ApiError::AccountDisabled(
-                "this account is disabled; ask an administrator".to_owned(),
-            ));
-        }
-        let issued = st
-            .inner
-            .policy
-            .issue(web::to_system(now))
-            .map_err(ApiError::internal)?;
-        let idle = chrono::Duration::from_std(st.inner.policy.idle_timeout())
-            .map_err(ApiError::internal)?;
-        let previous = match web::presented_token(req, SESSION_COOKIE) {
-            Some((raw, _)) => match auth::SessionToken::parse(&raw) {
-                Ok(t) => st
-                    .inner
-                    .db
-                    .session_by_token_hash(&t.token_hash().to_hex())
-                    .await?
-                    .map(|s| s.id),
-                Err(_) => None,
-            },
-            None => None,
-        };
-        let expires_at = now + idle;
-        st.inner
-            .db
-            .record_login_success(
-                &user.id,
-                &ip,
-                online_db::NewSession {
-                    token_hash: issued.token_hash.to_hex(),
-                    csrf_hash: issued.csrf_hash.to_hex(),
-                    expires_at,
-                    revoke_previous: previous,
-                },
-                now,
-            )
-            .await?;
-        st.sign_in_succeeded(&keys).await?;
         let bearer = body.client == Some(ClientKind::Bearer);
-        let max_age = u64::try_from(idle.num_seconds()).unwrap_or(0);
-        let cookie =
-            (!bearer).then(|| web::session_cookie(SESSION_COOKIE, issued.token.expose(), max_age));
+        let signed = st
+            .gate()
+            .sign_in(req, &body.username, body.password, bearer)
+            .await?;
         Ok(LoginReply::Ok(
             Json(LoginResponse {
-                user: UserView::from(&user),
-                csrf_token: issued.csrf.expose().to_owned(),
-                session_token: bearer.then(|| issued.token.expose().to_owned()),
-                expires_at: expires_at.to_rfc3339(),
+                user: UserView::from(&signed.user),
+                csrf_token: signed.csrf_token,
+                session_token: signed.session_token,
+                expires_at: chrono::DateTime::<chrono::Utc>::from(signed.expires_at).to_rfc3339(),
             }),
-            cookie,
+            signed.set_cookie,
         ))
     }
 
@@ -266,11 +187,8 @@ impl Api {
     async fn logout(&self, req: &Request) -> ApiResult<LogoutReply> {
         let st = state(&self.state)?;
         let caller = st.authorize(req, Action::ManageOwnAccount).await?;
-        st.inner
-            .db
-            .logout(&caller.session_id, &caller.user.id, st.now())
-            .await?;
-        Ok(LogoutReply::Done(web::clear_cookie(SESSION_COOKIE)))
+        let cleared = st.gate().sign_out(&caller).await?;
+        Ok(LogoutReply::Done(cleared))
     }
 
     /// The signed-in user.

@@ -1,16 +1,13 @@
-//! Who is calling: the session (cookie or bearer token), the CSRF check and the role check.
-//!
-//! Browsers get the session in the `__Host-custody-online` cookie and the CSRF token in the
-//! login response body; every state change with the cookie must echo it in `X-CSRF-Token`.
-//! Tools sign in with `"client": "bearer"` and send `Authorization: Bearer <token>`, which a
-//! browser never attaches by itself. Order of checks, so the status says what to fix: no or
-//! invalid session → 401; cookie state change without the right CSRF token → 403; role not
-//! allowed (`auth::Action`) → 403.
+//! Who is calling: the online zone's adapter over the sign-in gate of both zones
+//! (`web::gate`: session by cookie or bearer token, the CSRF and role checks,
+//! re-authentication, sign-in, sign-out, registration, all throttled by `auth::throttle`),
+//! with the online database as its `auth::AccountStore`.
 
-use auth::{Action, CsrfToken, SessionState, SessionToken, TokenHash};
-use online_db::entity::{auth_sessions, users};
+use auth::Action;
+use online_db::entity::users;
 use poem::Request;
-use web::{presented_csrf, to_system, Via};
+use sea_orm::DatabaseConnection;
+use web::gate::{Gate, GateError};
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -20,151 +17,59 @@ use crate::state::AppState;
 pub const SESSION_COOKIE: &str = "__Host-custody-online";
 
 /// An authenticated caller.
-#[derive(Debug, Clone)]
-pub(crate) struct Caller {
-    pub user: users::Model,
-    pub session_id: String,
-}
+pub(crate) type Caller = web::gate::Caller<users::Model>;
 
 /// The database role as the permission table's role.
 pub fn auth_role(role: online_db::Role) -> auth::Role {
-    match role {
-        online_db::Role::Unassigned => auth::Role::Unassigned,
-        online_db::Role::Admin => auth::Role::Admin,
-        online_db::Role::Trader => auth::Role::Trader,
-        online_db::Role::Auditor => auth::Role::Auditor,
+    role.into()
+}
+
+impl From<GateError<online_db::Error>> for ApiError {
+    fn from(e: GateError<online_db::Error>) -> Self {
+        match e {
+            GateError::Unauthenticated(why) => ApiError::Unauthenticated(why),
+            GateError::Csrf => ApiError::Csrf,
+            GateError::Forbidden { role, action } => ApiError::Forbidden { role, action },
+            GateError::InvalidCredentials => ApiError::InvalidCredentials,
+            GateError::AccountDisabled => ApiError::AccountDisabled(
+                "this account is disabled; ask an administrator".to_owned(),
+            ),
+            GateError::ReauthFailed => ApiError::ReauthFailed,
+            GateError::Throttled(wait) => ApiError::Throttled(wait),
+            GateError::Invalid { field, error } => crate::api::auth_validation(field, error),
+            GateError::Store(e) => e.into(),
+            GateError::Internal(why) => ApiError::internal(why),
+        }
     }
 }
 
 impl AppState {
-    /// The session row and user of the presented token, if valid now.
-    pub(crate) async fn session_of(
-        &self,
-        req: &Request,
-    ) -> ApiResult<(auth_sessions::Model, users::Model, Via)> {
-        let unauth = || {
-            ApiError::Unauthenticated("sign in first: this request has no valid session".to_owned())
-        };
-        let (raw, via) = web::presented_token(req, SESSION_COOKIE).ok_or_else(unauth)?;
-        let token = SessionToken::parse(&raw).map_err(|_| unauth())?;
-        let db = &self.inner.db;
-        let session = db
-            .session_by_token_hash(&token.token_hash().to_hex())
-            .await?
-            .ok_or_else(unauth)?;
-        let user = db.user(&session.user_id).await?.ok_or_else(unauth)?;
-        let state = SessionState {
-            created_at: to_system(session.created_at),
-            last_seen_at: to_system(session.last_seen_at),
-            revoked_at: session.revoked_at.map(to_system),
-            user_disabled: user.status != online_db::UserStatus::Active,
-            password_changed_at: None,
-        };
-        self.inner
-            .policy
-            .check(&state, to_system(self.now()))
-            .map_err(|why| ApiError::Unauthenticated(why.to_string()))?;
-        Ok((session, user, via))
+    /// The sign-in gate over the online database, at the clock's now.
+    pub(crate) fn gate(&self) -> Gate<'_, online_db::Db, DatabaseConnection> {
+        Gate {
+            store: &self.inner.db,
+            counters: self.inner.db.conn(),
+            limits: &self.inner.limits,
+            policy: &self.inner.policy,
+            hasher: &self.inner.hasher,
+            cookie: SESSION_COOKIE,
+            now: web::to_system(self.now()),
+        }
     }
 
     /// Authenticate the request and check that the caller's role may perform `action`.
     pub(crate) async fn authorize(&self, req: &Request, action: Action) -> ApiResult<Caller> {
-        let (session, user, via) = self.session_of(req).await?;
-        if via == Via::Cookie && web::state_changing(req.method()) {
-            let expected = TokenHash::from_hex(&session.csrf_hash).map_err(ApiError::internal)?;
-            let ok = presented_csrf(req)
-                .is_some_and(|presented| CsrfToken::verify(presented, &expected));
-            if !ok {
-                return Err(ApiError::Csrf);
-            }
-        }
-        let role = auth_role(user.role);
-        if !role.may(action) {
-            return Err(ApiError::Forbidden {
-                role: role.as_str(),
-                action: format!("{action:?}"),
-            });
-        }
-        self.inner.db.touch_session(&session.id, self.now()).await?;
-        Ok(Caller {
-            user,
-            session_id: session.id,
-        })
+        Ok(self.gate().authorize(req, action).await?)
     }
 
-    /// Re-authenticate the caller for a sensitive operation (password re-entry): throttled
-    /// like a sign-in from the caller's address; a wrong password is recorded as a failed
-    /// sign-in and refused with [`ApiError::ReauthFailed`].
+    /// Re-authentication for a sensitive operation (password re-entry): throttled like a
+    /// sign-in from the caller's address; a wrong password counts as a failed sign-in.
     pub(crate) async fn reauthenticate(
         &self,
         req: &Request,
         caller: &Caller,
         password: String,
     ) -> ApiResult<()> {
-        let ip = web::client_ip(req);
-        let keys = auth::SignInKeys::new(&caller.user.username, &ip);
-        self.claim_sign_in(&keys).await?;
-        let ok = self
-            .verify_password(password, Some(caller.user.password_hash.clone()))
-            .await?;
-        if ok {
-            self.sign_in_succeeded(&keys).await
-        } else {
-            self.inner
-                .db
-                .record_login_failure(&caller.user.username, &ip, self.now())
-                .await?;
-            Err(ApiError::ReauthFailed)
-        }
-    }
-
-    /// Argon2id off the async threads; `stored = None` runs against a dummy hash so an unknown
-    /// user costs as much as a known one.
-    pub(crate) async fn verify_password(
-        &self,
-        password: String,
-        stored: Option<String>,
-    ) -> ApiResult<bool> {
-        web::verify_login(self.inner.hasher.clone(), password, stored)
-            .await
-            .map_err(ApiError::internal)
-    }
-
-    /// Claim a sign-in attempt for `key` (the name as typed) from `ip` before the password
-    /// is evaluated: `Err(Throttled)` when it may not be evaluated now (`auth::throttle`).
-    pub(crate) async fn claim_sign_in(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
-        let now = to_system(self.now());
-        match self
-            .inner
-            .limits
-            .claim_sign_in(self.inner.db.conn(), keys, now)
-            .await?
-        {
-            auth::Decision::Allow => Ok(()),
-            auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
-        }
-    }
-
-    /// The claimed sign-in attempt succeeded: reset its (account, source) counter.
-    pub(crate) async fn sign_in_succeeded(&self, keys: &auth::SignInKeys) -> ApiResult<()> {
-        Ok(self
-            .inner
-            .limits
-            .sign_in_succeeded(self.inner.db.conn(), keys)
-            .await?)
-    }
-
-    /// Claim a registration from `ip`: `Err(Throttled)` beyond the per-source rate limit.
-    pub(crate) async fn claim_registration(&self, ip: &str) -> ApiResult<()> {
-        let now = to_system(self.now());
-        match self
-            .inner
-            .limits
-            .claim_registration(self.inner.db.conn(), ip, now)
-            .await?
-        {
-            auth::Decision::Allow => Ok(()),
-            auth::Decision::Delay { retry_after } => Err(ApiError::Throttled(retry_after)),
-        }
+        Ok(self.gate().reauthenticate(req, caller, password).await?)
     }
 }

@@ -1,15 +1,22 @@
+use std::time::SystemTime;
+
+use auth::{AccountStore, SessionRow, SignInFailure};
 use chrono::Duration;
-use online_db::{Error, NewSession, NewUser, Role, UserStatus};
+use online_db::{Error, NewUser, Role, UserStatus};
 
 use crate::on_both;
 
-fn session(token: &str, w: &crate::World) -> NewSession {
-    NewSession {
+fn session(token: &str, w: &crate::World) -> SessionRow {
+    SessionRow {
         token_hash: format!("hash-{token}"),
         csrf_hash: format!("csrf-{token}"),
-        expires_at: w.now() + Duration::hours(8),
+        expires_at: (w.now() + Duration::hours(8)).into(),
         revoke_previous: None,
     }
+}
+
+fn now(w: &crate::World) -> SystemTime {
+    w.now().into()
 }
 
 #[tokio::test]
@@ -96,7 +103,7 @@ async fn disabling_a_user_revokes_their_sessions() {
     on_both!(|w| {
         let t = &w.traders[0];
         let s =
-            w.db.record_login_success(&t.id, "10.0.0.1", session("a", &w), w.now())
+            w.db.record_sign_in(t, "10.0.0.1", session("a", &w), now(&w))
                 .await
                 .unwrap();
         assert!(s.revoked_at.is_none());
@@ -111,7 +118,7 @@ async fn disabling_a_user_revokes_their_sessions() {
         // A disabled user cannot sign in; nothing is written.
         let before = w.counts().await;
         let err =
-            w.db.record_login_success(&t.id, "10.0.0.1", session("b", &w), w.now())
+            w.db.record_sign_in(t, "10.0.0.1", session("b", &w), now(&w))
                 .await
                 .unwrap_err();
         assert!(matches!(err, Error::Forbidden(_)), "{err}");
@@ -126,11 +133,17 @@ async fn failed_logins_are_recorded_but_never_lock_the_account() {
         let at = w.now();
         for i in 1..=7u32 {
             let before = w.counts().await;
-            let failed =
-                w.db.record_login_failure(&t.username, "10.0.0.9", w.now())
-                    .await
-                    .unwrap();
-            assert_eq!(failed, i);
+            w.db.record_failed_sign_in(
+                &t.username,
+                None,
+                "10.0.0.9",
+                SignInFailure::WrongPassword,
+                now(&w),
+            )
+            .await
+            .unwrap();
+            let user = w.db.user(&t.id).await.unwrap().unwrap();
+            assert_eq!(user.failed_logins, i32::try_from(i).unwrap());
             assert_eq!(w.counts().await, before.logs(1, 0));
         }
         let rec = w.last_operation().await;
@@ -142,7 +155,7 @@ async fn failed_logins_are_recorded_but_never_lock_the_account() {
         // The right password still signs in at once (the throttle, not the database, decides
         // what is evaluated), and the count is reset.
         let before = w.counts().await;
-        w.db.record_login_success(&t.id, "10.0.0.9", session("d", &w), w.now())
+        w.db.record_sign_in(t, "10.0.0.9", session("d", &w), now(&w))
             .await
             .unwrap();
         assert_eq!(w.counts().await, before.logs(1, 0));
@@ -151,18 +164,38 @@ async fn failed_logins_are_recorded_but_never_lock_the_account() {
         assert_eq!(w.last_operation().await.action, "auth.login_succeeded");
 
         // An unknown username is logged without a user to count on.
-        let failed =
-            w.db.record_login_failure("nobody", "10.0.0.9", w.now())
-                .await
-                .unwrap();
-        assert_eq!(failed, 0);
+        w.db.record_failed_sign_in(
+            "nobody",
+            None,
+            "10.0.0.9",
+            SignInFailure::WrongPassword,
+            now(&w),
+        )
+        .await
+        .unwrap();
         assert_eq!(w.last_operation().await.actor, "anonymous");
+
+        // A failed re-authentication is its own record, and counts like a failed sign-in.
+        w.db.record_failed_sign_in(
+            &t.username,
+            Some(t),
+            "10.0.0.9",
+            SignInFailure::Reauthentication,
+            now(&w),
+        )
+        .await
+        .unwrap();
+        let rec = w.last_operation().await;
+        assert_eq!(
+            (rec.action.as_str(), rec.object.as_str()),
+            ("auth.reauth_failed", t.id.as_str())
+        );
         assert_eq!(
             w.db.login_attempts("10.0.0.9", true, at - Duration::hours(1))
                 .await
                 .unwrap()
                 .len(),
-            9
+            10
         );
     });
 }
@@ -206,14 +239,14 @@ async fn logout_revokes_the_session_once() {
     on_both!(|w| {
         let t = &w.traders[1];
         let s =
-            w.db.record_login_success(&t.id, "10.0.0.2", session("e", &w), w.now())
+            w.db.record_sign_in(t, "10.0.0.2", session("e", &w), now(&w))
                 .await
                 .unwrap();
         let before = w.counts().await;
-        w.db.logout(&s.id, &t.id, w.now()).await.unwrap();
+        w.db.sign_out(&s.id, &t.id, now(&w)).await.unwrap();
         assert_eq!(w.counts().await, before.logs(1, 0));
         let before = w.counts().await;
-        let err = w.db.logout(&s.id, &t.id, w.now()).await.unwrap_err();
+        let err = w.db.sign_out(&s.id, &t.id, now(&w)).await.unwrap_err();
         assert!(matches!(err, Error::NotFound { .. }), "{err}");
         assert_eq!(w.counts().await, before);
     });

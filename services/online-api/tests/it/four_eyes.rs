@@ -316,7 +316,7 @@ async fn one_admin_alone_changes_nothing_and_a_second_admin_applies_each_change_
             assert_eq!(counts, pending.counts, "{name}: wrong password");
             let failed = records_after(&w, pending.head.0).await;
             assert_eq!(failed.len(), 1, "{name}: {failed:?}");
-            assert_eq!(failed[0].1, "auth.login_failed", "{name}");
+            assert_eq!(failed[0].1, "auth.reauth_failed", "{name}");
             assert!(w.db.proposal(&id).await.unwrap().status == "PENDING");
 
             // The second administrator approves: it applies, once.
