@@ -5,15 +5,16 @@
 
 use std::time::SystemTime;
 
+use auth::sql::sessions;
 use auth::{AccountStore, Registration, SessionRow, SignInFailure, StoredSession};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, Func};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
-use crate::entity::{auth_sessions, cases, login_attempts, users};
-use crate::ops::{invalid, record_audit};
-use crate::{new_id, CaseStatus, Db, Error, Result, Role, UserStatus};
+use crate::entity::{cases, login_attempts, users};
+use crate::ops::{insert_user_in, record_audit};
+use crate::{new_id, CaseStatus, Db, Error, NewUser, Result, Role, UserStatus};
 
 impl From<Role> for auth::Role {
     fn from(role: Role) -> Self {
@@ -51,16 +52,7 @@ impl Db {
         by_ip: bool,
         since: DateTime<Utc>,
     ) -> Result<Vec<login_attempts::Model>> {
-        let col = if by_ip {
-            login_attempts::Column::Ip
-        } else {
-            login_attempts::Column::Username
-        };
-        Ok(login_attempts::Entity::find()
-            .filter(col.eq(key))
-            .filter(login_attempts::Column::At.gt(since))
-            .all(self.conn())
-            .await?)
+        Ok(auth::sql::sessions::attempts_since(self.conn(), key, by_ip, since).await?)
     }
 
     /// Grant a role.
@@ -136,34 +128,14 @@ impl auth::Account for users::Model {
     }
 }
 
-fn stored(s: auth_sessions::Model) -> StoredSession {
-    StoredSession {
-        id: s.id,
-        user_id: s.user_id,
-        csrf_hash: s.csrf_hash,
-        created_at: s.created_at.into(),
-        last_seen_at: s.last_seen_at.into(),
-        revoked_at: s.revoked_at.map(Into::into),
-    }
-}
-
-async fn attempt(
-    txn: &audit::Tx,
+async fn attempt<C: sea_orm::ConnectionTrait>(
+    txn: &C,
     username: &str,
     ip: &str,
     success: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    login_attempts::ActiveModel {
-        id: Set(new_id(now)),
-        username: Set(username.to_owned()),
-        ip: Set(ip.to_owned()),
-        at: Set(now),
-        success: Set(success),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
+    Ok(sessions::attempt(txn, new_id(now), username, ip, success, now).await?)
 }
 
 /// The offline zone's accounts: self-registered accounts are DISABLED, awaiting approval
@@ -186,23 +158,11 @@ impl AccountStore for Db {
     }
 
     async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<StoredSession>> {
-        Ok(auth_sessions::Entity::find()
-            .filter(auth_sessions::Column::TokenHash.eq(token_hash))
-            .one(self.conn())
-            .await?
-            .map(stored))
+        Ok(sessions::by_token_hash(self.conn(), token_hash).await?)
     }
 
     async fn touch_session(&self, session_id: &str, now: SystemTime) -> Result<()> {
-        auth_sessions::Entity::update_many()
-            .col_expr(
-                auth_sessions::Column::LastSeenAt,
-                Expr::value(DateTime::<Utc>::from(now)),
-            )
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .exec(self.conn())
-            .await?;
-        Ok(())
+        Ok(sessions::touch(self.conn(), session_id, now).await?)
     }
 
     async fn record_sign_in(
@@ -222,27 +182,7 @@ impl AccountStore for Db {
             )));
         }
         attempt(&txn, &user.username, ip, true, now).await?;
-        if let Some(old) = &session.revoke_previous {
-            auth_sessions::Entity::update_many()
-                .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-                .filter(auth_sessions::Column::Id.eq(old.as_str()))
-                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
-                .filter(auth_sessions::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?;
-        }
-        let created = auth_sessions::ActiveModel {
-            id: Set(new_id(now)),
-            token_hash: Set(session.token_hash),
-            user_id: Set(user.id.clone()),
-            csrf_hash: Set(session.csrf_hash),
-            created_at: Set(now),
-            last_seen_at: Set(now),
-            expires_at: Set(session.expires_at.into()),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        let created = sessions::start(&txn, new_id(now), &user.id, session, now).await?;
         record_audit(
             &txn,
             now,
@@ -253,7 +193,7 @@ impl AccountStore for Db {
         )
         .await?;
         txn.commit().await?;
-        Ok(stored(created))
+        Ok(created)
     }
 
     async fn record_failed_sign_in(
@@ -289,14 +229,7 @@ impl AccountStore for Db {
     async fn sign_out(&self, session_id: &str, user_id: &str, now: SystemTime) -> Result<()> {
         let now = DateTime::<Utc>::from(now);
         let txn = self.begin_write().await?;
-        let revoked = auth_sessions::Entity::update_many()
-            .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .filter(auth_sessions::Column::UserId.eq(user_id))
-            .filter(auth_sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if revoked.rows_affected == 0 {
+        if !sessions::end(&txn, session_id, user_id, now).await? {
             return Err(Error::NotFound {
                 what: "active session",
                 id: session_id.to_owned(),
@@ -318,30 +251,18 @@ impl AccountStore for Db {
     async fn register(&self, registration: Registration, now: SystemTime) -> Result<users::Model> {
         let now = DateTime::<Utc>::from(now);
         let txn = self.begin_write().await?;
-        let taken = users::Entity::find()
-            .filter(users::Column::Username.eq(registration.username.as_str()))
-            .count(&txn)
-            .await?;
-        if taken > 0 {
-            return Err(invalid(
-                "username",
-                format!("{} is already taken", registration.username),
-            ));
-        }
-        let user = users::ActiveModel {
-            id: Set(new_id(now)),
-            username: Set(registration.username),
-            display_name: Set(registration.display_name),
-            phone: Set(registration.phone),
-            password_hash: Set(registration.password_hash),
-            role: Set(PENDING_ROLE),
-            status: Set(UserStatus::Disabled),
-            failed_logins: Set(0),
-            locked_until: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
+        let user = insert_user_in(
+            &txn,
+            NewUser {
+                username: registration.username,
+                display_name: registration.display_name,
+                phone: registration.phone,
+                password_hash: registration.password_hash,
+                role: PENDING_ROLE,
+            },
+            UserStatus::Disabled,
+            now,
+        )
         .await?;
         record_audit(
             &txn,

@@ -10,7 +10,7 @@ use sea_orm::{
 use serde_json::json;
 
 use crate::entity::{
-    auth_sessions, case_manager_changes, cases, key_shares, protocol_sessions, secure_elements,
+    case_manager_changes, cases, key_shares, protocol_sessions, secure_elements,
     session_participants, signing_requests, users,
 };
 use crate::outbox::{enqueue, subjects};
@@ -228,6 +228,46 @@ pub(crate) async fn bind_key(
     Ok(case)
 }
 
+/// Insert a user with `status` (its name unique, its fields checked), inside the caller's
+/// write transaction `txn`; the caller records why.
+pub(crate) async fn insert_user_in(
+    txn: &audit::Tx,
+    new: NewUser,
+    status: UserStatus,
+    now: DateTime<Utc>,
+) -> Result<users::Model> {
+    check_name("username", &new.username)?;
+    check_name("display_name", &new.display_name)?;
+    if new.password_hash.is_empty() {
+        return Err(invalid("password_hash", "must not be empty"));
+    }
+    let taken = users::Entity::find()
+        .filter(users::Column::Username.eq(new.username.as_str()))
+        .count(txn)
+        .await?;
+    if taken > 0 {
+        return Err(invalid(
+            "username",
+            format!("{} is already taken", new.username),
+        ));
+    }
+    Ok(users::ActiveModel {
+        id: Set(new_id(now)),
+        username: Set(new.username),
+        display_name: Set(new.display_name),
+        phone: Set(new.phone),
+        password_hash: Set(new.password_hash),
+        role: Set(new.role),
+        status: Set(status),
+        failed_logins: Set(0),
+        locked_until: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(txn)
+    .await?)
+}
+
 impl Db {
     /// Create a user.
     pub async fn create_user(
@@ -236,37 +276,8 @@ impl Db {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<users::Model> {
-        check_name("username", &new.username)?;
-        check_name("display_name", &new.display_name)?;
-        if new.password_hash.is_empty() {
-            return Err(invalid("password_hash", "must not be empty"));
-        }
         let txn = self.begin_write().await?;
-        let taken = users::Entity::find()
-            .filter(users::Column::Username.eq(new.username.as_str()))
-            .count(&txn)
-            .await?;
-        if taken > 0 {
-            return Err(invalid(
-                "username",
-                format!("{} is already taken", new.username),
-            ));
-        }
-        let user = users::ActiveModel {
-            id: Set(new_id(now)),
-            username: Set(new.username),
-            display_name: Set(new.display_name),
-            phone: Set(new.phone),
-            password_hash: Set(new.password_hash),
-            role: Set(new.role),
-            status: Set(UserStatus::Active),
-            failed_logins: Set(0),
-            locked_until: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(&txn)
-        .await?;
+        let user = insert_user_in(&txn, new, UserStatus::Active, now).await?;
         record_audit(
             &txn,
             now,
@@ -304,16 +315,7 @@ impl Db {
         let user = am.update(&txn).await?;
         let mut revoked = 0;
         if status == UserStatus::Disabled {
-            revoked = auth_sessions::Entity::update_many()
-                .col_expr(
-                    auth_sessions::Column::RevokedAt,
-                    sea_orm::sea_query::Expr::value(now),
-                )
-                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
-                .filter(auth_sessions::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?
-                .rows_affected;
+            revoked = auth::sql::sessions::end_all(&txn, &user.id, now).await?;
         }
         record_audit(
             &txn,

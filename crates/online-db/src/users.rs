@@ -9,16 +9,16 @@
 
 use std::time::SystemTime;
 
+use auth::sql::sessions;
 use auth::{AccountStore, Registration, SessionRow, SignInFailure, StoredSession};
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set,
 };
 use serde_json::json;
 
-use crate::entity::{auth_sessions, login_attempts, users};
+use crate::entity::{login_attempts, users};
 use crate::logs::record_operation;
 use crate::{check_text, invalid, new_id, Db, Error, Result, Role, UserStatus};
 
@@ -83,32 +83,17 @@ async fn revoke_sessions<C: ConnectionTrait>(
     user_id: &str,
     now: DateTime<Utc>,
 ) -> Result<u64> {
-    let revoked = auth_sessions::Entity::update_many()
-        .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-        .filter(auth_sessions::Column::UserId.eq(user_id))
-        .filter(auth_sessions::Column::RevokedAt.is_null())
-        .exec(txn)
-        .await?;
-    Ok(revoked.rows_affected)
+    Ok(sessions::end_all(txn, user_id, now).await?)
 }
 
-async fn attempt<C: ConnectionTrait>(
+async fn attempt<C: sea_orm::ConnectionTrait>(
     txn: &C,
     username: &str,
     ip: &str,
     success: bool,
     now: DateTime<Utc>,
 ) -> Result<()> {
-    login_attempts::ActiveModel {
-        id: Set(new_id(now)),
-        username: Set(username.to_owned()),
-        ip: Set(ip.to_owned()),
-        at: Set(now),
-        success: Set(success),
-    }
-    .insert(txn)
-    .await?;
-    Ok(())
+    Ok(sessions::attempt(txn, new_id(now), username, ip, success, now).await?)
 }
 
 /// [`Db::set_role`] inside the caller's transaction `txn`.
@@ -272,16 +257,7 @@ impl Db {
         by_ip: bool,
         since: DateTime<Utc>,
     ) -> Result<Vec<login_attempts::Model>> {
-        let col = if by_ip {
-            login_attempts::Column::Ip
-        } else {
-            login_attempts::Column::Username
-        };
-        Ok(login_attempts::Entity::find()
-            .filter(col.eq(key))
-            .filter(login_attempts::Column::At.gt(since))
-            .all(self.conn())
-            .await?)
+        Ok(auth::sql::sessions::attempts_since(self.conn(), key, by_ip, since).await?)
     }
 
     /// A user by id.
@@ -327,17 +303,6 @@ impl auth::Account for users::Model {
     }
 }
 
-fn stored(s: auth_sessions::Model) -> StoredSession {
-    StoredSession {
-        id: s.id,
-        user_id: s.user_id,
-        csrf_hash: s.csrf_hash,
-        created_at: s.created_at.into(),
-        last_seen_at: s.last_seen_at.into(),
-        revoked_at: s.revoked_at.map(Into::into),
-    }
-}
-
 /// The online zone's accounts: self-registered accounts are ACTIVE with no role (no rights
 /// until an administrator grants one); every write is in the operation log, in the same
 /// transaction.
@@ -359,23 +324,11 @@ impl AccountStore for Db {
     }
 
     async fn session_by_token_hash(&self, token_hash: &str) -> Result<Option<StoredSession>> {
-        Ok(auth_sessions::Entity::find()
-            .filter(auth_sessions::Column::TokenHash.eq(token_hash))
-            .one(self.conn())
-            .await?
-            .map(stored))
+        Ok(sessions::by_token_hash(self.conn(), token_hash).await?)
     }
 
     async fn touch_session(&self, session_id: &str, now: SystemTime) -> Result<()> {
-        auth_sessions::Entity::update_many()
-            .col_expr(
-                auth_sessions::Column::LastSeenAt,
-                Expr::value(DateTime::<Utc>::from(now)),
-            )
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .exec(self.conn())
-            .await?;
-        Ok(())
+        Ok(sessions::touch(self.conn(), session_id, now).await?)
     }
 
     async fn record_sign_in(
@@ -395,27 +348,7 @@ impl AccountStore for Db {
             )));
         }
         attempt(&txn, &user.username, ip, true, now).await?;
-        if let Some(old) = &session.revoke_previous {
-            auth_sessions::Entity::update_many()
-                .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-                .filter(auth_sessions::Column::Id.eq(old.as_str()))
-                .filter(auth_sessions::Column::UserId.eq(user.id.as_str()))
-                .filter(auth_sessions::Column::RevokedAt.is_null())
-                .exec(&txn)
-                .await?;
-        }
-        let created = auth_sessions::ActiveModel {
-            id: Set(new_id(now)),
-            token_hash: Set(session.token_hash),
-            user_id: Set(user.id.clone()),
-            csrf_hash: Set(session.csrf_hash),
-            created_at: Set(now),
-            last_seen_at: Set(now),
-            expires_at: Set(session.expires_at.into()),
-            revoked_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
+        let created = sessions::start(&txn, new_id(now), &user.id, session, now).await?;
         if user.failed_logins != 0 || user.locked_until.is_some() {
             let mut am: users::ActiveModel = user.clone().into();
             am.failed_logins = Set(0);
@@ -432,7 +365,7 @@ impl AccountStore for Db {
         )
         .await?;
         txn.commit().await?;
-        Ok(stored(created))
+        Ok(created)
     }
 
     /// The attempt row, the known user's failure count (informational: nothing locks on it)
@@ -502,14 +435,7 @@ impl AccountStore for Db {
     async fn sign_out(&self, session_id: &str, user_id: &str, now: SystemTime) -> Result<()> {
         let now = DateTime::<Utc>::from(now);
         let txn = self.begin_write().await?;
-        let revoked = auth_sessions::Entity::update_many()
-            .col_expr(auth_sessions::Column::RevokedAt, Expr::value(now))
-            .filter(auth_sessions::Column::Id.eq(session_id))
-            .filter(auth_sessions::Column::UserId.eq(user_id))
-            .filter(auth_sessions::Column::RevokedAt.is_null())
-            .exec(&txn)
-            .await?;
-        if revoked.rows_affected == 0 {
+        if !sessions::end(&txn, session_id, user_id, now).await? {
             return Err(Error::NotFound {
                 what: "active session",
                 id: session_id.to_owned(),
